@@ -1,0 +1,8 @@
+"""cosmoskit: drive NVIDIA Cosmos Transfer on GPU hosts."""
+from __future__ import annotations
+
+from cosmoskit.errors import CosmoskitError
+from cosmoskit.hookspecs import hookimpl
+
+__version__ = "0.1.0"
+__all__ = ["CosmoskitError", "hookimpl", "__version__"]

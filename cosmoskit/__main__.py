@@ -1,0 +1,3 @@
+from cosmoskit.cli import main
+
+main()
