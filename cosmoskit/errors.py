@@ -11,7 +11,9 @@ class CosmoskitError(Exception):
     other exception is a bug and is reported as one.
     """
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, input_problem: bool = False) -> None:
         self.message = message
         self.hint = hint
+        # True when the user's input (a missing or changed video …) caused it: retrying cannot help.
+        self.input_problem = input_problem
         super().__init__(message if not hint else f"{message} ({hint})")

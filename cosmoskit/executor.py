@@ -21,6 +21,22 @@ class PollResult:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+# Keys an executor entry may override from the ``model:`` section, e.g. a host's own checkpoint folder.
+MODEL_KEYS = ("runtime", "cosmos_repo", "checkpoint_dir", "docker_image", "docker_command", "torchrun", "env")
+
+
+def model_options() -> dict[str, Any]:
+    """Schema of those overrides, for executor plugins to include in their ``options``."""
+    from cosmoskit.config import CORE_SCHEMA
+    from cosmoskit.schema import Field
+
+    out: dict[str, Any] = {}
+    for key in MODEL_KEYS:
+        base = CORE_SCHEMA["model"][key]
+        out[key] = Field(base.type, None, base.doc + " (this executor; else model:)", choices=base.choices, nullable=True)
+    return out
+
+
 Progress = Callable[[str, float, float], None]  # (label, done, total)
 
 
@@ -75,6 +91,19 @@ class Executor:
         schema = {"type": Field(str, cls.name, "executor type", required=True), **cls.options}
         located = settings.located if settings.config_path else Located(None)
         return apply(schema, raw, located, f"executors.{label}.", None)
+
+    def model_settings(self) -> dict[str, Any]:
+        """The ``model:`` section with this executor's own overrides (runtime, repo, checkpoints …)."""
+        merged = dict(self.settings["model"])
+        for key in MODEL_KEYS:
+            if self.config.get(key) is not None:
+                merged[key] = self.config[key]
+        merged.setdefault("num_gpus", 1)
+        return merged
+
+    def handle_base(self) -> dict[str, Any]:
+        """What identifies the place in a batch handle (host, cluster …)."""
+        return {}
 
     # -- where -----------------------------------------------------------------
     def remote_dir(self, job: "BatchJob") -> str:

@@ -100,6 +100,10 @@ class Operation:
         """Map what the batch produced back to its runs, one Outcome each, in line order."""
         raise NotImplementedError
 
+    def run_log(self, job: "BatchJob", index: int, log: str) -> str:
+        """The part of the batch log about the run on line ``index`` (default: all of it)."""
+        return log
+
     def progress(self, line: str) -> dict[str, Any] | None:
         """Parse one log line into a progress event (``{"phase": "load"}``, ``{"line": k, "chunk": c, "chunks": n}`` …)."""
         return None

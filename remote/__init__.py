@@ -10,3 +10,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 LAUNCHER = ROOT / "launch.sh"
 EMULATOR = ROOT / "cosmos_emulator.py"
+
+
+def start_command(batch_dir: str, launcher: str = "launch.sh") -> str:
+    """The shell line that starts the launcher detached and prints its pid (same for local and SSH hosts)."""
+    import shlex
+
+    d = shlex.quote(batch_dir)
+    return (f"cd {d} && setsid nohup bash {shlex.quote(launcher)} {d} "
+            f"< /dev/null > /dev/null 2>&1 & echo $!")

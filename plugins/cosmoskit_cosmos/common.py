@@ -1,0 +1,93 @@
+"""Pieces the three Cosmos operations share: the torchrun line, log splitting, outcome reasons."""
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cosmoskit.errors import CosmoskitError
+
+from cosmoskit_cosmos import contract
+
+if TYPE_CHECKING:
+    from cosmoskit.batchjob import BatchJob
+
+
+def torchrun(num_gpus: int, script: str) -> list[str]:
+    """The canonical launch of §1.1: ``--nproc_per_node`` must equal ``--num_gpus``."""
+    return ["torchrun", f"--nproc_per_node={num_gpus}", "--nnodes=1", "--node_rank=0", script]
+
+
+def flag_args(params: dict[str, Any], names: list[str]) -> list[str]:
+    """``--key value`` pairs, never ``--key=value`` (§1.3: the spec would win over ``--key=value``)."""
+    out: list[str] = []
+    for name in names:
+        value = params.get(name)
+        if value is None:
+            continue
+        out += [f"--{name}", _fmt(value)]
+    return out
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def split_log(log: str) -> tuple[str, list[str]]:
+    """Split a batch log into the shared header and one segment per JSONL line.
+
+    transfer.py logs "running preprocessor" once per line before working on it,
+    so segment k holds what was printed about line k.
+    """
+    parts = re.split(rf"(?m)^(?=.*{re.escape(contract.PREPROCESSOR_LINE)})", log)
+    return parts[0], parts[1:]
+
+
+def last_error(text: str) -> str:
+    """The last line that looks like an exception or an error message."""
+    for line in reversed(text.strip().splitlines()):
+        s = line.strip()
+        if re.match(r"^[\w.]*(Error|Exception)\b", s) or "Error:" in s or s.startswith(("KeyError", "AssertionError")):
+            return s[:300]
+    for line in reversed(text.strip().splitlines()):
+        if line.strip():
+            return line.strip()[:300]
+    return "no output and nothing in the log"
+
+
+def classify(segment: str, whole_log: str, exit_code: int | None) -> tuple[str, str, bool]:
+    """(reason, message, retry) for a line that produced no output."""
+    if contract.GUARDRAIL_LINE in segment:
+        return "guardrail", "blocked by the safety guardrail (Guardrail blocked generation)", False
+    if any(m in whole_log for m in contract.OOM_MARKERS):
+        return "oom", "CUDA out of memory: " + last_error(whole_log), True
+    if not segment:
+        header_error = last_error(whole_log)
+        if "ValueError" in header_error or "usage:" in whole_log or exit_code == 2:
+            return "validation", "the model rejected its input: " + header_error, False
+        return "not_reached", "the model process ended before this line: " + header_error, True
+    return "crash", "the model process failed on this line: " + last_error(segment), True
+
+
+def copy_generated_controls(folder: Path, files: dict[str, str]) -> None:
+    """Auto-generated control videos, ``{hint}_input_control_{rank}.mp4`` (rank 0 kept)."""
+    for hint in contract.AUTO_GENERATED:
+        for candidate in (folder / f"{hint}_input_control_0.mp4", folder / f"{hint}_input_control.mp4"):
+            if candidate.is_file():
+                files[f"{hint}_input_control.mp4"] = str(candidate)
+                break
+
+
+def require_video(path: str | Path, what: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise CosmoskitError(f"{what} {p} is missing", hint="`cosmoskit verify` lists what moved")
+    return p
+
+
+def copy_file(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)

@@ -1,0 +1,162 @@
+"""The local executor: the batch folder under ``<home>/batches`` is where the model runs."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from cosmoskit.batchjob import EXIT_CODE, LOG, PID_FILE, STOP_REASON, BatchJob
+from cosmoskit.errors import CosmoskitError
+from cosmoskit.executor import Executor, PollResult, Progress, model_options
+from cosmoskit.media import sha256_file
+from cosmoskit.schema import Field
+
+
+def process_alive(pid: int, marker: str) -> bool:
+    """Is ``pid`` alive and still the launcher of this batch (not a recycled pid)?"""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            cmdline = fh.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            if fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                return False  # exited, waiting to be reaped
+    except (OSError, IndexError):
+        pass
+    return marker in cmdline
+
+
+class LocalExecutor(Executor):
+    name = "local"
+    description = "this machine: batch folders under <home>/batches, inputs in <home>/store"
+    options = {
+        **model_options(),
+        "gpus": Field(str, "all", "docker --gpus value (all, or device=0,1)"),
+        "python": Field(str, None, "Python that runs the emulator (default: the one running cosmoskit)", nullable=True),
+    }
+
+    @property
+    def store(self) -> Path:
+        return self.settings.home / "store"
+
+    def remote_dir(self, job: BatchJob) -> str:
+        return str(job.dir)
+
+    def handle_base(self) -> dict[str, Any]:
+        return {"host": "localhost"}
+
+    def runtime_env(self) -> dict[str, str]:
+        import cosmoskit_remote
+
+        m = self.model_settings()
+        return {
+            "RUNTIME": m["runtime"],
+            "REPO": os.path.expanduser(m["cosmos_repo"]),
+            "CKPT": os.path.expanduser(m["checkpoint_dir"]),
+            "IMAGE": m["docker_image"],
+            "DOCKER": m["docker_command"],
+            "TORCHRUN": m["torchrun"],
+            "GPUS": self.config.get("gpus") or "all",
+            "PYTHON": self.config.get("python") or sys.executable,
+            "EMULATOR": str(cosmoskit_remote.EMULATOR),
+        }
+
+    def model_settings(self) -> dict[str, Any]:
+        m = super().model_settings()
+        m["checkpoint_dir"] = os.path.expanduser(m["checkpoint_dir"])
+        return m
+
+    # -- staging ------------------------------------------------------------------
+    def _store_path(self, sha: str, suffix: str) -> Path:
+        return self.store / sha[:2] / f"{sha}{suffix}"
+
+    def stage(self, job: BatchJob, progress: Progress | None = None) -> dict[str, Any]:
+        """Put each input in the content-addressed store once (verified), then hard-link it into the batch."""
+        added = 0
+        for item in job.inputs.values():
+            src = Path(item["path"])
+            dest = self._store_path(item["sha256"], src.suffix.lower() or ".mp4")
+            if not dest.exists():
+                if not src.is_file():
+                    raise CosmoskitError(f"input video {src} is missing", hint="`cosmoskit verify` lists what moved",
+                                         input_problem=True)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                tmp = dest.with_name(dest.name + f".{os.getpid()}.part")
+                shutil.copyfile(src, tmp)
+                if sha256_file(tmp) != item["sha256"]:
+                    tmp.unlink()
+                    raise CosmoskitError(f"input video {src} changed since its prompt was made",
+                                         hint="make a new prompt for the new video", input_problem=True)
+                os.replace(tmp, dest)
+                added += item.get("bytes") or dest.stat().st_size
+            link = job.local(item["name"])
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                try:
+                    os.link(dest, link)
+                except OSError:
+                    shutil.copyfile(dest, link)
+        return {"bytes_stored": added}
+
+    # -- running ------------------------------------------------------------------
+    def launch(self, job: BatchJob) -> dict[str, Any]:
+        import cosmoskit_remote
+
+        proc = subprocess.run(["bash", "-c", cosmoskit_remote.start_command(str(job.dir))],
+                              capture_output=True, text=True)
+        if proc.returncode != 0 or not proc.stdout.strip().isdigit():
+            raise CosmoskitError(f"could not start the launcher: {proc.stderr.strip() or proc.stdout.strip()}")
+        return {"pid": int(proc.stdout.strip())}
+
+    def poll(self, handle: dict[str, Any]) -> PollResult:
+        folder = Path(handle["batch_dir"])
+        code_file = folder / EXIT_CODE
+        if code_file.exists():
+            return PollResult("exited", _read_int(code_file))
+        pid_file = folder / PID_FILE
+        pid = _read_int(pid_file) if pid_file.exists() else handle.get("pid")
+        if pid and process_alive(pid, "launch.sh"):
+            return PollResult("running")
+        if code_file.exists():  # it finished between the two looks
+            return PollResult("exited", _read_int(code_file))
+        return PollResult("vanished", detail=f"launcher pid {pid} is gone and left no exit code")
+
+    def read_log(self, handle: dict[str, Any], offset: int) -> tuple[bytes, int]:
+        path = Path(handle["batch_dir"]) / LOG
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return b"", offset
+        return data, offset + len(data)
+
+    def fetch(self, handle: dict[str, Any], job: BatchJob, progress: Progress | None = None) -> None:
+        return None  # the batch ran in job.dir itself
+
+    def cancel(self, handle: dict[str, Any]) -> None:
+        folder = Path(handle["batch_dir"])
+        reason = handle.get("reason", "cancelled")
+        if not (folder / EXIT_CODE).exists() and not (folder / STOP_REASON).exists():
+            (folder / STOP_REASON).write_text(reason + "\n")
+        pid_file = folder / PID_FILE
+        pid = _read_int(pid_file) if pid_file.exists() else handle.get("pid")
+        if pid and process_alive(pid, "launch.sh"):
+            os.kill(pid, 15)
+
+    def status(self) -> dict[str, Any]:
+        from cosmoskit_local.gpu import local_status
+
+        return local_status(self.settings.home)
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
