@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable
 
 import orjson
 
-from cosmoskit import owner, plugins, timeutil
+from cosmoskit import ids, owner, plugins, timeutil
 from cosmoskit.batchjob import (COMMAND_ARGS, COMMAND_JSON, EXIT_CODE, LAUNCH_ENV, LOG, MANIFEST, PID_FILE,
                                 STOP_REASON, BatchJob)
 from cosmoskit.config import Settings
@@ -92,6 +92,7 @@ class Engine:
             prompt = prompts.get(ref) if ref is not None else None
             run_params = op.validate(dict(params), prompt)
             docs.append({
+                "id": ids.new_id("rs"),
                 "prompt_id": prompt["id"] if prompt else None,
                 "operation": operation,
                 "params": run_params,
@@ -163,7 +164,7 @@ class Engine:
             bid = batch["id"]
             for r in runs:
                 tx.update_run(r["id"], status="staging", batch_id=bid, attempts=r.get("attempts", 0) + 1,
-                              executor=ex.label, error=None, reason=None)
+                              executor=ex.label, error=None, reason=None, retry=False)
             prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
         runs = [{**r, "batch_id": bid} for r in runs]
         job = self._job(batch, op, runs, prompts, ex)
@@ -206,8 +207,9 @@ class Engine:
             tx.update_batch(batch_id, state="failed", error=f"launch failed: {message}", finished=timeutil.now())
 
     def _job(self, batch: dict[str, Any], op: Operation, runs: list[dict[str, Any]],
-             prompts: dict[str, dict[str, Any]], ex: Executor) -> BatchJob:
-        job = BatchJob(batch["id"], op, runs, prompts, self.home / "batches" / batch["id"], "", ex.model_settings())
+             prompts: dict[str, dict[str, Any]], ex: Executor, folder: Path | None = None) -> BatchJob:
+        job = BatchJob(batch["id"], op, runs, prompts, folder or self.home / "batches" / batch["id"], "",
+                       ex.model_settings())
         job.remote_root = (batch.get("handle") or {}).get("batch_dir") or ex.remote_dir(job)
         return job
 
@@ -251,6 +253,19 @@ class Engine:
         if e["oom_above_controls"] is not None:
             env["COSMOS_EMULATOR_OOM_ABOVE_CONTROLS"] = str(e["oom_above_controls"])
         return env
+
+    def dry_run(self, docs: list[dict[str, Any]], *, executor: str | None = None) -> BatchJob:
+        """Write a batch folder for ``docs`` without touching the ledger or starting anything."""
+        ex = self.executor(executor)
+        op = self.operation(docs[0]["operation"])
+        batch = {"id": "bt_dryrun" + ids.new_id("bt")[3:9], "handle": {}}
+        for d in docs:
+            d.setdefault("id", ids.new_id("rs"))
+        with self.ledger.read() as tx:
+            prompts = {d["prompt_id"]: tx.prompt(d["prompt_id"]) for d in docs if d.get("prompt_id")}
+        job = self._job(batch, op, docs, prompts, ex, folder=self.home / "batches" / "dry-run" / batch["id"])
+        self._write_batch_folder(job, ex, {"container": container_name(op.name, batch["id"])})
+        return job
 
     # ------------------------------------------------------------------ following
     def job_for(self, batch: dict[str, Any]) -> BatchJob:
@@ -368,7 +383,8 @@ class Engine:
                     changes = {"status": "cancelled", "error": "cancelled on request", "reason": "cancelled", "finished": stamp}
                 elif stop == "cancelled":
                     # Another run of this batch was cancelled; this one just lost its turn.
-                    changes = {"status": "queued", "batch_id": None, "error": None, "reason": None}
+                    changes = {"status": "queued", "batch_id": None, "error": None, "reason": None, "retry": True,
+                               "attempts": max(0, run.get("attempts", 1) - 1)}
                 elif stop == "timeout":
                     limit = self.settings.get("timeouts.batch_seconds")
                     changes = {"status": "failed", "error": f"timed out after {limit:.0f} s (timeouts.batch_seconds)",

@@ -96,7 +96,7 @@ def make_test_video(path: Path, *, width: int = 64, height: int = 36, frames: in
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
         ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-        "-f", "lavfi", "-i", f"{source}=size={width}x{height}:rate={fps}",
+        "-f", "lavfi", "-i", f"{source}{':' if '=' in source else '='}size={width}x{height}:rate={fps}",
         "-frames:v", str(frames), *(extra or []),
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
     ]

@@ -40,7 +40,7 @@ def root(
 
 
 def _add_core_commands() -> None:
-    from cosmoskit.cli import config_cmd, ledger_cmd, plugins_cmd, prompt_cmd, run_cmd, verify_cmd
+    from cosmoskit.cli import batch_cmds, config_cmd, ledger_cmd, plugins_cmd, prompt_cmd, run_cmd, verify_cmd
 
     app.add_typer(prompt_cmd.app, name="prompt")
     app.add_typer(run_cmd.app, name="run")
@@ -48,6 +48,9 @@ def _add_core_commands() -> None:
     app.add_typer(ledger_cmd.app, name="ledger")
     app.command("plugins")(plugins_cmd.plugins)
     app.command("verify")(verify_cmd.verify)
+    app.command("logs")(batch_cmds.logs)
+    app.command("cancel")(batch_cmds.cancel)
+    app.command("attach")(batch_cmds.attach)
 
 
 def _command_names() -> set[str]:
@@ -88,8 +91,17 @@ def main(argv: list[str] | None = None) -> None:
             raise
         report_error(exc)
         sys.exit(1)
+    except SystemExit:
+        raise
     except KeyboardInterrupt:
         if raise_errors:
             raise
         sys.stderr.write("Interrupted.\n")
         sys.exit(130)
+    except Exception as exc:
+        # A bug, not bad input: one line by default, the traceback on request.
+        if raise_errors:
+            raise
+        sys.stderr.write(f"Error: internal error: {exc.__class__.__name__}: {exc} "
+                         f"(set COSMOSKIT_RAISE_ERRORS=1 to see the traceback)\n")
+        sys.exit(1)

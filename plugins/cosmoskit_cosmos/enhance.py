@@ -58,7 +58,6 @@ class Enhance(Operation):
     def prepare(self, job: Any) -> list[str]:
         (run,) = job.runs
         prompt = job.prompts[run["prompt_id"]]
-        job.write_json("spec.json", {"prompt": prompt["text"], "input_video": job.stage_input(prompt["inputs"]["rgb"])})
         # torchrun even for one GPU: the script reads RANK, which plain python leaves unset (§4.2).
         argv = torchrun(1, contract.UPSAMPLER_SCRIPT) + [
             "--prompt", prompt["text"],

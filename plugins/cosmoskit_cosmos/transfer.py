@@ -184,6 +184,13 @@ class Transfer(Operation):
             _distrust_short_subbatches(outcomes, batch_size)
         return outcomes
 
+    def run_log(self, job: Any, index: int, log: str) -> str:
+        if len(job.runs) == 1:
+            return log
+        header, segments = split_log(log)
+        own = segments[index] if index < len(segments) else "(the model never reached this line)\n"
+        return header + own
+
     def progress(self, line: str) -> dict[str, Any] | None:
         m = _PROGRESS.search(line)
         if m:

@@ -1,0 +1,161 @@
+"""``cosmoskit transfer``, ``upscale``, ``enhance`` and ``demo``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+JSON_OPTION = typer.Option(False, "--json", help="Output as JSON.")
+EXECUTOR_OPTION = typer.Option(None, "--executor", "-e", help="Executor from cosmoskit.yaml (default: default_executor).")
+QUEUE_OPTION = typer.Option(False, "--queue", help="Only queue the runs; a worker runs them.")
+PRIORITY_OPTION = typer.Option(0, "--priority", help="Queue priority: higher runs first.")
+DRY_RUN_OPTION = typer.Option(False, "--dry-run", help="Write and show the spec files and command; run nothing.")
+LOG_OPTION = typer.Option(False, "--log", help="Print the model's log while it runs.")
+
+
+def _engine() -> Any:
+    from cosmoskit import context
+    from cosmoskit.engine import Engine
+
+    return Engine(context.settings(), context.ledger())
+
+
+def _submit(docs: list[dict[str, Any]], *, executor: str | None, queue: bool, dry_run: bool, json_: bool,
+            show_log: bool = False) -> None:
+    from cosmoskit.cli import output
+    from cosmoskit.foreground import run_now
+
+    engine = _engine()
+    try:
+        if dry_run:
+            job = engine.dry_run(docs, executor=executor)
+            files = {}
+            for name in ("spec.json", "batch.jsonl", "command.json", "launch.env"):
+                if job.local(name).exists():
+                    files[name] = job.local(name).read_text()
+            if json_:
+                output.emit_json({"folder": str(job.dir), "files": files})
+                return
+            output.say(f"[bold]Dry run[/bold]: wrote {job.dir} (nothing queued or started)")
+            for name, text in files.items():
+                output.say(f"[bold]── {name}[/bold]")
+                output.console().print(text, markup=False, highlight=False)
+            return
+        if queue:
+            runs = engine.queue(docs)
+        else:
+            runs = run_now(engine, docs, executor=executor, show_log=show_log, quiet=json_)
+    finally:
+        engine.close()
+    if json_:
+        output.emit_json(runs)
+        return
+    show_runs(runs, engine.home, queued=queue)
+
+
+def show_runs(runs: list[dict[str, Any]], home: Path, *, queued: bool = False) -> None:
+    from cosmoskit.cli import output
+
+    if queued:
+        output.say(f"Queued {len(runs)} run(s): {', '.join(r['id'] for r in runs)}")
+        return
+    rows = []
+    for r in runs:
+        outs = r.get("outputs") or {}
+        main = next(iter(outs.values()), "")
+        weights = ",".join(f"{k}={v:g}" for k, v in (r["params"].get("weights") or {}).items())
+        colour = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(r["status"], "white")
+        rows.append((r["id"], r["operation"], f"[{colour}]{r['status']}[/{colour}]", weights,
+                     main if main else output.escape(r.get("error") or "")))
+    output.table(None, ("run", "operation", "status", "weights", f"output (under {home}) or reason"), rows)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("transfer")
+    def transfer(
+        prompts: List[str] = typer.Argument(..., help="Prompt ids or prefixes; several make one batch."),
+        weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Control weights, e.g. vis=0.3,edge=0.3,depth=0.2,seg=0.2."),
+        num_steps: Optional[int] = typer.Option(None, "--num-steps", help="Diffusion steps."),
+        guidance: Optional[float] = typer.Option(None, "--guidance", help="Classifier-free guidance."),
+        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
+        sigma_max: Optional[float] = typer.Option(None, "--sigma-max", help="Partial-denoise level (80+ ignores the input video)."),
+        blur_strength: Optional[str] = typer.Option(None, "--blur-strength", help="vis preset: very_low … very_high."),
+        canny_threshold: Optional[str] = typer.Option(None, "--canny-threshold", help="edge preset: very_low … very_high."),
+        num_gpus: Optional[int] = typer.Option(None, "--num-gpus", help="Context-parallel GPUs."),
+        executor: Optional[str] = EXECUTOR_OPTION,
+        queue: bool = QUEUE_OPTION,
+        priority: int = PRIORITY_OPTION,
+        dry_run: bool = DRY_RUN_OPTION,
+        show_log: bool = LOG_OPTION,
+        json_: bool = JSON_OPTION,
+    ) -> None:
+        """Make photoreal variations of prompts with Cosmos Transfer (several prompts share one model load)."""
+        params = {"weights": weights, "num_steps": num_steps, "guidance": guidance, "seed": seed,
+                  "sigma_max": sigma_max, "blur_strength": blur_strength, "canny_threshold": canny_threshold,
+                  "num_gpus": num_gpus}
+        docs = _engine().new_runs("transfer", prompts, params, priority=priority)
+        _submit(docs, executor=executor, queue=queue, dry_run=dry_run, json_=json_, show_log=show_log)
+
+    @app.command("upscale")
+    def upscale(
+        from_run: Optional[str] = typer.Option(None, "--from-run", help="A completed transfer run to upscale."),
+        video: Optional[Path] = typer.Option(None, "--video", help="Any video file to upscale."),
+        weight: Optional[float] = typer.Option(None, "--weight", help="Upscale control weight, 0..1."),
+        prompt: Optional[str] = typer.Option(None, "--prompt", help="Optional guiding prompt."),
+        executor: Optional[str] = EXECUTOR_OPTION,
+        queue: bool = QUEUE_OPTION,
+        priority: int = PRIORITY_OPTION,
+        dry_run: bool = DRY_RUN_OPTION,
+        show_log: bool = LOG_OPTION,
+        json_: bool = JSON_OPTION,
+    ) -> None:
+        """Upscale a finished run or a video 3x with the Cosmos 4K upscaler."""
+        from cosmoskit import context
+        from cosmoskit.errors import CosmoskitError
+
+        if bool(from_run) == bool(video):
+            raise CosmoskitError("give exactly one of --from-run RUN or --video PATH")
+        params: dict[str, Any] = {"control_weight": weight, "prompt": prompt}
+        prompt_id = None
+        extra: dict[str, Any] = {}
+        if from_run:
+            with context.ledger().read() as tx:
+                source = tx.get_run(from_run)
+            if source["operation"] != "transfer" or source["status"] != "completed":
+                raise CosmoskitError(f"run {source['id']} is a {source['status']} {source['operation']}; "
+                                     f"upscale takes a completed transfer")
+            out = (source.get("outputs") or {}).get("output.mp4")
+            if not out:
+                raise CosmoskitError(f"run {source['id']} has no output.mp4")
+            params.update(video=str(context.home() / out), source_run=source["id"])
+            prompt_id, extra = source["prompt_id"], {"parent_run": source["id"]}
+        else:
+            params["video"] = str(video)
+        docs = _engine().new_runs("upscale", [prompt_id], params, priority=priority, extra=extra)
+        _submit(docs, executor=executor, queue=queue, dry_run=dry_run, json_=json_, show_log=show_log)
+
+    @app.command("enhance")
+    def enhance(
+        prompts: List[str] = typer.Argument(..., help="Prompt ids or prefixes."),
+        overwrite: bool = typer.Option(False, "--overwrite", help="Replace the prompt's text (the old one stays in its history) instead of making a new prompt."),
+        executor: Optional[str] = EXECUTOR_OPTION,
+        queue: bool = QUEUE_OPTION,
+        priority: int = PRIORITY_OPTION,
+        dry_run: bool = DRY_RUN_OPTION,
+        show_log: bool = LOG_OPTION,
+        json_: bool = JSON_OPTION,
+    ) -> None:
+        """Enrich prompts with the Cosmos prompt upsampler (a new prompt each, linked to its parent)."""
+        docs = _engine().new_runs("enhance", prompts, {"overwrite": overwrite}, priority=priority)
+        _submit(docs, executor=executor, queue=queue, dry_run=dry_run, json_=json_, show_log=show_log)
+
+    @app.command("demo")
+    def demo(
+        folder: Path = typer.Option(Path("cosmoskit-demo"), "--dir", help="Project folder the demo creates and uses."),
+        json_: bool = JSON_OPTION,
+    ) -> None:
+        """Try everything on this machine: sample videos, three prompts, a batch, an upscale, an enhance (CPU emulator)."""
+        from cosmoskit_cosmos.demo import run_demo
+
+        run_demo(folder, json_=json_)
