@@ -177,8 +177,15 @@ class Settings:
         raw = executors[name]
         if not isinstance(raw, dict):
             raise error(self.located, f"executors.{name}", "must be a mapping with a `type`")
-        if "type" not in raw:
+        if raw.get("type") is None:
             raise error(self.located, f"executors.{name}", "needs a `type` (local, ssh, slurm …)")
+        from cosmoskit import plugins
+
+        types = plugins.get_executor_types()
+        if not isinstance(raw["type"], str) or raw["type"] not in types:
+            # name the file and line here: the plugins' lookup error cannot
+            known = ", ".join(sorted(types)) or "none (no plugin provides one)"
+            raise error(self.located, f"executors.{name}.type", f"is not a known executor type: {raw['type']!r} (known: {known})")
         return raw
 
     def validate_plugin_sections(self, owners: dict[str, dict[str, Any]]) -> None:

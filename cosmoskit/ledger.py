@@ -85,11 +85,14 @@ class Ledger:
         """Everything inside happens under the lock and commits as one, or not at all."""
         with self.store.locked():
             tx = Tx(self)
-            if not self._migrated:
+            migrating = not self._migrated
+            if migrating:
                 tx.migrate()
-                self._migrated = True
             yield tx
             self.store.commit(list(tx.files.values()))
+            if migrating:
+                # only once committed: a transaction that raised wrote nothing, migrations included
+                self._migrated = True
 
     # reads use the same lock: they are short, and a reader never sees half a commit
     read = transaction
@@ -128,9 +131,11 @@ class Tx:
 
     def history_months(self) -> list[str]:
         folder = self.ledger.root / "history"
-        if not folder.is_dir():
-            return []
-        return sorted((p.stem for p in folder.glob("*.json")), reverse=True)
+        months = {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
+        # month files this transaction created are not on disk until it commits
+        months.update(rel[len("history/"):-len(".json")] for rel, state in self.files.items()
+                      if rel.startswith("history/") and state.dirty)
+        return sorted(months, reverse=True)
 
     # ------------------------------------------------------------ meta
     def meta_get(self, key: str, default: Any = None) -> Any:

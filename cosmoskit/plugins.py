@@ -8,6 +8,7 @@ entry-point or distribution names.
 from __future__ import annotations
 
 import os
+import re
 from typing import Any, Callable
 
 import pluggy
@@ -32,6 +33,11 @@ def _wanted() -> set[str] | None:
     return {name.strip() for name in raw.split(",") if name.strip()}
 
 
+def _norm(dist_name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): ``Cosmoskit_Hello`` == ``cosmoskit-hello``."""
+    return re.sub(r"[-_.]+", "-", dist_name).lower()
+
+
 def load_plugins() -> None:
     """Load every allowed entry point once, then fail loudly on a misspelled hook."""
     global _loaded
@@ -41,15 +47,22 @@ def load_plugins() -> None:
     from importlib.metadata import distributions
 
     wanted = _wanted()
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # entry-point name -> its distribution
     for dist in distributions():
         dist_name = dist.metadata["Name"] or ""
         for ep in dist.entry_points:
-            if ep.group != GROUP or ep.name in seen:
+            if ep.group != GROUP:
                 continue
-            if wanted is not None and ep.name not in wanted and dist_name not in wanted:
+            if ep.name in seen:
+                if _norm(seen[ep.name]) != _norm(dist_name):  # the same dist twice on sys.path is fine
+                    raise CosmoskitError(
+                        f"the plugin name {ep.name!r} is used by both {seen[ep.name]} and {dist_name}",
+                        hint="uninstall one of them",
+                    )
                 continue
-            seen.add(ep.name)
+            if wanted is not None and ep.name not in wanted and _norm(dist_name) not in {_norm(w) for w in wanted}:
+                continue
+            seen[ep.name] = dist_name
             if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
                 continue
             try:
@@ -62,7 +75,8 @@ def load_plugins() -> None:
             pm.register(plugin, name=ep.name)
             _distinfo[ep.name] = (dist_name, dist.version)
     if wanted:
-        missing = wanted - seen - {d for d, _ in _distinfo.values()}
+        loaded_dists = {_norm(d) for d, _ in _distinfo.values()}
+        missing = {w for w in wanted - seen.keys() if _norm(w) not in loaded_dists}
         if missing:
             raise CosmoskitError(
                 f"COSMOSKIT_LOAD_PLUGINS names plugins that are not installed: {', '.join(sorted(missing))}"
@@ -75,7 +89,7 @@ def check() -> None:
     try:
         pm.check_pending()
     except pluggy.PluginValidationError as exc:
-        raise CosmoskitError(f"plugin {exc.plugin_name!r}: {exc}") from exc
+        raise CosmoskitError(f"plugin {plugin_name(exc.plugin)!r}: {exc}") from exc
 
 
 def plugin_name(plugin: object) -> str:

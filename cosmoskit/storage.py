@@ -71,6 +71,9 @@ def load_json(path: Path) -> Any:
         raise damaged(path, f"not valid JSON ({exc})") from exc
     if not isinstance(data, dict):
         raise damaged(path, f"expected a JSON object of tables, found {type(data).__name__}")
+    for name, table in data.items():
+        if not isinstance(table, dict) or not all(isinstance(doc, dict) for doc in table.values()):
+            raise damaged(path, f"table {name!r} is not a JSON object of records")
     return data
 
 

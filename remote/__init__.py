@@ -17,5 +17,6 @@ def start_command(batch_dir: str, launcher: str = "launch.sh") -> str:
     import shlex
 
     d = shlex.quote(batch_dir)
-    return (f"cd {d} && setsid nohup bash {shlex.quote(launcher)} {d} "
-            f"< /dev/null > /dev/null 2>&1 & echo $!")
+    # Only the launcher itself goes to the background, with every stream detached, so the
+    # caller's pipes close at once and $! is the launcher's pid.
+    return f"setsid nohup bash {d}/{shlex.quote(launcher)} {d} < /dev/null > /dev/null 2>&1 & echo $!"

@@ -58,7 +58,10 @@ stop_model() {
   if [ "${RUNTIME:-}" = docker ]; then "${DOCKER_CMD[@]}" kill "$CONTAINER" > /dev/null 2>&1 || true; fi
   if [ -n "$CHILD" ]; then
     kill -TERM -- "-$CHILD" 2> /dev/null || kill -TERM "$CHILD" 2> /dev/null
-    ( sleep "${KILL_GRACE_SECONDS:-10}"; kill -KILL -- "-$CHILD" 2> /dev/null ) &
+    (
+      for _ in $(seq "${KILL_GRACE_SECONDS:-10}"); do kill -0 "$CHILD" 2> /dev/null || exit 0; sleep 1; done
+      kill -KILL -- "-$CHILD" 2> /dev/null
+    ) &
   fi
 }
 trap 'stop_model cancelled' TERM INT HUP

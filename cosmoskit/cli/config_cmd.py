@@ -28,6 +28,8 @@ def _effective(check_executors: bool) -> tuple:
     executors = {}
     for name in settings.executor_names():
         raw = settings.executor_config(name)
+        if name not in settings.data["executors"] and raw["type"] not in plugins.get_executor_types():
+            continue  # the implicit `local` entry, when cosmoskit_local is not loaded
         cls = plugins.get_executor_type(raw["type"])
         executors[name] = cls.validate_config(name, raw, settings) if check_executors else raw
     data["executors"] = executors

@@ -1,0 +1,156 @@
+"""Shared fixtures: an isolated project folder, the CLI, small real videos."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+FAST_CONFIG = """\
+default_executor: local
+model:
+  runtime: emulator
+emulator:
+  variation: false
+timeouts:
+  poll_seconds: 0.2
+"""
+
+
+def require(tool: str) -> None:
+    """Skip when a system service is missing, except in CI (COSMOSKIT_REQUIRE_SERVICES=1) where it must fail."""
+    if os.environ.get("COSMOSKIT_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"{tool} is required here (COSMOSKIT_REQUIRE_SERVICES=1); .ci/run installs it")
+    pytest.skip(f"{tool} is not installed (.ci/run installs it)")
+
+
+@pytest.fixture(autouse=True)
+def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's own configuration, ledger or plugins' cached state."""
+    for var in ("COSMOSKIT_CONFIG", "COSMOSKIT_HOME", "COSMOSKIT_LOAD_PLUGINS", "COSMOSKIT_RAISE_ERRORS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
+    from cosmoskit import context, plugins
+
+    context.reset()
+    plugins.reset()
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project folder with a fast emulator configuration; the current folder for the test."""
+    home = tmp_path / "proj"
+    home.mkdir()
+    (home / "cosmoskit.yaml").write_text(FAST_CONFIG)
+    monkeypatch.chdir(home)
+    return home
+
+
+def write_config(home: Path, extra: str) -> None:
+    (home / "cosmoskit.yaml").write_text(FAST_CONFIG + extra)
+    from cosmoskit import context
+
+    context.reset()
+
+
+class CLIResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.exit_code, self.stdout, self.stderr = code, out, err
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.stdout)
+
+    def __repr__(self) -> str:
+        return f"<exit {self.exit_code}\nstdout: {self.stdout[-2000:]}\nstderr: {self.stderr[-2000:]}>"
+
+
+@pytest.fixture
+def cli(capfd: pytest.CaptureFixture[str]):
+    """Run the real ``cosmoskit`` entry point in-process; returns exit code, stdout, stderr."""
+    from cosmoskit import cli as cli_mod, context
+
+    def run(*args: str, input: str | None = None) -> CLIResult:
+        context.reset()
+        capfd.readouterr()
+        old_stdin = sys.stdin
+        if input is not None:
+            import io
+
+            sys.stdin = io.StringIO(input)
+        try:
+            cli_mod.main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            sys.stdin = old_stdin
+        out, err = capfd.readouterr()
+        return CLIResult(code, out, err)
+
+    return run
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """The installed console script in a separate process."""
+    exe = shutil.which("cosmoskit", path=os.path.dirname(sys.executable)) or shutil.which("cosmoskit")
+    assert exe, "the cosmoskit console script is not installed"
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([exe, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Tiny real videos: a scene folder with color/depth/seg, a lone mp4, a mismatched depth, a broken file."""
+    from cosmoskit.media import make_test_video
+
+    root = tmp_path_factory.mktemp("videos")
+    scene = root / "scene"
+    common = dict(width=64, height=36, frames=8, fps=24)
+    make_test_video(scene / "color.mp4", source="testsrc2", **common)
+    make_test_video(scene / "depth.mp4", source="color=c=gray", **common)
+    make_test_video(scene / "seg.mp4", source="color=c=navy", **common)
+    lone = make_test_video(root / "lone.mp4", source="testsrc", **{**common, "fps": 30})
+    bad = root / "bad"
+    make_test_video(bad / "color.mp4", source="testsrc2", **common)
+    make_test_video(bad / "depth.mp4", source="color=c=gray", **{**common, "frames": 6})
+    broken = root / "broken"
+    broken.mkdir()
+    (broken / "color.mp4").write_bytes(b"this is not a video")
+    return {"scene": scene, "lone": lone, "mismatched": bad, "broken": broken, "root": root}
+
+
+FAST = {
+    "default_executor": "local",
+    "model": {"runtime": "emulator"},
+    "emulator": {"variation": False},
+    "timeouts": {"poll_seconds": 0.2},
+}
+
+
+def configure(home: Path, **sections: Any) -> None:
+    """Write cosmoskit.yaml: the fast defaults with ``sections`` merged in (one level deep)."""
+    import yaml
+
+    data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in FAST.items()}
+    for key, value in sections.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key].update(value)
+        else:
+            data[key] = value
+    (home / "cosmoskit.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    from cosmoskit import context
+
+    context.reset()
