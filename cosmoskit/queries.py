@@ -33,7 +33,7 @@ def list_runs(tx: Tx, *, status: Iterable[str] | None = None, prompt_id: str | N
         for month in tx.history_months():
             if limit is not None:
                 # every later month holds only older runs
-                newer = sum(1 for r in found if r["created"][:7] >= month)
+                newer = sum(1 for r in found if r["created"][:7] > month)
                 if newer >= limit:
                     break
             found.extend(r for r in tx.raw(f"history/{month}.json", "runs").values() if match(r))
