@@ -43,7 +43,7 @@ Progress = Callable[[str, float, float], None]  # (label, done, total)
 class Executor:
     """Base class of executors.  A minimal plugin (runs the launcher on this machine, like ``local``)::
 
-        import subprocess, cosmoskit
+        import os, subprocess, cosmoskit
         from cosmoskit.executor import Executor, PollResult
 
         class Here(Executor):
@@ -54,7 +54,8 @@ class Executor:
                 return str(job.dir)          # stage in place
 
             def stage(self, job, progress=None):
-                job.link_inputs_locally()
+                for item in job.inputs.values():   # inputs the operation asked for
+                    os.link(item["path"], job.local(item["name"]))
 
             def launch(self, job):
                 proc = subprocess.Popen(["bash", str(job.dir / "launch.sh"), str(job.dir)], start_new_session=True)

@@ -72,6 +72,10 @@ class Located:
 
     def where(self, path: str) -> str:
         line = self.lines.get(path)
+        parent = path
+        while line is None and "." in parent:  # a missing key: point at the mapping that lacks it
+            parent = parent.rsplit(".", 1)[0]
+            line = self.lines.get(parent)
         if self.file and line:
             return f"{self.file}:{line}"
         return self.file or "configuration"
