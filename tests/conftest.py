@@ -154,3 +154,20 @@ def configure(home: Path, **sections: Any) -> None:
     from cosmoskit import context
 
     context.reset()
+
+
+def install_docker_double(bin_dir: Path, state_dir: Path) -> Path:
+    """Put the docker-CLI TEST DOUBLE (tests/doubles/docker_double.py) on a PATH folder as ``docker``."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    shim = bin_dir / "docker"
+    double = Path(__file__).parent / "doubles" / "docker_double.py"
+    shim.write_text(f"#!/bin/sh\nDOCKER_DOUBLE_DIR={state_dir} exec {sys.executable} {double} \"$@\"\n")
+    shim.chmod(0o755)
+    return shim
+
+
+def docker_calls(state_dir: Path) -> list[list[str]]:
+    import json
+
+    path = state_dir / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []

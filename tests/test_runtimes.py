@@ -1,0 +1,84 @@
+"""The launcher's three runtimes: docker (through the docker-CLI TEST DOUBLE), direct, emulator."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from conftest import configure, docker_calls, install_docker_double
+
+
+def prompt(cli, text, folder):
+    result = cli("prompt", "create", text, str(folder), "--json")
+    assert result.exit_code == 0, result
+    return result.json()["id"]
+
+
+def test_docker_runtime_runs_the_contract_command(project, cli, videos, tmp_path):
+    state = tmp_path / "docker-state"
+    shim = install_docker_double(tmp_path / "bin", state)
+    repo, ckpt = tmp_path / "cosmos-transfer1", tmp_path / "ckpt"
+    repo.mkdir()
+    ckpt.mkdir()
+    configure(project, model={"runtime": "docker", "docker_command": str(shim), "docker_image": "nvcr.io/me/cosmos-transfer1:1.0",
+                              "cosmos_repo": str(repo), "checkpoint_dir": str(ckpt), "env": {"HF_HOME": "/data/hf"}},
+              executors={"local": {"type": "local", "gpus": "device=0"}})
+    pid = prompt(cli, "docker please", videos["scene"])
+    result = cli("transfer", pid, "--weights", "vis=0.5,depth=0.5", "--json")
+    assert result.exit_code == 0, result
+    (run,) = result.json()
+    assert run["status"] == "completed", run
+    (call,) = [c for c in docker_calls(state) if c[0] == "run"]
+    batch_dir = str(project / "batches" / run["batch_id"])
+    name = call[call.index("--name") + 1]
+    assert name == f"cosmos_transfer_{run['batch_id'][3:11]}"
+    assert call[call.index("--gpus") + 1] == "device=0" and "--ipc=host" in call and "--rm" in call
+    mounts = [call[i + 1] for i, a in enumerate(call) if a == "-v"]
+    assert f"{repo}:/workspace" in mounts and f"{ckpt}:{ckpt}" in mounts and f"{batch_dir}:{batch_dir}" in mounts
+    assert call[call.index("-w") + 1] == "/workspace" and "PYTHONPATH=/workspace" in call
+    assert "HF_HOME" in call, "the model's env is passed into the container"
+    image = call.index("nvcr.io/me/cosmos-transfer1:1.0")
+    inner = call[image + 1:]
+    assert inner[:5] == ["torchrun", "--nproc_per_node=1", "--nnodes=1", "--node_rank=0",
+                         "cosmos_transfer1/diffusion/inference/transfer.py"]
+    assert inner[inner.index("--checkpoint_dir") + 1] == str(ckpt)
+    assert (project / run["outputs"]["output.mp4"]).is_file()
+
+
+def test_docker_runtime_cancel_kills_the_container(project, cli, videos, tmp_path):
+    import subprocess
+
+    state = tmp_path / "docker-state"
+    shim = install_docker_double(tmp_path / "bin", state)
+    configure(project, model={"runtime": "docker", "docker_command": str(shim), "cosmos_repo": str(tmp_path),
+                              "checkpoint_dir": str(tmp_path)}, emulator={"seconds_per_chunk": 5})
+    pid = prompt(cli, "docker cancel", videos["scene"])
+    client = subprocess.Popen([str(Path(sys.executable).with_name("cosmoskit")), "transfer", pid, "--weights", "vis=1"],
+                              cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and not any(c[0] == "run" for c in docker_calls(state)):
+        time.sleep(0.1)
+    time.sleep(1.0)
+    runs = cli("run", "list", "--json").json()
+    assert cli("cancel", runs[0]["batch_id"]).exit_code == 0
+    client.communicate(timeout=60)
+    kills = [c for c in docker_calls(state) if c[0] == "kill"]
+    assert kills and kills[0][1].startswith("cosmos_transfer_")
+    assert cli("run", "show", runs[0]["id"], "--json").json()["status"] == "cancelled"
+
+
+def test_direct_runtime_runs_in_the_repo_with_its_torchrun(project, cli, videos, tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    seen = tmp_path / "seen.txt"
+    emulator = Path(__file__).resolve().parents[1] / "remote" / "cosmos_emulator.py"
+    torchrun = tmp_path / "torchrun-double"
+    torchrun.write_text(f"#!/bin/sh\n# TEST DOUBLE of torchrun: notes where it ran, then runs the emulator\n"
+                        f"echo \"$(pwd) $PYTHONPATH\" > {seen}\nexec {sys.executable} {emulator} torchrun \"$@\"\n")
+    torchrun.chmod(0o755)
+    configure(project, model={"runtime": "direct", "torchrun": str(torchrun), "cosmos_repo": str(repo),
+                              "checkpoint_dir": str(tmp_path)})
+    pid = prompt(cli, "direct please", videos["lone"])
+    (run,) = cli("transfer", pid, "--weights", "edge=1", "--json").json()
+    assert run["status"] == "completed", run
+    assert seen.read_text().split() == [str(repo), str(repo)]
