@@ -117,12 +117,15 @@ class Engine:
 
     # ------------------------------------------------------------------ launching
     def launch(self, run_ids: list[str] | None = None, *, executor: str | None = None, docs: list[dict[str, Any]] | None = None,
-               strategy: str | None = None, on_event: Event = _quiet) -> dict[str, Any]:
+               strategy: str | None = None, on_event: Event = _quiet, partial: bool = False,
+               max_attempts: int | None = None) -> dict[str, Any]:
         """Claim queued runs (or insert new ``docs`` already claimed), stage and start one batch.
 
         The batch record with its handle is in the ledger before anything is
         started; if staging or launching fails, the runs go back to the queue
-        (or fail, for input problems) and the error is raised.
+        (or fail, for input problems or once ``max_attempts`` is spent) and the
+        error is raised.  With ``partial``, runs another process claimed first
+        are left out instead of failing the claim.
         """
         ex = self.executor(executor)
         me = owner.me()
@@ -138,6 +141,8 @@ class Engine:
                     if run is None:
                         raise CosmoskitError(f"no run {rid}")
                     if run["status"] != "queued":
+                        if partial:
+                            continue
                         raise CosmoskitError(f"run {rid} is {run['status']}, not queued; another process has it")
                     runs.append(run)
             if not runs:
@@ -178,7 +183,7 @@ class Engine:
             figures = ex.stage(job, progress=lambda label, done, total: on_event("transfer", {"label": label, "done": done, "total": total}))
             extra = ex.launch(job)
         except BaseException as exc:
-            self._abort_launch(bid, exc)
+            self._abort_launch(bid, exc, max_attempts)
             raise
         handle.update(extra or {})
         stamp = timeutil.now()
@@ -189,8 +194,9 @@ class Engine:
         on_event("launched", {"batch": bid, "handle": handle})
         return batch
 
-    def _abort_launch(self, batch_id: str, exc: BaseException) -> None:
-        """Staging or launching failed: input problems fail the runs, anything else requeues them."""
+    def _abort_launch(self, batch_id: str, exc: BaseException, max_attempts: int | None = None) -> None:
+        """Staging or launching failed: input problems fail the runs, anything else requeues them
+        (the attempt counts, so a host that keeps failing ends in a failed run, not a loop)."""
         message = str(exc) or exc.__class__.__name__
         input_problem = isinstance(exc, CosmoskitError) and getattr(exc, "input_problem", False)
         with self.ledger.transaction() as tx:
@@ -202,8 +208,12 @@ class Engine:
                 if run and run["status"] in RUN_ACTIVE:
                     if input_problem:
                         tx.update_run(rid, status="failed", error=message, reason="input", finished=timeutil.now())
+                    elif max_attempts is not None and run.get("attempts", 1) >= max_attempts:
+                        tx.update_run(rid, status="failed", error=f"launch failed: {message}", reason="launch",
+                                      finished=timeutil.now())
                     else:
-                        tx.update_run(rid, status="queued", batch_id=None, attempts=max(0, run.get("attempts", 1) - 1))
+                        tx.update_run(rid, status="queued", batch_id=None, error=f"launch failed: {message}",
+                                      reason="launch")
             tx.update_batch(batch_id, state="failed", error=f"launch failed: {message}", finished=timeutil.now())
 
     def _job(self, batch: dict[str, Any], op: Operation, runs: list[dict[str, Any]],
@@ -277,8 +287,11 @@ class Engine:
         return self._job(batch, op, runs, prompts, ex)
 
     def follow(self, batch_id: str, *, on_event: Event = _quiet, max_attempts: int = 2,
-               poll_seconds: float | None = None) -> dict[str, Outcome]:
-        """Watch a running batch to its end (streaming its log into progress events), then finish it."""
+               poll_seconds: float | None = None, stop: Any = None) -> dict[str, Outcome]:
+        """Watch a running batch to its end (streaming its log into progress events), then finish it.
+
+        With ``stop`` (an Event) set, it returns without finishing: the batch goes on where it
+        runs and the next process to look reattaches."""
         poll_seconds = poll_seconds or float(self.settings.get("timeouts.poll_seconds"))
         with self.ledger.transaction() as tx:
             batch = tx.batch(batch_id)
@@ -314,11 +327,16 @@ class Engine:
                         on_event("progress", event)
             if result.state != "running":
                 break
+            if stop is not None and stop.is_set():
+                return {}
             if not stopping and started is not None and (timeutil.parse(timeutil.now()) - started).total_seconds() > timeout:
                 stopping = True
                 on_event("timeout", {"batch": batch_id})
                 self._stop(batch_id, "timeout")
-            time.sleep(delay)
+            if stop is not None:
+                stop.wait(delay)
+            else:
+                time.sleep(delay)
             delay = min(delay * 1.5, poll_seconds)
         return self.finish(batch_id, result, on_event=on_event, max_attempts=max_attempts)
 
@@ -363,6 +381,7 @@ class Engine:
                 outcomes = self._merge(job.operation.collect(job, None, log), outcomes)
         else:
             outcomes = job.operation.collect(job, exit_code, log)
+        union = set().union(*(job.operation.controls(r) for r in job.runs if r.get("params")))
         cancel_all = stop == "cancelled" and not batch.get("cancel_runs")
         cancel_runs = set(batch.get("cancel_runs") or [])
         settled: dict[str, Outcome] = {}
@@ -392,6 +411,9 @@ class Engine:
                 elif outcome.retry and run.get("attempts", 1) < max_attempts:
                     changes = {"status": "queued", "batch_id": None, "error": outcome.error, "reason": outcome.reason,
                                "retry": True}
+                    if outcome.reason == "oom":
+                        # Re-plan with fewer control networks than the load that ran out of memory.
+                        changes["max_controls"] = max(1, len(union) - 1)
                 else:
                     changes = {"status": "failed", "error": outcome.error, "reason": outcome.reason, "finished": stamp}
                 run = tx.update_run(run["id"], **changes)

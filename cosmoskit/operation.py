@@ -88,6 +88,11 @@ class Operation:
     def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
         return int((prompt or {}).get("frames") or 121)
 
+    def chunks(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
+        """Generation units of the cost model: 121-frame chunks, each next one adding 120 frames."""
+        frames = max(1, self.frames(run, prompt))
+        return max(1, -(-(frames - 1) // 120))
+
     def steps(self, run: dict[str, Any]) -> int:
         return int(run.get("params", {}).get("num_steps", 35))
 

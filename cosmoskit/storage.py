@@ -15,6 +15,7 @@ it and says how to restore the backup.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -104,7 +105,7 @@ class Store:
     def __init__(self, root: Path, lock_timeout: float = 120.0) -> None:
         self.root = root
         self.lock_timeout = lock_timeout
-        self._depth = 0
+        self._local = threading.local()  # transaction depth, per thread (the lock is per thread too)
         self._lock: Any = None
 
     @contextmanager
@@ -121,13 +122,14 @@ class Store:
                 f"the ledger in {self.root} stayed locked for {self.lock_timeout:.0f} s",
                 hint="another cosmoskit process holds it; check `ps` for a stuck one",
             ) from exc
-        self._depth += 1
+        depth = getattr(self._local, "depth", 0) + 1
+        self._local.depth = depth
         try:
-            if self._depth == 1:
+            if depth == 1:
                 self.recover()
             yield
         finally:
-            self._depth -= 1
+            self._local.depth = depth - 1
             self._lock.release()
 
     def recover(self) -> None:

@@ -20,6 +20,7 @@ class Item:
     priority: int
     created: str
     batchable: bool = True
+    max_controls: int | None = None  # after an out-of-memory: only batches with at most this many control networks
 
 
 @dataclass
@@ -58,7 +59,8 @@ class BatchingStrategy:
             register(Pairs)
 
     ``plan`` must put every item in exactly one batch, never mix groups, and
-    respect ``model.fits(controls)`` and ``model.max_runs``.
+    respect ``model.fits(controls)``, ``model.max_runs`` and each item's
+    ``max_controls`` (see ``cosmoskit.planning.valid``).
     """
 
     name: ClassVar[str] = ""

@@ -40,10 +40,12 @@ def root(
 
 
 def _add_core_commands() -> None:
-    from cosmoskit.cli import batch_cmds, config_cmd, ledger_cmd, plugins_cmd, prompt_cmd, run_cmd, verify_cmd
+    from cosmoskit.cli import (batch_cmds, config_cmd, ledger_cmd, plugins_cmd, prompt_cmd, queue_cmd, run_cmd,
+                               verify_cmd, worker_cmd)
 
     app.add_typer(prompt_cmd.app, name="prompt")
     app.add_typer(run_cmd.app, name="run")
+    app.add_typer(queue_cmd.app, name="queue")
     app.add_typer(config_cmd.app, name="config")
     app.add_typer(ledger_cmd.app, name="ledger")
     app.command("plugins")(plugins_cmd.plugins)
@@ -51,6 +53,7 @@ def _add_core_commands() -> None:
     app.command("logs")(batch_cmds.logs)
     app.command("cancel")(batch_cmds.cancel)
     app.command("attach")(batch_cmds.attach)
+    app.command("worker")(worker_cmd.worker)
 
 
 def _command_names() -> set[str]:

@@ -1,0 +1,1 @@
+"""Bundled plugin cosmoskit_report (in progress)."""

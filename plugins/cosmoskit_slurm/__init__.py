@@ -1,0 +1,1 @@
+"""Bundled plugin cosmoskit_slurm (in progress)."""
