@@ -172,8 +172,8 @@ class Engine:
                               executor=ex.label, error=None, reason=None, retry=False)
             prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
         runs = [{**r, "batch_id": bid} for r in runs]
-        job = self._job(batch, op, runs, prompts, ex)
         try:
+            job = self._job(batch, op, runs, prompts, ex)
             handle = {"executor": ex.label, "type": ex.name, "batch_dir": job.remote_root,
                       "container": container_name(op.name, bid), **ex.handle_base()}
             self._write_batch_folder(job, ex, handle)
@@ -309,8 +309,19 @@ class Engine:
         started = timeutil.parse(batch["started"]) if batch.get("started") else None
         delay = min(0.2, poll_seconds)
         stopping = False
+        unreachable = 0.0
         while True:
-            result = ex.poll(handle)
+            try:
+                result = ex.poll(handle)
+            except CosmoskitError as exc:
+                # The host may be rebooting or the link down: the batch lives on there, so keep trying.
+                if stop is not None and stop.is_set():
+                    return {}
+                on_event("unreachable", {"batch": batch_id, "error": str(exc)})
+                unreachable = min(max(unreachable * 2, 1.0), 30.0)
+                (stop.wait if stop is not None else time.sleep)(unreachable)
+                continue
+            unreachable = 0.0
             try:
                 data, offset = ex.read_log(handle, offset)
             except CosmoskitError:

@@ -171,3 +171,31 @@ def docker_calls(state_dir: Path) -> list[list[str]]:
 
     path = state_dir / "calls.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def sshd(tmp_path: Path):
+    """A real OpenSSH server on 127.0.0.1 for this test; the remote PATH starts with ``sshd.bin`` (for test doubles)."""
+    from services import sshd as sshd_mod
+
+    if not sshd_mod.available():
+        require("OpenSSH sshd")
+    bin_dir = tmp_path / "remote-bin"
+    bin_dir.mkdir()
+    server = sshd_mod.make(tmp_path / "sshd", path_prefix=str(bin_dir))
+    server.bin = bin_dir  # type: ignore[attr-defined]
+    server.start()
+    yield server
+    server.stop()
+
+
+def ssh_executor(server: Any, tmp_path: Path, *, trusted: bool = True, **extra: Any) -> dict[str, Any]:
+    """An ``executors:`` entry for the loopback sshd; its known_hosts holds the host key when ``trusted``."""
+    known = tmp_path / "known_hosts"
+    if trusted:
+        known.write_text(server.known_hosts_line())
+    entry = {"type": "ssh", "host": "127.0.0.1", "port": server.port, "user": server.user,
+             "key_file": str(server.user_key), "known_hosts": str(known),
+             "remote_dir": str(tmp_path / "remote"), "python": sys.executable}
+    entry.update(extra)
+    return entry

@@ -41,7 +41,7 @@ def root(
 
 def _add_core_commands() -> None:
     from cosmoskit.cli import (batch_cmds, config_cmd, ledger_cmd, plugins_cmd, prompt_cmd, queue_cmd, run_cmd,
-                               verify_cmd, worker_cmd)
+                               status_cmd, verify_cmd, worker_cmd)
 
     app.add_typer(prompt_cmd.app, name="prompt")
     app.add_typer(run_cmd.app, name="run")
@@ -54,6 +54,7 @@ def _add_core_commands() -> None:
     app.command("cancel")(batch_cmds.cancel)
     app.command("attach")(batch_cmds.attach)
     app.command("worker")(worker_cmd.worker)
+    app.command("status")(status_cmd.status)
 
 
 def _command_names() -> set[str]:

@@ -68,7 +68,9 @@ def run(args: list[str]) -> int:
     if state.exists() and alive(json.loads(state.read_text())["pid"]):
         sys.stderr.write(f'docker: Error response from daemon: Conflict. The container name "/{name}" is already in use.\n')
         return 125
-    child = subprocess.Popen([sys.executable, EMULATOR, *argv], env=env, start_new_session=True)
+    # the Cosmos command runs in the emulator; anything else (`sleep 60` …) runs as it is
+    is_model = argv and (argv[0] == "torchrun" or argv[0].endswith(".py"))
+    child = subprocess.Popen([sys.executable, EMULATOR, *argv] if is_model else argv, env=env, start_new_session=True)
     state.write_text(json.dumps({"name": name, "image": image, "pid": child.pid, "started": time.time(), "argv": argv}))
 
     def forward(signum, frame):  # docker run proxies signals to the container
@@ -116,6 +118,8 @@ def main(argv: list[str]) -> int:
         return code
     if cmd == "ps":
         fmt = args[args.index("--format") + 1] if "--format" in args else None
+        if fmt:
+            fmt = fmt.replace("\\t", "\t")  # the docker CLI turns a written \t into a tab
         filt = args[args.index("--filter") + 1] if "--filter" in args else ""
         for info in running():
             if filt.startswith("name=") and filt[5:] not in info["name"]:

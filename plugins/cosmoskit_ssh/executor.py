@@ -1,0 +1,335 @@
+"""The SSH executor: a GPU host reached with paramiko; inputs in a content-addressed store there."""
+from __future__ import annotations
+
+import getpass
+import hashlib
+import io
+import os
+import tarfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from cosmoskit.batchjob import BatchJob
+from cosmoskit.errors import CosmoskitError
+from cosmoskit.executor import Executor, PollResult, Progress, model_options
+from cosmoskit.schema import Field, positive
+
+from cosmoskit_ssh import remote
+
+CHUNK = 1 << 20
+PARALLEL_UPLOADS = 3  # several files at once, each on its own SFTP channel
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+class SSHExecutor(Executor):
+    name = "ssh"
+    description = "a GPU host over SSH: content-addressed staging, detached launcher, Docker/direct/emulator"
+    options = {
+        "host": Field(str, None, "host name or address", required=True),
+        "port": Field(int, 22, "SSH port", check=positive),
+        "user": Field(str, None, "login user (default: yours)", nullable=True),
+        "key_file": Field(str, None, "private key; null = the SSH agent and ~/.ssh/id_*", nullable=True),
+        "known_hosts": Field(str, "~/.ssh/known_hosts", "host keys are checked here; `cosmoskit host trust` records one"),
+        "remote_dir": Field(str, "~/cosmoskit", "cosmoskit's folder on the host: store/, batches/, bin/"),
+        "python": Field(str, "python3", "Python on the host that runs the emulator"),
+        "gpus": Field(str, "all", "docker --gpus value (all, or device=0,1)"),
+        "keepalive_seconds": Field(float, 15.0, "SSH keepalive interval", check=positive),
+        **model_options(),
+    }
+
+    def __init__(self, label: str, config: dict[str, Any], settings: Any) -> None:
+        super().__init__(label, config, settings)
+        self._conn: Any = None
+        self._home: str | None = None
+        self._lock = threading.Lock()
+        self.sent_bytes = 0
+
+    # -- connection ---------------------------------------------------------------------------
+    @property
+    def conn(self) -> Any:
+        with self._lock:
+            if self._conn is None:
+                from cosmoskit_ssh.connection import Connection
+
+                self._conn = Connection(
+                    self.label, self.config["host"], self.config["port"], self.config.get("user") or getpass.getuser(),
+                    os.path.expanduser(self.config["key_file"]) if self.config.get("key_file") else None,
+                    Path(os.path.expanduser(self.config["known_hosts"])),
+                    float(self.settings.get("timeouts.connect_seconds")), self.config["keepalive_seconds"],
+                )
+            return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+    def _expand(self, path: str) -> str:
+        if path == "~" or path.startswith("~/"):
+            if self._home is None:
+                self._home = self.conn.run('printf %s "$HOME"', what="find the remote home").text
+            return self._home + path[1:]
+        return path
+
+    @property
+    def root(self) -> str:
+        return self._expand(self.config["remote_dir"]).rstrip("/")
+
+    @property
+    def store(self) -> str:
+        return f"{self.root}/store"
+
+    def handle_base(self) -> dict[str, Any]:
+        return {"host": self.config["host"], "port": self.config["port"]}
+
+    def remote_dir(self, job: BatchJob) -> str:
+        return f"{self.root}/batches/{job.id}"
+
+    def model_settings(self) -> dict[str, Any]:
+        m = super().model_settings()
+        m["checkpoint_dir"] = self._expand(m["checkpoint_dir"])
+        m["cosmos_repo"] = self._expand(m["cosmos_repo"])
+        return m
+
+    def _emulator(self) -> tuple[Path, str]:
+        import cosmoskit_remote
+
+        local = cosmoskit_remote.EMULATOR
+        digest = _sha256(local)[:12]
+        return local, f"{self.root}/bin/cosmos_emulator-{digest}.py"
+
+    def runtime_env(self) -> dict[str, str]:
+        m = self.model_settings()
+        return {
+            "RUNTIME": m["runtime"], "REPO": m["cosmos_repo"], "CKPT": m["checkpoint_dir"],
+            "IMAGE": m["docker_image"], "DOCKER": m["docker_command"], "TORCHRUN": m["torchrun"],
+            "GPUS": self.config["gpus"], "PYTHON": self.config["python"], "EMULATOR": self._emulator()[1],
+        }
+
+    # -- staging ----------------------------------------------------------------------------------
+    def stage(self, job: BatchJob, progress: Progress | None = None) -> dict[str, Any]:
+        figures = {"bytes_sent": 0, "inputs_sent": 0, "inputs_reused": 0, "bytes_resumed": 0}
+        entries = {sha: f"{sha[:2]}/{sha}{Path(item['path']).suffix.lower() or '.mp4'}" for sha, item in job.inputs.items()}
+        self.conn.run(["mkdir", "-p", *{f"{self.store}/{n.split('/')[0]}" for n in entries.values()}, f"{self.root}/bin"],
+                      what="prepare the store")
+        report = self._store_report(list(entries.values()))
+        to_send: list[tuple[str, dict[str, Any], str]] = []
+        for sha, name in entries.items():
+            size, mtime, marker, part = report.get(name, ("-", "-", "-", "-"))
+            item = job.inputs[sha]
+            local = Path(item["path"])
+            if size != "-":
+                if marker == f"{size} {mtime}" and int(size) == (item.get("bytes") or int(size)):
+                    figures["inputs_reused"] += 1
+                    continue
+                # changed since verified (or never verified): hash it there, replace it if corrupt
+                verdict = self.conn.run(remote.verify_existing(self.store, name, sha), what="verify a stored input").text
+                if verdict.startswith("ok"):
+                    figures["inputs_reused"] += 1
+                    continue
+            if not local.is_file():
+                raise CosmoskitError(f"input video {local} is missing", hint="`cosmoskit verify` lists what moved",
+                                     input_problem=True)
+            to_send.append((sha, item, name))
+        total = sum(Path(i["path"]).stat().st_size for _, i, _ in to_send)
+        done = [0]
+        lock = threading.Lock()
+
+        def tick(n: int) -> None:
+            with lock:
+                done[0] += n
+                if progress:
+                    progress("inputs", done[0], total)
+
+        def send(entry: tuple[str, dict[str, Any], str]) -> tuple[int, int]:
+            sha, item, name = entry
+            return self._upload_verified(Path(item["path"]), sha, name, int(report.get(name, ("-",) * 4)[3]
+                                         if report.get(name, ("-",) * 4)[3] != "-" else 0), tick)
+
+        if to_send:
+            with ThreadPoolExecutor(max_workers=min(PARALLEL_UPLOADS, len(to_send))) as pool:
+                for sent, resumed in pool.map(send, to_send):
+                    figures["bytes_sent"] += sent
+                    figures["bytes_resumed"] += resumed
+                    figures["inputs_sent"] += 1
+        self._ensure_emulator()
+        # the batch's own small files, in one round trip
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            for path in sorted(job.dir.iterdir()):
+                if path.is_file():
+                    tar.add(path, arcname=path.name)
+        remote_dir = self.remote_dir(job)
+        self.conn.run(remote.unpack(remote_dir), stdin=buf.getvalue(), what="unpack the batch folder")
+        pairs = [(entries[sha], item["name"]) for sha, item in job.inputs.items()]
+        self.conn.run(remote.link_inputs(self.store, remote_dir, pairs), what="link inputs into the batch")
+        self.sent_bytes += figures["bytes_sent"]
+        return figures
+
+    def _store_report(self, names: list[str]) -> dict[str, tuple[str, str, str, str]]:
+        out = self.conn.run(remote.store_report(self.store, names), what="look at the store").text
+        report: dict[str, tuple[str, str, str, str]] = {}
+        for line in out.splitlines():
+            parts = line.split(" ", 1)
+            if len(parts) < 2:
+                continue
+            name, rest = parts
+            fields = rest.split(" ")
+            size, mtime = fields[0], fields[1]
+            part = fields[-1]
+            marker = " ".join(fields[2:-1]) or "-"
+            report[name] = (size, mtime, marker, part)
+        return report
+
+    def _upload_verified(self, local: Path, sha: str, name: str, part_size: int, tick: Any) -> tuple[int, int]:
+        """Upload to ``name.part`` (resuming a partial one), verify its SHA-256 there, then install it."""
+        size = local.stat().st_size
+        for attempt in (1, 2):
+            offset = part_size if 0 < part_size <= size else 0
+            if offset:
+                tick(offset)
+            sent = self._send(local, f"{self.store}/{name}.part", offset, tick)
+            verdict = self.conn.run(remote.verify_and_install(self.store, name, sha), what="verify an upload").text
+            if verdict.startswith("ok"):
+                return sent, offset
+            part_size = 0  # a resumed part that does not verify is sent again from the start
+        raise CosmoskitError(f"{self.label}: {local} arrived corrupted twice (sha256 mismatch)")
+
+    def _send(self, local: Path, remote_path: str, offset: int, tick: Any) -> int:
+        def once() -> int:
+            sftp = self.conn.sftp()
+            with open(local, "rb") as src, sftp.open(remote_path, "ab" if offset else "wb") as dst:
+                dst.set_pipelined(True)
+                src.seek(offset)
+                if offset:
+                    dst.seek(offset)
+                sent = 0
+                while block := src.read(CHUNK):
+                    dst.write(block)
+                    sent += len(block)
+                    tick(len(block))
+                return sent
+
+        return self.conn.retrying(once, f"upload {local.name}")
+
+    def _ensure_emulator(self) -> None:
+        """The emulator is named by its own hash in bin/, so a host holds each version once."""
+        if self.model_settings().get("runtime") != "emulator":
+            return
+        local, remote_path = self._emulator()
+        if self.conn.run(f"[ -f {remote.q(remote_path)} ] && echo present; true", what="look for the emulator").text.strip():
+            return
+        tmp = remote_path + ".part"
+        self._send(local, tmp, 0, lambda n: None)
+        self.conn.run(["mv", "-f", tmp, remote_path], what="install the emulator")
+
+    # -- running ----------------------------------------------------------------------------------
+    def launch(self, job: BatchJob) -> dict[str, Any]:
+        out = self.conn.run(remote.start(self.remote_dir(job)), what="start the launcher").text.strip()
+        if not out.isdigit():
+            raise CosmoskitError(f"{self.label}: could not start the launcher: {out!r}")
+        return {"pid": int(out)}
+
+    def poll(self, handle: dict[str, Any]) -> PollResult:
+        out = self.conn.run(remote.poll(handle["batch_dir"]), what="poll the batch").text.split()
+        if out and out[0] == "exited":
+            return PollResult("exited", int(out[1]) if len(out) > 1 and out[1].lstrip("-").isdigit() else None)
+        if out and out[0] == "running":
+            return PollResult("running")
+        return PollResult("vanished", detail=f"no launcher and no exit code in {handle['batch_dir']} on {self.label}")
+
+    def read_log(self, handle: dict[str, Any], offset: int) -> tuple[bytes, int]:
+        def once() -> bytes:
+            sftp = self.conn.sftp()
+            try:
+                with sftp.open(f"{handle['batch_dir']}/batch.log", "rb") as fh:
+                    fh.seek(offset)
+                    return fh.read()
+            except FileNotFoundError:
+                return b""
+
+        data = self.conn.retrying(once, "read the batch log")
+        return data, offset + len(data)
+
+    def fetch(self, handle: dict[str, Any], job: BatchJob, progress: Progress | None = None) -> None:
+        """Outputs, the full log and the exit code in one tar stream (safe extraction: no path escapes)."""
+        job.dir.mkdir(parents=True, exist_ok=True)
+        buf = io.BytesIO()
+        got = [0]
+
+        def sink(data: bytes) -> None:
+            buf.write(data)
+            got[0] += len(data)
+            if progress:
+                progress("outputs", got[0], 0)
+
+        self.conn.stream(remote.pack_results(handle["batch_dir"]), sink, what="fetch the outputs")
+        buf.seek(0)
+        if got[0]:
+            with tarfile.open(fileobj=buf, mode="r:") as tar:
+                tar.extractall(job.dir, filter="data")
+
+    def cancel(self, handle: dict[str, Any]) -> None:
+        m = self.model_settings()
+        docker = m["docker_command"] if m.get("runtime") == "docker" else None
+        self.conn.run(remote.cancel(handle["batch_dir"], handle.get("reason", "cancelled"), docker,
+                                    handle.get("container")), what="stop the batch")
+
+    # -- looking -----------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        from cosmoskit_local.gpu import parse_nvidia_smi
+
+        out: dict[str, Any] = {"host": f"{self.config['host']}:{self.config['port']}", "reachable": False}
+        try:
+            text = self.conn.run(remote.status(self.root, self.model_settings()["docker_command"]),
+                                 what="read the host's status", check=False).text
+        except CosmoskitError as exc:
+            out["error"] = str(exc)
+            return out
+        out["reachable"] = True
+        sections: dict[str, list[str]] = {}
+        current = None
+        for line in text.splitlines():
+            if line.startswith("@@"):
+                current = line[2:]
+                sections[current] = []
+            elif current:
+                sections[current].append(line)
+        gpus = sections.get("gpus", [])
+        if gpus == ["no-nvidia-smi"]:
+            out["gpus"], out["gpu_error"] = [], "no nvidia-smi on the host"
+        else:
+            out["gpus"] = parse_nvidia_smi("\n".join(gpus))
+        containers = sections.get("containers", [])
+        if containers and ("docker-failed" in containers[-1] or "not found" in containers[0] or "Cannot connect" in containers[0]):
+            out["containers"], out["docker_error"] = [], containers[0][:200]
+        else:
+            out["containers"] = [dict(zip(("name", "image", "running_for"), c.split("\t"))) for c in containers if c.strip()]
+        disk = (sections.get("disk") or [""])[0].split()
+        if len(disk) >= 4 and disk[3].isdigit():
+            out["disk_free_bytes"] = int(disk[3]) * 1024
+        out["launchers"] = [dict(zip(("pid", "batch_dir"), l.split(" ", 1))) for l in sections.get("launchers", []) if l.strip()]
+        return out
+
+    def kill_all(self) -> list[str]:
+        """Stop every cosmoskit batch and cosmos_* container on this host (``cosmoskit kill --host``)."""
+        status = self.status()
+        if not status.get("reachable"):
+            raise CosmoskitError(status.get("error") or f"{self.label} is unreachable")
+        stopped = []
+        for launcher in status.get("launchers", []):
+            self.cancel({"batch_dir": launcher["batch_dir"], "reason": "cancelled"})
+            stopped.append(launcher["batch_dir"])
+        m = self.model_settings()
+        for c in status.get("containers", []):
+            self.conn.run(f"{m['docker_command']} kill {remote.q(c['name'])} >/dev/null 2>&1; true", what="kill a container")
+            stopped.append(c["name"])
+        return stopped
