@@ -118,9 +118,14 @@ class SSHExecutor(Executor):
     def stage(self, job: BatchJob, progress: Progress | None = None) -> dict[str, Any]:
         figures = {"bytes_sent": 0, "inputs_sent": 0, "inputs_reused": 0, "bytes_resumed": 0}
         entries = {sha: f"{sha[:2]}/{sha}{Path(item['path']).suffix.lower() or '.mp4'}" for sha, item in job.inputs.items()}
-        self.conn.run(["mkdir", "-p", *{f"{self.store}/{n.split('/')[0]}" for n in entries.values()}, f"{self.root}/bin"],
-                      what="prepare the store")
-        report = self._store_report(list(entries.values()))
+        # one round trip: make the folders, report on the store, and look for the emulator
+        dirs = sorted({f"{self.store}/{n.split('/')[0]}" for n in entries.values()} | {f"{self.root}/bin"})
+        emulator = self._emulator()[1] if self.model_settings().get("runtime") == "emulator" else None
+        script = (f"mkdir -p {' '.join(remote.q(d) for d in dirs)} && {{ {remote.store_report(self.store, list(entries.values()))}; }}"
+                  + (f"; [ -f {remote.q(emulator)} ] && echo @@emulator" if emulator else "") + "; true")
+        text = self.conn.run(script, what="look at the store").text
+        report = self._parse_report(text)
+        need_emulator = emulator is not None and "@@emulator" not in text
         to_send: list[tuple[str, dict[str, Any], str]] = []
         for sha, name in entries.items():
             size, mtime, marker, part = report.get(name, ("-", "-", "-", "-"))
@@ -160,22 +165,23 @@ class SSHExecutor(Executor):
                     figures["bytes_sent"] += sent
                     figures["bytes_resumed"] += resumed
                     figures["inputs_sent"] += 1
-        self._ensure_emulator()
-        # the batch's own small files, in one round trip
+        if need_emulator:
+            self._install_emulator()
+        # the batch's own small files and the input links, in one round trip
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
             for path in sorted(job.dir.iterdir()):
                 if path.is_file():
                     tar.add(path, arcname=path.name)
         remote_dir = self.remote_dir(job)
-        self.conn.run(remote.unpack(remote_dir), stdin=buf.getvalue(), what="unpack the batch folder")
         pairs = [(entries[sha], item["name"]) for sha, item in job.inputs.items()]
-        self.conn.run(remote.link_inputs(self.store, remote_dir, pairs), what="link inputs into the batch")
+        self.conn.run(remote.unpack(remote_dir) + " && " + remote.link_inputs(self.store, remote_dir, pairs),
+                      stdin=buf.getvalue(), what="unpack the batch folder")
         self.sent_bytes += figures["bytes_sent"]
         return figures
 
-    def _store_report(self, names: list[str]) -> dict[str, tuple[str, str, str, str]]:
-        out = self.conn.run(remote.store_report(self.store, names), what="look at the store").text
+    @staticmethod
+    def _parse_report(out: str) -> dict[str, tuple[str, str, str, str]]:
         report: dict[str, tuple[str, str, str, str]] = {}
         for line in out.splitlines():
             parts = line.split(" ", 1)
@@ -190,43 +196,60 @@ class SSHExecutor(Executor):
         return report
 
     def _upload_verified(self, local: Path, sha: str, name: str, part_size: int, tick: Any) -> tuple[int, int]:
-        """Upload to ``name.part`` (resuming a partial one), verify its SHA-256 there, then install it."""
+        """Upload to ``name.part`` (resuming a partial one), verify it, then install it in the store.
+
+        A whole upload in one stream is verified by the transport itself (every SSH packet is
+        authenticated, AES-GCM or HMAC) plus the remote writer's exit status and the size it
+        wrote; a part joined from two sessions is verified by its SHA-256 on the host.  A part
+        that fails is sent again from the start, once.
+        """
         size = local.stat().st_size
         for attempt in (1, 2):
             offset = part_size if 0 < part_size <= size else 0
             if offset:
                 tick(offset)
-            sent = self._send(local, f"{self.store}/{name}.part", offset, tick)
-            verdict = self.conn.run(remote.verify_and_install(self.store, name, sha), what="verify an upload").text
+            sent, written = self._send(local, f"{self.store}/{name}.part", offset, tick)
+            if offset or written != size:
+                verdict = self.conn.run(remote.verify_and_install(self.store, name, sha), what="verify an upload").text
+            else:
+                verdict = self.conn.run(remote.install(self.store, name), what="install an upload").text
             if verdict.startswith("ok"):
                 return sent, offset
-            part_size = 0  # a resumed part that does not verify is sent again from the start
+            part_size = 0
         raise CosmoskitError(f"{self.label}: {local} arrived corrupted twice (sha256 mismatch)")
 
-    def _send(self, local: Path, remote_path: str, offset: int, tick: Any) -> int:
-        def once() -> int:
-            sftp = self.conn.sftp()
-            with open(local, "rb") as src, sftp.open(remote_path, "ab" if offset else "wb") as dst:
-                dst.set_pipelined(True)
+    def _send(self, local: Path, remote_path: str, offset: int, tick: Any) -> tuple[int, int]:
+        """Stream the file (from ``offset``) into ``cat`` on the host: as fast as scp here, unlike SFTP's
+        32 KiB requests; returns (bytes sent, size of the remote file afterwards)."""
+        q = remote.q
+        command = f"cat {'>>' if offset else '>'} {q(remote_path)} && stat -c %s {q(remote_path)}"
+
+        def once() -> tuple[int, int]:
+            chan = self.conn.client().get_transport().open_session(timeout=self.conn.connect_timeout)
+            chan.settimeout(300)
+            chan.exec_command(command)
+            sent = 0
+            with open(local, "rb") as src:
                 src.seek(offset)
-                if offset:
-                    dst.seek(offset)
-                sent = 0
                 while block := src.read(CHUNK):
-                    dst.write(block)
+                    chan.sendall(block)
                     sent += len(block)
                     tick(len(block))
-                return sent
+            chan.shutdown_write()
+            out = bytearray()
+            while data := chan.recv(4096):
+                out += data
+            code = chan.recv_exit_status()
+            chan.close()
+            if code != 0:
+                raise CosmoskitError(f"{self.label}: writing {remote_path} failed (exit {code}); is the disk full?")
+            return sent, int(out.decode().strip() or -1)
 
         return self.conn.retrying(once, f"upload {local.name}")
 
-    def _ensure_emulator(self) -> None:
+    def _install_emulator(self) -> None:
         """The emulator is named by its own hash in bin/, so a host holds each version once."""
-        if self.model_settings().get("runtime") != "emulator":
-            return
         local, remote_path = self._emulator()
-        if self.conn.run(f"[ -f {remote.q(remote_path)} ] && echo present; true", what="look for the emulator").text.strip():
-            return
         tmp = remote_path + ".part"
         self._send(local, tmp, 0, lambda n: None)
         self.conn.run(["mv", "-f", tmp, remote_path], what="install the emulator")

@@ -22,7 +22,7 @@ def poll(batch_dir: str) -> str:
 
 def store_report(store: str, names: list[str]) -> str:
     """For each store entry: ``name size mtime marker`` (``-`` where missing); also the size of a partial upload."""
-    script = [f"cd {q(store)} 2>/dev/null || exit 0"]
+    script = [f"cd {q(store)}"]
     for name in names:
         n = q(name)
         script.append(
@@ -37,6 +37,12 @@ def verify_and_install(store: str, name: str, sha: str) -> str:
     part, final, ok = q(f"{store}/{name}.part"), q(f"{store}/{name}"), q(f"{store}/{name}.ok")
     return (f"h=$(sha256sum {part} | cut -d' ' -f1); if [ \"$h\" = {q(sha)} ]; then mv -f {part} {final} && "
             f"stat -c '%s %Y' {final} > {ok} && echo ok; else rm -f {part}; echo \"bad $h\"; fi")
+
+
+def install(store: str, name: str) -> str:
+    """Move a verified part into place and record size+mtime as verified."""
+    part, final, ok = q(f"{store}/{name}.part"), q(f"{store}/{name}"), q(f"{store}/{name}.ok")
+    return f"mv -f {part} {final} && stat -c '%s %Y' {final} > {ok} && echo ok"
 
 
 def verify_existing(store: str, name: str, sha: str) -> str:
