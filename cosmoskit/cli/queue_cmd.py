@@ -89,7 +89,7 @@ def plan_(strategy: Optional[str] = typer.Option(None, "--strategy", help="Strat
                for n, b in enumerate(batches, 1)]
     total = summary(batches, model)
     if json_:
-        output.emit_json({"strategy": name, "batches": planned, **total})
+        output.emit_json({"strategy": name, **total, "batches": planned})
         return
     if not planned:
         output.say("The queue is empty.")

@@ -1,0 +1,186 @@
+"""The queue and the worker end to end on the emulator: several workers, SIGTERM, OOM, guardrail, pause, cancel."""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import configure
+
+
+def exe() -> str:
+    return str(Path(sys.executable).with_name("cosmoskit"))
+
+
+def prompt(cli, text, folder):
+    result = cli("prompt", "create", text, str(folder), "--json")
+    assert result.exit_code == 0, result
+    return result.json()["id"]
+
+
+def queue(cli, pid, weights, *extra):
+    result = cli("transfer", pid, "--weights", weights, "--queue", "--json", *extra)
+    assert result.exit_code == 0, result
+    return result.json()[0]["id"]
+
+
+def runs():
+    from cosmoskit import context
+
+    with context.ledger().read() as tx:
+        return {r["id"]: dict(r) for r in tx.runs()}
+
+
+def batches():
+    from cosmoskit import context
+
+    with context.ledger().read() as tx:
+        return sorted((dict(b) for b in tx.batches()), key=lambda b: b["created"])
+
+
+def worker(project, *args):
+    return subprocess.Popen([exe(), "worker", *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(predicate, timeout=30.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def test_two_workers_never_run_a_run_twice(project, cli, videos):
+    configure(project, emulator={"seconds_per_chunk": 0.3})
+    pid = prompt(cli, "shared queue", videos["scene"])
+    ids = [queue(cli, pid, "vis=1") for _ in range(8)]
+    procs = [worker(project, "--once", "--strategy", "single") for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    final = runs()
+    assert all(final[i]["status"] == "completed" and final[i]["attempts"] == 1 for i in ids)
+    launched = [r for b in batches() for r in b["runs"]]
+    assert sorted(launched) == sorted(ids), "each run in exactly one batch"
+    owners = {b["owner"]["pid"] for b in batches()}
+    assert len(owners) == 2, "both workers took part"
+
+
+def test_priority_then_first_in_first_out(project, cli, videos):
+    pid = prompt(cli, "priorities", videos["lone"])
+    low = queue(cli, pid, "edge=1")
+    high = queue(cli, pid, "edge=1", "--priority", "5")
+    low2 = queue(cli, pid, "edge=1")
+    mid = queue(cli, pid, "edge=1", "--priority", "2")
+    listed = [r["run"] for r in cli("queue", "list", "--strategy", "single", "--json").json()["queue"]]
+    assert listed == [high, mid, low, low2]
+    p = worker(project, "--once", "--strategy", "single")
+    p.communicate(timeout=120)
+    order = [b["runs"][0] for b in batches()]
+    assert order == [high, mid, low, low2]
+
+
+def test_sigterm_leaves_the_batch_running_and_the_next_worker_reattaches(project, cli, videos):
+    configure(project, emulator={"seconds_per_chunk": 4})
+    pid = prompt(cli, "sigterm", videos["scene"])
+    rid = queue(cli, pid, "vis=1")
+    p = worker(project)
+    batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=15)
+    assert p.returncode == 0, err
+    assert "running batches continue" in err
+    assert runs()[rid]["status"] == "running"
+    launcher = int((project / "batches" / batch["id"] / "launcher.pid").read_text())
+    assert Path(f"/proc/{launcher}").exists(), "the batch goes on without its worker"
+    p2 = worker(project, "--once")
+    out, err = p2.communicate(timeout=60)
+    assert p2.returncode == 0, err
+    assert f"reattached to batch {batch['id']}" in err
+    assert runs()[rid]["status"] == "completed" and len(batches()) == 1
+
+
+def test_out_of_memory_is_replanned_with_fewer_controls(project, cli, videos):
+    configure(project, emulator={"oom_above_controls": 2}, worker={"max_attempts": 3})
+    pid = prompt(cli, "oom", videos["scene"])
+    a = queue(cli, pid, "vis=0.5,edge=0.5")
+    b = queue(cli, pid, "depth=1")
+    hopeless = queue(cli, pid, "vis=0.3,edge=0.3,depth=0.4")
+    p = worker(project, "--once", "--strategy", "mixed")
+    p.communicate(timeout=120)
+    final = runs()
+    assert final[a]["status"] == "completed" and final[b]["status"] == "completed"
+    assert final[hopeless]["status"] == "failed" and final[hopeless]["reason"] == "oom"
+    assert final[hopeless]["attempts"] == 3
+    first = batches()[0]
+    assert set(first["runs"]) == {a, b}, "mixed put them in one load, which ran out of memory"
+    assert first["state"] == "failed"
+    assert all(set(bt["runs"]) != {a, b} for bt in batches()[1:]), "re-planned with fewer control networks per load"
+
+
+def test_guardrail_block_fails_one_and_relaunches_the_rest(project, cli, videos):
+    ids = []
+    for text in ("fine a", "blocked EMULATOR_GUARDRAIL_BLOCK", "fine b"):
+        ids.append(queue(cli, prompt(cli, text, videos["scene"]), "vis=1"))
+    p = worker(project, "--once")
+    p.communicate(timeout=120)
+    final = runs()
+    assert [final[i]["status"] for i in ids] == ["completed", "failed", "completed"]
+    assert final[ids[1]]["reason"] == "guardrail"
+    assert batches()[0]["runs"] == ids and batches()[1]["runs"] == [ids[2]]
+
+
+def test_pause_resume_and_new_runs_without_restart(project, cli, videos):
+    pid = prompt(cli, "pause", videos["lone"])
+    assert cli("queue", "pause").exit_code == 0
+    p = worker(project)
+    try:
+        rid = queue(cli, pid, "edge=1")
+        time.sleep(2.0)
+        assert runs()[rid]["status"] == "queued" and batches() == []
+        assert cli("queue", "list", "--json").json()["paused"] is True
+        assert cli("queue", "resume").exit_code == 0
+        wait_for(lambda: runs()[rid]["status"] == "completed")
+        later = queue(cli, pid, "vis=1")
+        wait_for(lambda: runs()[later]["status"] == "completed")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=15)
+
+
+def test_cancel_queued_and_running(project, cli, videos):
+    configure(project, emulator={"seconds_per_chunk": 4})
+    pid = prompt(cli, "cancel", videos["scene"])
+    first = queue(cli, pid, "vis=1")
+    second = queue(cli, pid, "vis=1")
+    p = worker(project, "--strategy", "single")
+    try:
+        wait_for(lambda: runs()[first]["status"] == "running")
+        result = cli("queue", "cancel", second, "--json")
+        assert result.exit_code == 0 and result.json()[0]["stopping"] is False
+        assert runs()[second]["status"] == "cancelled"
+        assert cli("cancel", first).exit_code == 0
+        wait_for(lambda: runs()[first]["status"] == "cancelled")
+        time.sleep(1.0)
+        assert all(second not in b["runs"] for b in batches()), "a cancelled queued run is never launched"
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=15)
+    retry = cli("queue", "retry", first, "--json").json()[0]
+    assert retry["status"] == "queued" and retry["attempts"] == 0
+
+
+def test_queue_plan_reports_the_speedup(project, cli, videos):
+    pid = prompt(cli, "plan", videos["lone"])
+    for w in ("vis=1", "vis=1", "vis=1", "edge=1"):
+        queue(cli, pid, w)
+    single = cli("queue", "plan", "--strategy", "single", "--json").json()
+    best = cli("queue", "plan", "--json").json()
+    assert len(single["batches"]) == 4
+    assert len(best["batches"]) == 2 and best["speedup"] > 1.0
+    assert best["gpu_seconds"] < single["gpu_seconds"]
+    assert round(best["one_at_a_time_seconds"]) == round(single["gpu_seconds"])
