@@ -117,7 +117,7 @@ def test_out_of_memory_is_replanned_with_fewer_controls(project, cli, videos):
     assert final[hopeless]["status"] == "failed" and final[hopeless]["reason"] == "oom"
     assert final[hopeless]["attempts"] == 3
     first = batches()[0]
-    assert set(first["runs"]) == {a, b}, "mixed put them in one load, which ran out of memory"
+    assert set(first["runs"]) >= {a, b}, "mixed put them in one load, which ran out of memory"
     assert first["state"] == "failed"
     assert all(set(bt["runs"]) != {a, b} for bt in batches()[1:]), "re-planned with fewer control networks per load"
 

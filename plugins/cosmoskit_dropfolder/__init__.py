@@ -1,1 +1,15 @@
-"""Bundled plugin cosmoskit_dropfolder (in progress)."""
+"""Bundled plugin: ``cosmoskit prepare`` (frame sequences -> prompt videos) and ``cosmoskit watch`` (drop folder).
+
+See docs/dropfolder.md.  Only the hook lives here: watchdog, ffmpeg and the ledger are imported
+by the commands when they run, so ``cosmoskit --help`` stays fast.
+"""
+from __future__ import annotations
+
+import cosmoskit
+
+
+@cosmoskit.hookimpl
+def register_commands(app):
+    from cosmoskit_dropfolder import commands
+
+    commands.register(app)
