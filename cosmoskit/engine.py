@@ -382,7 +382,8 @@ class Engine:
             ex.fetch(batch["handle"], job,
                      progress=lambda label, done, total: on_event("transfer", {"label": label, "done": done, "total": total}))
         log = job.read_text(LOG)
-        stop = (job.read_text(STOP_REASON).strip() or batch.get("stop_requested") or "")
+        # A vanished batch was not stopped by anyone here, whatever its launcher wrote on the way down.
+        stop = batch.get("stop_requested") or ("" if result.state == "vanished" else job.read_text(STOP_REASON).strip())
         exit_code = result.exit_code
         if result.state == "vanished":
             outcomes = [Outcome(r["id"], False, error="the batch's process vanished on the host (rebooted or killed)",

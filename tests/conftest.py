@@ -199,3 +199,22 @@ def ssh_executor(server: Any, tmp_path: Path, *, trusted: bool = True, **extra: 
              "remote_dir": str(tmp_path / "remote"), "python": sys.executable}
     entry.update(extra)
     return entry
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory):
+    """A real single-node Slurm (slurmctld, slurmd, munge) for the whole session; 2 count-only GPUs."""
+    from services import slurm as slurm_mod
+
+    if not slurm_mod.available():
+        require("Slurm (slurm-wlm, munge) as root")
+    cluster = slurm_mod.start(tmp_path_factory.mktemp("slurm"))
+    yield cluster
+    cluster.stop()
+
+
+def slurm_executor(cluster: Any, shared: Path, **extra: Any) -> dict[str, Any]:
+    entry = {"type": "slurm", "remote_dir": str(shared), "python": sys.executable, "gpus_per_job": 1,
+             "partition": "debug", "time_limit": "00:10:00", "slurm_env": dict(cluster.env), "concurrency": 4}
+    entry.update(extra)
+    return entry

@@ -49,6 +49,11 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
                     if c["name"] not in known:
                         warnings.append(f"orphan: container {c['name']} runs on {label} with no batch in the ledger; "
                                         f"`cosmoskit kill --host {label}` stops it")
+                job_ids = {str((b.get("handle") or {}).get("job_id")) for b in mine}
+                for j in entry.get("jobs", []):
+                    if j["job_id"] not in job_ids:
+                        warnings.append(f"orphan: Slurm job {j['job_id']} ({j['name']}, {j['state']}) has no batch "
+                                        f"in the ledger; `cosmoskit kill --host {label}` cancels it")
                 dirs = {(b.get("handle") or {}).get("batch_dir") for b in mine}
                 for launcher in entry.get("launchers", []):
                     if launcher["batch_dir"] not in dirs:
@@ -87,6 +92,11 @@ def status(
                 output.say(f"  GPUs: {e['gpu_error']}")
             for c in e.get("containers", []):
                 output.say(f"  container {c['name']} ({c.get('image', '')}, {c.get('running_for', '')})")
+            for p in e.get("partitions", []):
+                output.say(f"  partition {p['partition']} ({p['available']}): {p['nodes']} node(s) {p['state']}, "
+                           f"GRES {p['gres']}")
+            for j in e.get("jobs", []):
+                output.say(f"  job {j['job_id']} {j['name']} {j['state']}" + (f" ({j['reason']})" if j.get("reason") not in (None, "", "None") else ""))
         for b in e["batches"]:
             output.say(f"  batch {b['id']} {b['operation']} {b['state']}: "
                        + ", ".join(f"{r['id']} {r['status']}" for r in b["runs"]))

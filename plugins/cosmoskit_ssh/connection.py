@@ -194,6 +194,48 @@ class Connection:
 
         return self.retrying(once, what)
 
+    def send_file(self, local: Path, remote_path: str, offset: int, tick: Callable[[int], None]) -> tuple[int, int]:
+        """Stream a file (from ``offset``) into ``cat`` on the host: as fast as scp here, unlike SFTP's
+        32 KiB requests; returns (bytes sent, size of the remote file afterwards)."""
+        q = shlex.quote
+        command = f"cat {'>>' if offset else '>'} {q(remote_path)} && stat -c %s {q(remote_path)}"
+
+        def once() -> tuple[int, int]:
+            chan = self.client().get_transport().open_session(timeout=self.connect_timeout)
+            chan.settimeout(300)
+            chan.exec_command(command)
+            sent = 0
+            with open(local, "rb") as src:
+                src.seek(offset)
+                while block := src.read(1 << 20):
+                    chan.sendall(block)
+                    sent += len(block)
+                    tick(len(block))
+            chan.shutdown_write()
+            out = bytearray()
+            while data := chan.recv(4096):
+                out += data
+            code = chan.recv_exit_status()
+            chan.close()
+            if code != 0:
+                raise CosmoskitError(f"{self.name}: writing {remote_path} failed (exit {code}); is the disk full?")
+            return sent, int(out.decode().strip() or -1)
+
+        return self.retrying(once, f"upload {local.name}")
+
+    def read_file(self, path: str, offset: int) -> bytes:
+        """Bytes of a remote file from ``offset`` (empty if it does not exist yet)."""
+        def once() -> bytes:
+            sftp = self.sftp()
+            try:
+                with sftp.open(path, "rb") as fh:
+                    fh.seek(offset)
+                    return fh.read()
+            except FileNotFoundError:
+                return b""
+
+        return self.retrying(once, f"read {path}")
+
     def sftp(self) -> Any:
         """An SFTP session for this thread (paramiko's SFTPClient must not be shared between threads)."""
         client = self.client()

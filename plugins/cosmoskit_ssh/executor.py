@@ -219,33 +219,7 @@ class SSHExecutor(Executor):
         raise CosmoskitError(f"{self.label}: {local} arrived corrupted twice (sha256 mismatch)")
 
     def _send(self, local: Path, remote_path: str, offset: int, tick: Any) -> tuple[int, int]:
-        """Stream the file (from ``offset``) into ``cat`` on the host: as fast as scp here, unlike SFTP's
-        32 KiB requests; returns (bytes sent, size of the remote file afterwards)."""
-        q = remote.q
-        command = f"cat {'>>' if offset else '>'} {q(remote_path)} && stat -c %s {q(remote_path)}"
-
-        def once() -> tuple[int, int]:
-            chan = self.conn.client().get_transport().open_session(timeout=self.conn.connect_timeout)
-            chan.settimeout(300)
-            chan.exec_command(command)
-            sent = 0
-            with open(local, "rb") as src:
-                src.seek(offset)
-                while block := src.read(CHUNK):
-                    chan.sendall(block)
-                    sent += len(block)
-                    tick(len(block))
-            chan.shutdown_write()
-            out = bytearray()
-            while data := chan.recv(4096):
-                out += data
-            code = chan.recv_exit_status()
-            chan.close()
-            if code != 0:
-                raise CosmoskitError(f"{self.label}: writing {remote_path} failed (exit {code}); is the disk full?")
-            return sent, int(out.decode().strip() or -1)
-
-        return self.conn.retrying(once, f"upload {local.name}")
+        return self.conn.send_file(local, remote_path, offset, tick)
 
     def _install_emulator(self) -> None:
         """The emulator is named by its own hash in bin/, so a host holds each version once."""
@@ -270,16 +244,7 @@ class SSHExecutor(Executor):
         return PollResult("vanished", detail=f"no launcher and no exit code in {handle['batch_dir']} on {self.label}")
 
     def read_log(self, handle: dict[str, Any], offset: int) -> tuple[bytes, int]:
-        def once() -> bytes:
-            sftp = self.conn.sftp()
-            try:
-                with sftp.open(f"{handle['batch_dir']}/batch.log", "rb") as fh:
-                    fh.seek(offset)
-                    return fh.read()
-            except FileNotFoundError:
-                return b""
-
-        data = self.conn.retrying(once, "read the batch log")
+        data = self.conn.read_file(f"{handle['batch_dir']}/batch.log", offset)
         return data, offset + len(data)
 
     def fetch(self, handle: dict[str, Any], job: BatchJob, progress: Progress | None = None) -> None:

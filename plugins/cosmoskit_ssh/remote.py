@@ -64,7 +64,7 @@ def unpack(batch_dir: str) -> str:
 
 
 def pack_results(batch_dir: str) -> str:
-    members = "outputs batch.log exit_code stop_reason started_at finished_at launcher.pid"
+    members = "outputs batch.log exit_code stop_reason started_at finished_at launcher.pid job.sbatch slurm-*.out"
     return (f"cd {q(batch_dir)} && tar --ignore-failed-read -cf - $(for f in {members}; do [ -e \"$f\" ] && echo \"$f\"; done) "
             "2>/dev/null")
 

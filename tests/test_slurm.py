@@ -1,0 +1,174 @@
+"""The Slurm executor against a real single-node Slurm (slurmctld + slurmd + munge) started by the fixture."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import configure, slurm_executor, ssh_executor
+
+pytestmark = pytest.mark.slurm
+
+
+def exe() -> str:
+    return str(Path(sys.executable).with_name("cosmoskit"))
+
+
+def prompt(cli, text, folder):
+    result = cli("prompt", "create", text, str(folder), "--json")
+    assert result.exit_code == 0, result
+    return result.json()["id"]
+
+
+def runs():
+    from cosmoskit import context
+
+    with context.ledger().read() as tx:
+        return {r["id"]: dict(r) for r in tx.runs()}
+
+
+def batches():
+    from cosmoskit import context
+
+    with context.ledger().read() as tx:
+        return sorted((dict(b) for b in tx.batches()), key=lambda b: b["created"])
+
+
+def wait_for(predicate, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not met in time")
+
+
+def setup(project, slurm_cluster, tmp_path, emulator=None, **extra):
+    configure(project, default_executor="cluster", emulator=emulator or {},
+              executors={"cluster": slurm_executor(slurm_cluster, tmp_path / "shared", **extra)})
+
+
+def squeue(cluster, job_id):
+    return cluster.run("squeue", "-h", "-j", str(job_id), "-o", "%T", check=False).stdout.strip()
+
+
+def test_submit_poll_logs_and_fetch(project, cli, videos, slurm_cluster, tmp_path):
+    setup(project, slurm_cluster, tmp_path, extra_directives=["--comment=cosmoskit-test"])
+    pid = prompt(cli, "on the cluster", videos["scene"])
+    (run,) = cli("transfer", pid, "--weights", "vis=0.5,depth=0.5", "--json").json()
+    assert run["status"] == "completed", run
+    (batch,) = batches()
+    job_id = batch["handle"]["job_id"]
+    script = (project / "batches" / batch["id"] / "job.sbatch").read_text()
+    for line in ("#SBATCH --gres=gpu:1", "#SBATCH --partition=debug", "#SBATCH --time=00:10:00",
+                 f"#SBATCH --job-name=cosmos_transfer_{batch['id'][3:11]}", "#SBATCH --comment=cosmoskit-test"):
+        assert line in script
+    assert (project / "batches" / batch["id"] / f"slurm-{job_id}.out").exists(), "the job's output file comes back"
+    assert (project / run["outputs"]["output.mp4"]).is_file()
+    assert (tmp_path / "shared" / "store").is_dir(), "inputs staged once on the shared filesystem"
+    result = cli("logs", run["id"])
+    assert "running preprocessor" in result.stdout
+
+
+def test_parallel_batches_pending_reasons_and_status(project, cli, videos, slurm_cluster, tmp_path):
+    setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 3})
+    pid = prompt(cli, "many at once", videos["scene"])
+    ids = [cli("transfer", pid, "--weights", "vis=1", "--queue", "--json").json()[0]["id"] for _ in range(3)]
+    w = subprocess.Popen([exe(), "worker", "--once", "--strategy", "single"], cwd=project,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # two GPUs on the node: two jobs run, the third waits for Resources
+    wait_for(lambda: len([b for b in batches() if b["state"] == "running"]) == 3)
+    (entry,) = wait_for(lambda: [e for e in cli("status", "--host", "cluster", "--json").json()
+                                 if sum(j["state"] == "PENDING" for j in e.get("jobs", [])) == 1] or None)
+    assert entry["reachable"] and entry["partitions"][0]["gres"].startswith("gpu:2")
+    states = sorted(j["state"] for j in entry["jobs"])
+    assert states == ["PENDING", "RUNNING", "RUNNING"], states
+    pending = next(j for j in entry["jobs"] if j["state"] == "PENDING")
+    assert pending["reason"] == "Resources"
+    human = cli("status", "--host", "cluster").stdout
+    assert "PENDING (Resources)" in human
+    out, err = w.communicate(timeout=120)
+    assert w.returncode == 0, err
+    assert all(runs()[i]["status"] == "completed" for i in ids)
+
+
+def test_cancel_and_scancel_outside(project, cli, videos, slurm_cluster, tmp_path):
+    setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 20})
+    pid = prompt(cli, "cancel me", videos["scene"])
+    first = subprocess.Popen([exe(), "transfer", pid, "--weights", "vis=1", "--json"], cwd=project,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
+    wait_for(lambda: squeue(slurm_cluster, batch["handle"]["job_id"]) == "RUNNING")
+    assert cli("cancel", batch["id"]).exit_code == 0
+    out, err = first.communicate(timeout=90)
+    (run,) = json.loads(out)
+    assert run["status"] == "cancelled", run
+    # a job scancelled by someone else: its runs are cancelled, not left running
+    second = subprocess.Popen([exe(), "transfer", pid, "--weights", "edge=1", "--json"], cwd=project,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
+    job_id = batch["handle"]["job_id"]
+    wait_for(lambda: squeue(slurm_cluster, job_id) == "RUNNING")
+    slurm_cluster.run("scancel", str(job_id))
+    out, err = second.communicate(timeout=90)
+    (run,) = json.loads(out)
+    assert run["status"] == "cancelled" and run["reason"] == "cancelled", run
+
+
+def test_worker_restart_in_the_middle(project, cli, videos, slurm_cluster, tmp_path):
+    setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 5})
+    pid = prompt(cli, "restart", videos["scene"])
+    rid = cli("transfer", pid, "--weights", "vis=1", "--queue", "--json").json()[0]["id"]
+    w = subprocess.Popen([exe(), "worker"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
+    w.send_signal(signal.SIGTERM)
+    w.communicate(timeout=20)
+    assert squeue(slurm_cluster, batch["handle"]["job_id"]) in ("PENDING", "RUNNING"), "the job goes on in Slurm"
+    w2 = subprocess.Popen([exe(), "worker", "--once"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+    out, err = w2.communicate(timeout=120)
+    assert f"reattached to batch {batch['id']}" in err
+    assert runs()[rid]["status"] == "completed" and len(batches()) == 1
+
+
+def test_node_failure_requeues_unfinished_runs(project, cli, videos, slurm_cluster, tmp_path):
+    import socket
+
+    setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 20})
+    pid = prompt(cli, "node fails", videos["scene"])
+    client = subprocess.Popen([exe(), "transfer", pid, "--weights", "vis=1", "--json"], cwd=project,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
+    job_id = batch["handle"]["job_id"]
+    wait_for(lambda: squeue(slurm_cluster, job_id) == "RUNNING")
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    node = socket.gethostname()
+    try:
+        slurm_cluster.run("scontrol", "update", f"nodename={node}", "state=down", "reason=cosmoskit-test")
+        wait_for(lambda: squeue(slurm_cluster, job_id) == "")
+        result = cli("attach", "--json")
+        assert result.exit_code == 0, result
+    finally:
+        slurm_cluster.run("scontrol", "update", f"nodename={node}", "state=resume", check=False)
+    (run,) = runs().values()
+    assert run["status"] == "queued" and run["reason"] == "vanished", run
+
+
+@pytest.mark.sshd
+def test_through_ssh_to_the_login_node(project, cli, videos, slurm_cluster, sshd, tmp_path):
+    entry = slurm_executor(slurm_cluster, tmp_path / "shared")
+    ssh = ssh_executor(sshd, tmp_path)
+    entry.update({k: ssh[k] for k in ("host", "port", "user", "key_file", "known_hosts")})
+    configure(project, default_executor="cluster", executors={"cluster": entry})
+    pid = prompt(cli, "via the login node", videos["scene"])
+    (run,) = cli("transfer", pid, "--weights", "edge=1", "--json").json()
+    assert run["status"] == "completed", run
+    (batch,) = batches()
+    assert batch["handle"]["host"] == "127.0.0.1" and batch["handle"]["job_id"]
