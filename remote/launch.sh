@@ -16,7 +16,7 @@ set -u
 cd "$1" || exit 97
 BATCH_DIR=$(pwd -P)
 echo $$ > launcher.pid.tmp && mv -f launcher.pid.tmp launcher.pid
-date -u +%Y-%m-%dT%H:%M:%SZ > started_at
+date -u +%Y-%m-%dT%H:%M:%S.%3NZ > started_at
 # shellcheck disable=SC1091
 . ./launch.env
 mapfile -d '' ARGV < command.args
@@ -88,5 +88,5 @@ while kill -0 "$CHILD" 2> /dev/null; do wait "$CHILD"; CODE=$?; done
 [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2> /dev/null
 
 say "model exited with code $CODE"
-date -u +%Y-%m-%dT%H:%M:%SZ > finished_at
+date -u +%Y-%m-%dT%H:%M:%S.%3NZ > finished_at
 echo "$CODE" > exit_code.tmp && mv -f exit_code.tmp exit_code
