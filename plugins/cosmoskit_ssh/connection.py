@@ -123,11 +123,11 @@ class Connection:
                 self._drop()
 
     # -- retrying ------------------------------------------------------------------------
-    def retrying(self, fn: Callable[[], T], what: str) -> T:
+    def retrying(self, fn: Callable[[], T], what: str, patience: float | None = None) -> T:
         """Run ``fn``; if the link drops, reconnect with backoff and run it again (fn must be idempotent)."""
         import paramiko
 
-        delay, deadline = 0.5, time.monotonic() + self.retry_seconds
+        delay, deadline = 0.5, time.monotonic() + (self.retry_seconds if patience is None else patience)
         while True:
             try:
                 return fn()
@@ -148,7 +148,7 @@ class Connection:
 
     # -- running commands ----------------------------------------------------------------
     def run(self, command: list[str] | str, *, stdin: bytes | None = None, timeout: float | None = 120,
-            check: bool = True, what: str | None = None) -> Result:
+            check: bool = True, what: str | None = None, patience: float | None = None) -> Result:
         """Run a command (an argument list is quoted for the remote shell; a string is a script we built)."""
         line = shlex.join(command) if isinstance(command, list) else command
 
@@ -169,7 +169,7 @@ class Connection:
             chan.close()
             return Result(code, bytes(out), bytes(err))
 
-        result = self.retrying(once, what or line[:60])
+        result = self.retrying(once, what or line[:60], patience)
         if check and result.code != 0:
             message = result.err.decode("utf-8", "replace").strip().splitlines()
             raise CosmoskitError(f"{self.name}: {what or 'remote command'} failed (exit {result.code}): "

@@ -277,8 +277,11 @@ class SSHExecutor(Executor):
 
         out: dict[str, Any] = {"host": f"{self.config['host']}:{self.config['port']}", "reachable": False}
         try:
-            text = self.conn.run(remote.status(self.root, self.model_settings()["docker_command"]),
-                                 what="read the host's status", check=False).text
+            # status answers now: one quick retry, not the minute a running batch gets
+            self.conn.retrying(lambda: self.conn.client(), "connect", patience=1.0)
+            docker = Executor.model_settings(self)["docker_command"]
+            text = self.conn.run(remote.status(self.root, docker), what="read the host's status", check=False,
+                                 patience=1.0).text
         except CosmoskitError as exc:
             out["error"] = str(exc)
             return out

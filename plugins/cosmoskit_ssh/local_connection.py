@@ -19,11 +19,11 @@ class LocalConnection:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def retrying(self, fn: Callable[[], T], what: str) -> T:
+    def retrying(self, fn: Callable[[], T], what: str, patience: float | None = None) -> T:
         return fn()
 
     def run(self, command: list[str] | str, *, stdin: bytes | None = None, timeout: float | None = 120,
-            check: bool = True, what: str | None = None) -> Result:
+            check: bool = True, what: str | None = None, patience: float | None = None) -> Result:
         args = command if isinstance(command, list) else ["bash", "-c", command]
         proc = subprocess.run(args, input=stdin or b"", capture_output=True, timeout=timeout)
         result = Result(proc.returncode, proc.stdout, proc.stderr)
