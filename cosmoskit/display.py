@@ -19,20 +19,24 @@ class BatchDisplay:
 
     def __enter__(self) -> "BatchDisplay":
         if self.live:
-            from rich.console import Console
+            from rich.console import Console, Group
+            from rich.live import Live
             from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn,
-                                       TimeElapsedColumn, TransferSpeedColumn)
+                                       TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
 
+            console = Console(stderr=True)
             self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                     TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
-                                     console=Console(stderr=True), transient=False)
-            self.progress.start()
-            self._byte_columns = (DownloadColumn(), TransferSpeedColumn())
+                                     TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console)
+            # byte transfers get their own bars: size, speed and time left
+            self.bytes = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                                  TransferSpeedColumn(), TimeRemainingColumn(), console=console)
+            self._live = Live(Group(self.bytes, self.progress), console=console, refresh_per_second=8)
+            self._live.start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
         if self.progress is not None:
-            self.progress.stop()
+            self._live.stop()
 
     def _plain(self, text: str) -> None:
         if not self.quiet:
@@ -58,9 +62,11 @@ class BatchDisplay:
             self.batch = data["batch"]
             p.add_task(f"batch {data['batch']}: {data['runs']} run(s)", total=None, detail="staging")
         elif kind == "transfer":
-            t = self._task("transfer:" + data["label"], f"  send {data['label']}", data["total"] or None)
-            p.update(t, completed=data["done"], total=data["total"] or None,
-                     detail=f"{data['done'] / 1e6:.1f}/{(data['total'] or 0) / 1e6:.1f} MB")
+            key = "transfer:" + data["label"]
+            if key not in self.tasks:
+                verb = "fetch" if data["label"] == "outputs" else "send"
+                self.tasks[key] = self.bytes.add_task(f"  {verb} {data['label']}", total=data["total"] or None)
+            self.bytes.update(self.tasks[key], completed=data["done"], total=data["total"] or None)
         elif kind == "launched":
             self._task("load", "  model load", None)
             p.update(self.tasks["load"], detail="loading")
@@ -86,5 +92,7 @@ class BatchDisplay:
         elif kind == "finished":
             if "fetch" in self.tasks:
                 p.update(self.tasks["fetch"], total=1, completed=1, detail=f"{data['completed']}/{data['runs']} completed")
+        elif kind == "unreachable":
+            p.console.print(f"[yellow]host unreachable, retrying: {data['error']}[/yellow]")
         elif kind == "timeout":
             p.console.print(f"[red]batch {data['batch']} hit timeouts.batch_seconds; stopping it[/red]")
