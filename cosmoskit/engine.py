@@ -81,12 +81,20 @@ class Engine:
 
     # ------------------------------------------------------------------ runs
     def new_runs(self, operation: str, prompt_ids: Iterable[str | None], params: dict[str, Any], *,
-                 priority: int = 0, extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        """Validate and build run records (nothing is written)."""
+                 priority: int = 0, extra: dict[str, Any] | None = None,
+                 prompts: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Validate and build run records (nothing is written).
+
+        ``prompts`` supplies prompt records not in the ledger yet (a caller adding a prompt and its
+        runs in one transaction); other ids are looked up in the ledger by unique prefix."""
         op = self.operation(operation)
         prompt_ids = list(prompt_ids)
-        with self.ledger.read() as tx:
-            prompts = {p: tx.get_prompt(p) for p in prompt_ids if p is not None}
+        given = dict(prompts or {})
+        missing = [p for p in prompt_ids if p is not None and p not in given]
+        if missing:
+            with self.ledger.read() as tx:
+                given.update({p: tx.get_prompt(p) for p in missing})
+        prompts = given
         docs = []
         for ref in prompt_ids:
             prompt = prompts.get(ref) if ref is not None else None

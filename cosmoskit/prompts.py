@@ -54,15 +54,16 @@ def find_inputs(source: Path) -> dict[str, Path]:
 
 def describe_inputs(found: dict[str, Path]) -> dict[str, dict[str, Any]]:
     """Probe each video and refuse sets that do not match the RGB video frame for frame."""
-    inputs: dict[str, dict[str, Any]] = {}
-    for key, path in found.items():
+    from concurrent.futures import ThreadPoolExecutor
+
+    def describe(path: Path) -> dict[str, Any]:
         info = media.probe(path)
-        inputs[key] = {
-            "path": str(path),
-            "sha256": media.sha256_file(path),
-            "bytes": path.stat().st_size,
-            **info.as_dict(),
-        }
+        return {"path": str(path), "sha256": media.sha256_file(path), "bytes": path.stat().st_size, **info.as_dict()}
+
+    # ffmpeg mostly waits while probing, so the videos of one prompt are probed side by side
+    with ThreadPoolExecutor(max_workers=min(4, len(found))) as pool:
+        described = dict(zip(found, pool.map(describe, found.values())))
+    inputs: dict[str, dict[str, Any]] = {key: described[key] for key in found}
     rgb = inputs["rgb"]
     for key, item in inputs.items():
         if key == "rgb":

@@ -108,6 +108,7 @@ def test_enhance_makes_a_linked_prompt_or_overwrites(project, cli, videos):
     assert (project / run["outputs"]["enhanced_prompt.txt"]).read_text().startswith("a quiet street")
     child = cli("prompt", "show", run["result_prompt"], "--json").json()
     assert child["parent_prompt"] == pid and child["text"] != "a quiet street"
+    assert "\n" not in child["text"] and "cosmoskit-launcher" not in child["text"], "only the upsampled text"
     assert child["inputs"] == cli("prompt", "show", pid, "--json").json()["inputs"]
     (run2,) = cli("enhance", pid, "--overwrite", "--json").json()
     parent = cli("prompt", "show", pid, "--json").json()

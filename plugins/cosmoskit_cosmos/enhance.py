@@ -22,7 +22,8 @@ def upsampled_text(log: str) -> str | None:
         if contract.UPSAMPLED_PREFIX in lines[i]:
             text = [lines[i].split(contract.UPSAMPLED_PREFIX, 1)[1].strip()]
             for more in lines[i + 1:]:
-                if _LOG_LINE.match(more) or more.startswith("[cosmos-emulator]"):
+                # the text ends at the next log record: the model's, the emulator's or our launcher's
+                if _LOG_LINE.match(more) or more.startswith(("[cosmos-emulator]", "[cosmoskit-launcher]")):
                     break
                 text.append(more.rstrip())
             joined = "\n".join(text).strip()
