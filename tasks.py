@@ -47,8 +47,8 @@ def sshd(c, folder="/tmp/cosmoskit-sshd"):
 
     server = sshd_mod.make(Path(folder))
     server.folder.joinpath("known_hosts").write_text(server.known_hosts_line())
-    subprocess_args = ["/usr/sbin/sshd", "-f", str(server.folder / "sshd_config")]
-    c.run(" ".join(subprocess_args))
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    c.run(f"{sshd_mod.SSHD} -f {server.folder / 'sshd_config'} -E {server.folder / 'sshd.log'}")  # daemonises
     print(f"""sshd on 127.0.0.1:{server.port} (stop: kill $(cat {folder}/sshd.pid))
 executors:
   loopback: {{type: ssh, host: 127.0.0.1, port: {server.port}, user: {server.user}, key_file: {server.user_key},
