@@ -218,3 +218,53 @@ def slurm_executor(cluster: Any, shared: Path, **extra: Any) -> dict[str, Any]:
              "partition": "debug", "time_limit": "00:10:00", "slurm_env": dict(cluster.env), "concurrency": 4}
     entry.update(extra)
     return entry
+
+
+# -- helpers shared by the end-to-end tests ------------------------------------------------------
+
+def make_prompt(cli: Any, text: str, folder: Path) -> str:
+    """``cosmoskit prompt create`` through the CLI; returns the new prompt's id."""
+    result = cli("prompt", "create", text, str(folder), "--json")
+    assert result.exit_code == 0, result
+    return result.json()["id"]
+
+
+def ledger_runs() -> dict[str, dict[str, Any]]:
+    from cosmoskit import context
+
+    with context.ledger().read() as tx:
+        return {r["id"]: dict(r) for r in tx.runs()}
+
+
+def ledger_batches() -> list[dict[str, Any]]:
+    """Every batch, oldest first."""
+    from cosmoskit import context
+
+    with context.ledger().read() as tx:
+        return sorted((dict(b) for b in tx.batches()), key=lambda b: b["created"])
+
+
+def running_batch() -> dict[str, Any] | None:
+    return next((b for b in ledger_batches() if b["state"] == "running"), None)
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+def cosmoskit_exe() -> str:
+    return str(Path(sys.executable).with_name("cosmoskit"))
+
+
+def spawn(project: Path, *args: str) -> subprocess.Popen[str]:
+    """The real ``cosmoskit`` in the background, in the project folder."""
+    return subprocess.Popen([cosmoskit_exe(), *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)

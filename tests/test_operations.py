@@ -11,27 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from conftest import configure
+from conftest import (configure, ledger_batches, ledger_runs, make_prompt as prompt, running_batch as _running_batch,
+                      wait_for as _wait_for)
 
 
-def prompt(cli, text, folder):
-    result = cli("prompt", "create", text, str(folder), "--json")
-    assert result.exit_code == 0, result
-    return result.json()["id"]
 
 
-def ledger_runs():
-    from cosmoskit import context
-
-    with context.ledger().read() as tx:
-        return {r["id"]: dict(r) for r in tx.runs()}
 
 
-def ledger_batches():
-    from cosmoskit import context
-
-    with context.ledger().read() as tx:
-        return [dict(b) for b in tx.batches()]
 
 
 def probe(path):
@@ -191,19 +178,8 @@ def _start_transfer(project, pid, *extra):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _wait_for(predicate, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
-def _running_batch():
-    batches = [b for b in ledger_batches() if b["state"] == "running"]
-    return batches[0] if batches else None
 
 
 def test_client_killed_mid_batch_then_reattached(project, cli, videos):

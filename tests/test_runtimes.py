@@ -5,13 +5,9 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import configure, docker_calls, install_docker_double
+from conftest import configure, docker_calls, install_docker_double, make_prompt as prompt
 
 
-def prompt(cli, text, folder):
-    result = cli("prompt", "create", text, str(folder), "--json")
-    assert result.exit_code == 0, result
-    return result.json()["id"]
 
 
 def test_docker_runtime_runs_the_contract_command(project, cli, videos, tmp_path):

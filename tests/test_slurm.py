@@ -10,43 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import configure, slurm_executor, ssh_executor
+from conftest import (configure, cosmoskit_exe as exe, ledger_batches as batches, ledger_runs as runs, make_prompt as
+                      prompt, slurm_executor, ssh_executor, wait_for)
 
 pytestmark = pytest.mark.slurm
 
 
-def exe() -> str:
-    return str(Path(sys.executable).with_name("cosmoskit"))
 
 
-def prompt(cli, text, folder):
-    result = cli("prompt", "create", text, str(folder), "--json")
-    assert result.exit_code == 0, result
-    return result.json()["id"]
 
 
-def runs():
-    from cosmoskit import context
-
-    with context.ledger().read() as tx:
-        return {r["id"]: dict(r) for r in tx.runs()}
 
 
-def batches():
-    from cosmoskit import context
-
-    with context.ledger().read() as tx:
-        return sorted((dict(b) for b in tx.batches()), key=lambda b: b["created"])
 
 
-def wait_for(predicate, timeout=60.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def setup(project, slurm_cluster, tmp_path, emulator=None, **extra):

@@ -11,15 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import configure, docker_calls, install_docker_double, ssh_executor
+from conftest import (configure, docker_calls, install_docker_double, ledger_batches as batches, ledger_runs as runs,
+                      make_prompt as prompt, running_batch, spawn, ssh_executor, wait_for)
 
 pytestmark = pytest.mark.sshd
 
 
-def prompt(cli, text, folder):
-    result = cli("prompt", "create", text, str(folder), "--json")
-    assert result.exit_code == 0, result
-    return result.json()["id"]
 
 
 def setup(project, sshd, tmp_path, emulator=None, timeouts=None, **extra):
@@ -27,38 +24,13 @@ def setup(project, sshd, tmp_path, emulator=None, timeouts=None, **extra):
               emulator=emulator or {}, timeouts=timeouts or {})
 
 
-def batches():
-    from cosmoskit import context
-
-    with context.ledger().read() as tx:
-        return [dict(b) for b in tx.batches()]
 
 
-def runs():
-    from cosmoskit import context
-
-    with context.ledger().read() as tx:
-        return {r["id"]: dict(r) for r in tx.runs()}
 
 
-def wait_for(predicate, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
-def client(project, *args):
-    exe = Path(sys.executable).with_name("cosmoskit")
-    return subprocess.Popen([str(exe), *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
-
-def running_batch():
-    found = [b for b in batches() if b["state"] == "running"]
-    return found[0] if found else None
 
 
 def test_unknown_and_changed_host_keys_are_refused(project, cli, videos, sshd, tmp_path):
@@ -160,7 +132,7 @@ def test_interrupted_upload_resumes_and_corrupt_store_is_replaced(project, cli, 
 def test_client_killed_then_reattached_and_sshd_restarted_mid_run(project, cli, videos, sshd, tmp_path):
     setup(project, sshd, tmp_path, emulator={"seconds_per_chunk": 4})
     pid = prompt(cli, "long remote run", videos["scene"])
-    proc = client(project, "transfer", pid, "--weights", "vis=1")
+    proc = spawn(project, "transfer", pid, "--weights", "vis=1")
     wait_for(running_batch)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -178,7 +150,7 @@ def test_client_killed_then_reattached_and_sshd_restarted_mid_run(project, cli, 
 def test_follow_survives_an_sshd_restart(project, cli, videos, sshd, tmp_path):
     setup(project, sshd, tmp_path, emulator={"seconds_per_chunk": 4})
     pid = prompt(cli, "network blip", videos["scene"])
-    proc = client(project, "transfer", pid, "--weights", "vis=1", "--json")
+    proc = spawn(project, "transfer", pid, "--weights", "vis=1", "--json")
     wait_for(running_batch)
     sshd.stop()
     time.sleep(2.0)
@@ -192,7 +164,7 @@ def test_follow_survives_an_sshd_restart(project, cli, videos, sshd, tmp_path):
 def test_host_reboot_requeues_runs(project, cli, videos, sshd, tmp_path):
     setup(project, sshd, tmp_path, emulator={"seconds_per_chunk": 20})
     pid = prompt(cli, "rebooted", videos["scene"])
-    proc = client(project, "transfer", pid, "--weights", "vis=1")
+    proc = spawn(project, "transfer", pid, "--weights", "vis=1")
     batch = wait_for(running_batch)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -237,7 +209,7 @@ def test_timeout_and_cancel_with_the_docker_double(project, cli, videos, sshd, t
     configure(project, default_executor="gpu1", emulator={"seconds_per_chunk": 6},
               executors={"gpu1": ssh_executor(sshd, tmp_path, runtime="docker", docker_command="docker",
                                               cosmos_repo=str(tmp_path), checkpoint_dir=str(tmp_path))})
-    proc = client(project, "transfer", pid, "--weights", "vis=1", "--json")
+    proc = spawn(project, "transfer", pid, "--weights", "vis=1", "--json")
     batch = wait_for(running_batch)
     wait_for(lambda: sum(1 for c in docker_calls(state) if c[0] == "run") == 2)
     assert cli("cancel", batch["id"]).exit_code == 0
@@ -259,7 +231,7 @@ def test_status_zombie_orphan_gpus_and_kill(project, cli, videos, sshd, tmp_path
     try:
         wait_for(lambda: (state / "containers" / "cosmos_transfer_0rphan00.json").exists())
         pid = prompt(cli, "status me", videos["scene"])
-        proc = client(project, "transfer", pid, "--weights", "vis=1")
+        proc = spawn(project, "transfer", pid, "--weights", "vis=1")
         batch = wait_for(running_batch)
         (entry,) = cli("status", "--host", "gpu1", "--json").json()
         assert entry["reachable"] and entry["gpus"][0]["name"] == "NVIDIA H100 80GB HBM3"
@@ -292,7 +264,7 @@ def test_unreachable_host_is_one_line(project, cli, videos, tmp_path):
 def test_logs_follow_streams_the_remote_log(project, cli, videos, sshd, tmp_path):
     setup(project, sshd, tmp_path, emulator={"seconds_per_chunk": 2})
     pid = prompt(cli, "follow my log", videos["scene"])
-    proc = client(project, "transfer", pid, "--weights", "vis=1")
+    proc = spawn(project, "transfer", pid, "--weights", "vis=1")
     wait_for(running_batch)
     (run,) = runs().values()
     result = cli("logs", run["id"], "-f")

@@ -7,17 +7,12 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import configure
+from conftest import (configure, cosmoskit_exe as exe, ledger_batches as batches, ledger_runs as runs, make_prompt as
+                      prompt, spawn, wait_for)
 
 
-def exe() -> str:
-    return str(Path(sys.executable).with_name("cosmoskit"))
 
 
-def prompt(cli, text, folder):
-    result = cli("prompt", "create", text, str(folder), "--json")
-    assert result.exit_code == 0, result
-    return result.json()["id"]
 
 
 def queue(cli, pid, weights, *extra):
@@ -26,32 +21,14 @@ def queue(cli, pid, weights, *extra):
     return result.json()[0]["id"]
 
 
-def runs():
-    from cosmoskit import context
-
-    with context.ledger().read() as tx:
-        return {r["id"]: dict(r) for r in tx.runs()}
 
 
-def batches():
-    from cosmoskit import context
-
-    with context.ledger().read() as tx:
-        return sorted((dict(b) for b in tx.batches()), key=lambda b: b["created"])
 
 
 def worker(project, *args):
-    return subprocess.Popen([exe(), "worker", *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return spawn(project, "worker", *args)
 
 
-def wait_for(predicate, timeout=30.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def test_two_workers_never_run_a_run_twice(project, cli, videos):

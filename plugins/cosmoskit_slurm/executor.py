@@ -14,6 +14,7 @@ from cosmoskit.errors import CosmoskitError
 from cosmoskit.executor import PollResult
 from cosmoskit.schema import Field, non_negative, positive
 
+from cosmoskit_ssh import remote
 from cosmoskit_ssh.executor import SSHExecutor
 
 q = shlex.quote
@@ -181,14 +182,7 @@ class SlurmExecutor(SSHExecutor):
         except CosmoskitError as exc:
             out["error"] = str(exc)
             return out
-        sections: dict[str, list[str]] = {}
-        current = None
-        for line in text.splitlines():
-            if line.startswith("@@"):
-                current = line[2:]
-                sections[current] = []
-            elif current:
-                sections[current].append(line)
+        sections = remote.sections(text)
         out["reachable"] = True
         out["partitions"] = [dict(zip(("partition", "available", "nodes", "state", "gres", "nodelist"), l.split("|")))
                              for l in sections.get("sinfo", []) if "|" in l]

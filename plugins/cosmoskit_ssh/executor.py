@@ -286,14 +286,7 @@ class SSHExecutor(Executor):
             out["error"] = str(exc)
             return out
         out["reachable"] = True
-        sections: dict[str, list[str]] = {}
-        current = None
-        for line in text.splitlines():
-            if line.startswith("@@"):
-                current = line[2:]
-                sections[current] = []
-            elif current:
-                sections[current].append(line)
+        sections = remote.sections(text)
         gpus = sections.get("gpus", [])
         if gpus == ["no-nvidia-smi"]:
             out["gpus"], out["gpu_error"] = [], "no nvidia-smi on the host"

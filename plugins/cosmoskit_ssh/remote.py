@@ -98,3 +98,16 @@ def status(remote_dir: str, docker: str) -> str:
         f"for f in {q(remote_dir)}/batches/*/launcher.pid; do [ -f \"$f\" ] || continue; d=$(dirname \"$f\"); "
         "[ -f \"$d/exit_code\" ] && continue; p=$(cat \"$f\"); kill -0 \"$p\" 2>/dev/null && echo \"$p $d\"; done; true",
     ])
+
+
+def sections(text: str) -> dict[str, list[str]]:
+    """Split the output of a script that prints ``@@name`` marker lines into its named sections."""
+    found: dict[str, list[str]] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("@@"):
+            current = line[2:]
+            found[current] = []
+        elif current is not None:
+            found[current].append(line)
+    return found
