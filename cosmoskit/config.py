@@ -35,6 +35,8 @@ CORE_SCHEMA: dict[str, Any] = {
         "load_seconds": Field(float, 0.0, "simulated base model load", check=non_negative),
         "load_seconds_per_control": Field(float, 0.0, "simulated load per control network", check=non_negative),
         "seconds_per_chunk": Field(float, 0.0, "simulated generation per 121-frame chunk at 35 steps", check=non_negative),
+        "control_factor": Field(float, None, "extra generation per added control network (null: proportional to the count)",
+                                nullable=True, check=non_negative),
         "oom_above_controls": Field(int, None, "simulate CUDA out-of-memory above this many control networks", nullable=True),
         "block_word": Field(str, "EMULATOR_GUARDRAIL_BLOCK", "prompts holding this word are blocked by the simulated guardrail"),
         "variation": Field(bool, True, "give each run its own look (off = reuse one encode, fastest)"),

@@ -268,6 +268,8 @@ class Engine:
             "COSMOS_EMULATOR_BLOCK_WORD": e["block_word"],
             "COSMOS_EMULATOR_VARIATION": "1" if e["variation"] else "0",
         }
+        if e["control_factor"] is not None:
+            env["COSMOS_EMULATOR_CONTROL_FACTOR"] = str(e["control_factor"])
         if e["oom_above_controls"] is not None:
             env["COSMOS_EMULATOR_OOM_ABOVE_CONTROLS"] = str(e["oom_above_controls"])
         return env

@@ -30,7 +30,9 @@ Environment knobs (all optional):
                                          extra simulated load time per control network (default 0).
   COSMOS_EMULATOR_SECONDS_PER_CHUNK      simulated time of one 121-frame chunk of one line at 35
                                          steps with one control (default 0).  Time slept per line and
-                                         chunk = SECONDS_PER_CHUNK * (num_steps / 35) * n_controls
+                                         chunk = SECONDS_PER_CHUNK * (num_steps / 35) * n_controls,
+                                         or with COSMOS_EMULATOR_CONTROL_FACTOR=f set:
+                                         SECONDS_PER_CHUNK * (num_steps / 35) * (1 + f * (n_controls - 1))
                                          (num_steps counts as 1 with --use_distilled; x4 with --benchmark).
                                          Chunks per line = max(1, ceil((T - 1) / 120)).
   COSMOS_EMULATOR_OOM_ABOVE_CONTROLS=N   if the spec has more than N controls, fail while "loading"
@@ -206,6 +208,9 @@ class Knobs:
         self.load_seconds = _knob_float("COSMOS_EMULATOR_LOAD_SECONDS", 0.0)
         self.load_per_control = _knob_float("COSMOS_EMULATOR_LOAD_SECONDS_PER_CONTROL", 0.0)
         self.seconds_per_chunk = _knob_float("COSMOS_EMULATOR_SECONDS_PER_CHUNK", 0.0)
+        # the cost model's shape for extra control networks (cosmoskit's batching.cost.chunk_control_factor)
+        raw_factor = os.environ.get("COSMOS_EMULATOR_CONTROL_FACTOR", "").strip()
+        self.control_factor = _knob_float("COSMOS_EMULATOR_CONTROL_FACTOR", 0.0) if raw_factor else None
         raw = os.environ.get("COSMOS_EMULATOR_OOM_ABOVE_CONTROLS", "").strip()
         self.oom_above = None
         if raw:
@@ -955,7 +960,9 @@ class EmulatedPipeline:
 
         n_chunks = max(1, math.ceil((ref.frames - 1) / (CHUNK_FRAMES - 1)))
         steps = 1 if cfg.use_distilled else _as_float(cfg.num_steps, 35)
-        per_chunk = knobs.seconds_per_chunk * (steps / 35.0) * max(1, len(ref.controls))
+        networks = max(1, len(ref.controls))
+        scale = networks if knobs.control_factor is None else 1 + knobs.control_factor * (networks - 1)
+        per_chunk = knobs.seconds_per_chunk * (steps / 35.0) * scale
         if cfg.benchmark:
             per_chunk *= 4
         t0 = time.time()
@@ -964,7 +971,8 @@ class EmulatedPipeline:
             log.info("Completed latent encoding", W_RUN)
             log.info("Starting diffusion sampling", W_RUN)
             for s in samples:
-                emu(f"line {s.line_index}/{self.total_lines} chunk {c + 1}/{n_chunks}")
+                emu(f"line {s.line_index}/{self.total_lines} chunk {c + 1}/{n_chunks}"
+                    + (f" (simulated {per_chunk:.2f} s)" if per_chunk else ""))
                 if per_chunk:
                     time.sleep(per_chunk)
             log.info("Completed diffusion sampling", W_RUN)

@@ -358,6 +358,21 @@ def test_timing_knobs_take_at_least_the_configured_time(tmp_path, media):
     # load 0.3 + 2 x 0.2, one chunk: 0.2 x (70/35) x 2 controls = 0.8  -> >= 1.5 s
     assert elapsed >= 1.5
     assert "[cosmos-emulator] model loaded: controls=edge,vis load_seconds=0.70" in r.stdout
+    assert "line 0/1 chunk 1/1 (simulated 0.80 s)" in r.stdout
+
+
+def test_control_factor_gives_the_cost_model_shape(tmp_path, media):
+    """With COSMOS_EMULATOR_CONTROL_FACTOR=f a chunk costs S x steps/35 x (1 + f x (controls - 1))."""
+    spec = write_spec(tmp_path / "spec.json", {"prompt": "p", "input_video_path": media["wide"],
+                                                "edge": {"control_weight": 0.4}, "vis": {"control_weight": 0.3},
+                                                "depth": {"control_weight": 0.3}})
+    env = _env(COSMOS_EMULATOR_SECONDS_PER_CHUNK=0.1, COSMOS_EMULATOR_CONTROL_FACTOR=0.5)
+    r = run([TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", spec], tmp_path, env)
+    assert r.returncode == 0, r.stderr
+    assert "chunk 1/1 (simulated 0.20 s)" in r.stdout  # 0.1 x 1 x (1 + 0.5 x 2)
+    bad = run([TRANSFER, "--video_save_folder", tmp_path / "p", "--controlnet_specs", spec], tmp_path,
+              _env(COSMOS_EMULATOR_CONTROL_FACTOR="-1"))
+    assert bad.returncode != 0 and "COSMOS_EMULATOR_CONTROL_FACTOR" in bad.stderr
 
 
 def test_upsampler_needs_rank(tmp_path, media):
