@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         if raise_errors:
             raise
-        sys.stderr.write("Interrupted.\n")
+        sys.stderr.write("Interrupted. A batch already started keeps running where it runs: `cosmoskit attach` "
+                         "follows it again; runs that had not started are back in the queue (`cosmoskit queue list`).\n")
         sys.exit(130)
     except Exception as exc:
         # A bug, not bad input: one line by default, the traceback on request.
