@@ -49,10 +49,11 @@ def load_plugins() -> None:
     wanted = _wanted()
     seen: dict[str, str] = {}  # entry-point name -> its distribution
     for dist in distributions():
+        ours = [ep for ep in dist.entry_points if ep.group == GROUP]
+        if not ours:
+            continue  # reading every distribution's METADATA would cost ~1 ms each at start-up
         dist_name = dist.metadata["Name"] or ""
-        for ep in dist.entry_points:
-            if ep.group != GROUP:
-                continue
+        for ep in ours:
             if ep.name in seen:
                 if _norm(seen[ep.name]) != _norm(dist_name):  # the same dist twice on sys.path is fine
                     raise CosmoskitError(
