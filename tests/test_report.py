@@ -274,6 +274,7 @@ def test_selection_options(project, cli, videos, tmp_path):
     (r1,) = transfer(cli, p1, "--weights", "vis=1")
     (r2,) = transfer(cli, p2, "--weights", "vis=1")
     (enh,) = cli("enhance", p1, "--json").json()
+    assert enh["status"] == "completed" and enh.get("result_prompt"), enh
     queued = cli("transfer", p2, "--queue", "--json").json()[0]
     (loose,) = cli("upscale", "--video", str(videos["lone"]), "--json").json()
     out = tmp_path / "r"
