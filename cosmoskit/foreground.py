@@ -5,6 +5,7 @@ from typing import Any
 
 from cosmoskit.display import BatchDisplay
 from cosmoskit.engine import Engine
+from cosmoskit.errors import CosmoskitError
 
 RELAUNCHES = 1  # issue: lines without output are relaunched once as a smaller batch, then failed
 
@@ -19,7 +20,6 @@ def run_now(engine: Engine, docs: list[dict[str, Any]], *, executor: str | None 
     groups = [docs] if op.batchable else [[d] for d in docs]
     run_ids: list[str] = []
     max_attempts = 1 + RELAUNCHES
-    pending: list[list[str]] = []
     for group in groups:
         with BatchDisplay(group, show_log=show_log, quiet=quiet) as display:
             batch = engine.launch(docs=group, executor=executor, on_event=display)
@@ -38,7 +38,13 @@ def run_now(engine: Engine, docs: list[dict[str, Any]], *, executor: str | None 
             pending = [[r["id"] for r in retry]]
         for ids in pending:
             with BatchDisplay([{"id": i} for i in ids], show_log=show_log, quiet=quiet) as display:
-                batch = engine.launch(ids, executor=executor, on_event=display)
+                try:
+                    # partial: a worker may have claimed some of them meanwhile; it runs those
+                    batch = engine.launch(ids, executor=executor, on_event=display, partial=True)
+                except CosmoskitError as exc:
+                    if "nothing to launch" in str(exc):
+                        continue
+                    raise
                 engine.follow(batch["id"], on_event=display, max_attempts=max_attempts)
     with engine.ledger.read() as tx:
         return [tx.run(r) for r in run_ids if tx.run(r)]
