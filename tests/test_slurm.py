@@ -61,8 +61,10 @@ def test_parallel_batches_pending_reasons_and_status(project, cli, videos, slurm
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # two GPUs on the node: two jobs run, the third waits for Resources
     wait_for(lambda: len([b for b in batches() if b["state"] == "running"]) == 3)
+    # a fresh job is PENDING with reason None until the scheduler has looked at it
     (entry,) = wait_for(lambda: [e for e in cli("status", "--host", "cluster", "--json").json()
-                                 if sum(j["state"] == "PENDING" for j in e.get("jobs", [])) == 1] or None)
+                                 if [(j["state"], j["reason"]) for j in e.get("jobs", []) if j["state"] == "PENDING"]
+                                 == [("PENDING", "Resources")]] or None)
     assert entry["reachable"] and entry["partitions"][0]["gres"].startswith("gpu:2")
     states = sorted(j["state"] for j in entry["jobs"])
     assert states == ["PENDING", "RUNNING", "RUNNING"], states
