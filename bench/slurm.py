@@ -53,8 +53,6 @@ executors:
             batches = [dict(b) for b in tx.batches()]
             runs = [dict(r) for r in tx.runs()]
         assert all(r["status"] == "completed" for r in runs), [r["error"] for r in runs if r["status"] != "completed"]
-        from cosmoskit.timeutil import seconds_between
-
         from datetime import datetime
 
         def stamp(path: Path) -> datetime | None:

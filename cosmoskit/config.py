@@ -173,6 +173,10 @@ class Settings:
             names.insert(0, "local")
         return names
 
+    def served_executors(self) -> list[str]:
+        """What a worker serves by default: every executor listed, else the default one."""
+        return list(self.data["executors"]) or [self.data["default_executor"]]
+
     def executor_config(self, name: str) -> dict[str, Any]:
         """The raw mapping of one named executor (``local`` exists even when not configured)."""
         executors = self.data["executors"]

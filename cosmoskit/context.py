@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from cosmoskit.config import Settings
+    from cosmoskit.engine import Engine
     from cosmoskit.ledger import Ledger
 
 _config_option: str | None = None
@@ -39,6 +40,13 @@ def ledger() -> "Ledger":
 
         _ledger = Ledger(home())
     return _ledger
+
+
+def engine() -> "Engine":
+    """A new Engine over this process's settings and ledger; close it when done (it holds connections)."""
+    from cosmoskit.engine import Engine
+
+    return Engine(settings(), ledger())
 
 
 def reset() -> None:

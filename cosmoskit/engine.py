@@ -18,8 +18,7 @@ from typing import Any, Callable, Iterable
 import orjson
 
 from cosmoskit import ids, owner, plugins, timeutil
-from cosmoskit.batchjob import (COMMAND_ARGS, COMMAND_JSON, EXIT_CODE, LAUNCH_ENV, LOG, MANIFEST, PID_FILE,
-                                STOP_REASON, BatchJob)
+from cosmoskit.batchjob import COMMAND_ARGS, COMMAND_JSON, LAUNCH_ENV, LOG, MANIFEST, STOP_REASON, BatchJob
 from cosmoskit.config import Settings
 from cosmoskit.errors import CosmoskitError
 from cosmoskit.executor import Executor, PollResult
@@ -242,19 +241,19 @@ class Engine:
             "runs": [r["id"] for r in job.runs],
             "argv": argv,
             "cwd": "the Cosmos repo (/workspace under docker)",
-            "runtime": ex.model_settings().get("runtime"),
+            "runtime": job.model.get("runtime"),
             "shell": shlex.join(argv),
         })
         job.local(COMMAND_ARGS).write_bytes(b"".join(a.encode() + b"\0" for a in argv))
         job.write_json(MANIFEST, {"inputs": sorted(job.inputs.values(), key=lambda i: i["name"])})
         env = {"BATCH_ID": job.id, "CONTAINER": handle["container"],
                "TIMEOUT_SECONDS": str(int(self.settings.get("timeouts.batch_seconds"))),
-               "MODEL_ENV_NAMES": " ".join(ex.model_settings().get("env") or {}),
+               "MODEL_ENV_NAMES": " ".join(job.model.get("env") or {}),
                **ex.runtime_env()}
         lines = [f"{k}={shlex.quote(str(v))}" for k, v in env.items()]
         for key, value in self.emulator_env().items():
             lines.append(f"export {key}={shlex.quote(value)}")
-        for key, value in (ex.model_settings().get("env") or {}).items():
+        for key, value in (job.model.get("env") or {}).items():
             lines.append(f"export {key}={shlex.quote(str(value))}")
         job.write_text(LAUNCH_ENV, "\n".join(lines) + "\n")
         shutil.copyfile(cosmoskit_remote.LAUNCHER, job.local("launch.sh"))

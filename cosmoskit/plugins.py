@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, Callable
+from typing import Any
 
 import pluggy
 
@@ -71,7 +71,7 @@ def load_plugins() -> None:
             except Exception as exc:  # a broken third-party package must not look like our bug
                 raise CosmoskitError(
                     f"plugin {ep.name!r} from {dist_name} {dist.version} failed to import: {exc}",
-                    hint=f"uninstall it or leave it out of COSMOSKIT_LOAD_PLUGINS",
+                    hint="uninstall it or leave it out of COSMOSKIT_LOAD_PLUGINS",
                 ) from exc
             pm.register(plugin, name=ep.name)
             _distinfo[ep.name] = (dist_name, dist.version)

@@ -43,6 +43,13 @@ def list_runs(tx: Tx, *, status: Iterable[str] | None = None, prompt_id: str | N
     return [dict(r) for r in found]
 
 
+def queued(tx: Tx) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The queued runs (copies) and the prompts they need, as the planner takes them."""
+    runs = [dict(r) for r in tx.active_runs() if r["status"] == "queued"]
+    prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
+    return runs, prompts
+
+
 def run_counts(tx: Tx) -> dict[str, int]:
     counts: dict[str, int] = {}
     for run in tx.runs():

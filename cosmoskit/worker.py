@@ -14,11 +14,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from cosmoskit import owner
 from cosmoskit.config import Settings
 from cosmoskit.engine import Engine, Event
 from cosmoskit.errors import CosmoskitError
-from cosmoskit.ledger import BATCH_ACTIVE, Ledger
+from cosmoskit.ledger import Ledger
 
 
 @dataclass
@@ -44,7 +43,7 @@ class Worker:
         self.on_event = on_event or (lambda kind, data: None)
         self.log = log or (lambda text: None)
         self.interval = interval if interval is not None else min(2.0, float(settings.get("timeouts.poll_seconds")))
-        labels = executors or list(settings["executors"]) or [settings["default_executor"]]
+        labels = executors or settings.served_executors()
         self.slots = {label: Slot(label, self._capacity(label)) for label in labels}
         self.stop = threading.Event()
         self.max_attempts = int(settings.get("worker.max_attempts"))
@@ -105,10 +104,10 @@ class Worker:
             return bool((tx.meta_get("queue") or {}).get("paused"))
 
     def _queued(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        from cosmoskit.queries import queued
+
         with self.ledger.read() as tx:
-            runs = [dict(r) for r in tx.active_runs() if r["status"] == "queued"]
-            prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
-        return runs, prompts
+            return queued(tx)
 
     def _queued_runnable(self) -> bool:
         return not self.paused() and bool(self._queued()[0])

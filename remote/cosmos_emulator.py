@@ -1060,7 +1060,7 @@ class Preprocessors:
         self.n_ranks = n_ranks
 
     def __call__(self, sample, regional_prompts):
-        cfg, media = self.cfg, self.media
+        media = self.media
         controls = sample.controls
         # measure what the model would read: input video and given control videos
         input_info = media.probe(sample.video_path) if sample.video_path else None

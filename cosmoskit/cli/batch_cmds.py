@@ -10,12 +10,6 @@ import typer
 from cosmoskit.cli.common import JSON_OPTION
 
 
-def _engine():
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
-
-    return Engine(context.settings(), context.ledger())
-
 
 def logs(
     run: str = typer.Argument(..., help="Run id or unique prefix."),
@@ -28,7 +22,7 @@ def logs(
     from cosmoskit.ledger import BATCH_ACTIVE
     from cosmoskit.queries import run_folder
 
-    engine = _engine()
+    engine = context.engine()
     with context.ledger().read() as tx:
         doc = tx.get_run(run)
         batch = tx.batch(doc["batch_id"]) if doc.get("batch_id") else None
@@ -68,7 +62,7 @@ def cancel(target: str = typer.Argument(..., help="A run or a batch (id or uniqu
     from cosmoskit import context, owner
     from cosmoskit.cli import output
 
-    engine = _engine()
+    engine = context.engine()
     try:
         result = engine.cancel(target)
         if result.get("stopping"):
@@ -100,7 +94,7 @@ def attach(
     from cosmoskit.display import BatchDisplay
     from cosmoskit.ledger import BATCH_ACTIVE
 
-    engine = _engine()
+    engine = context.engine()
     done = {}
     try:
         done.update(engine.reconcile())

@@ -9,28 +9,22 @@ from cosmoskit.cli.common import JSON_OPTION
 app = typer.Typer(help="The queue: list, plan, pause, resume, cancel, retry.", no_args_is_help=True)
 
 
-def _engine():
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
-
-    return Engine(context.settings(), context.ledger())
-
 
 def _planned(strategy: str | None):
+    from cosmoskit import context
     from cosmoskit.costmodel import CostModel
     from cosmoskit.planning import plan
+    from cosmoskit.queries import queued
 
-    engine = _engine()
+    engine = context.engine()
     with engine.ledger.read() as tx:
-        runs = [dict(r) for r in tx.active_runs() if r["status"] == "queued"]
-        prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
+        runs, prompts = queued(tx)
         running = [dict(b) for b in tx.active_batches()]
         paused = bool((tx.meta_get("queue") or {}).get("paused"))
     batches = plan(engine, runs, prompts, strategy)
     model = CostModel.from_settings(engine.settings)
-    labels = list(engine.settings["executors"]) or [engine.settings["default_executor"]]
     engine.close()
-    return engine, {r["id"]: r for r in runs}, batches, model, len(labels), running, paused
+    return engine, {r["id"]: r for r in runs}, batches, model, len(engine.settings.served_executors()), running, paused
 
 
 def _minutes(seconds: float) -> str:
@@ -127,9 +121,10 @@ def resume() -> None:
 @app.command("cancel")
 def cancel(runs: List[str] = typer.Argument(..., help="Runs (ids or prefixes)."), json_: bool = JSON_OPTION) -> None:
     """Cancel runs: queued ones at once, running ones by stopping their batch."""
+    from cosmoskit import context
     from cosmoskit.cli import output
 
-    engine = _engine()
+    engine = context.engine()
     try:
         results = [engine.cancel(r) for r in runs]
     finally:

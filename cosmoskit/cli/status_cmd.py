@@ -10,11 +10,10 @@ from cosmoskit.cli.common import JSON_OPTION
 def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
     """Each executor's own status, joined with what the ledger says runs there, and the mismatches."""
     from cosmoskit import context
-    from cosmoskit.engine import Engine
     from cosmoskit.errors import CosmoskitError
 
     settings = context.settings()
-    engine = Engine(settings, context.ledger())
+    engine = context.engine()
     with context.ledger().read() as tx:
         active = [dict(b) for b in tx.active_batches()]
         runs = {r["id"]: dict(r) for r in tx.active_runs()}

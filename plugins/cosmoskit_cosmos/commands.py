@@ -14,20 +14,17 @@ DRY_RUN_OPTION = typer.Option(False, "--dry-run", help="Write and show the spec 
 LOG_OPTION = typer.Option(False, "--log", help="Print the model's log while it runs.")
 
 
-def _engine() -> Any:
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
-
-    return Engine(context.settings(), context.ledger())
-
-
-def _submit(docs: list[dict[str, Any]], *, executor: str | None, queue: bool, dry_run: bool, json_: bool,
+def _submit(operation: str, prompt_ids: list[str | None], params: dict[str, Any], *, priority: int,
+            extra: dict[str, Any] | None = None, executor: str | None, queue: bool, dry_run: bool, json_: bool,
             show_log: bool = False) -> None:
+    """Validate the runs, then dry-run, queue or run them now: one engine for all of it."""
+    from cosmoskit import context
     from cosmoskit.cli import output
     from cosmoskit.foreground import run_now
 
-    engine = _engine()
+    engine = context.engine()
     try:
+        docs = engine.new_runs(operation, prompt_ids, params, priority=priority, extra=extra)
         if dry_run:
             job = engine.dry_run(docs, executor=executor)
             files = {}
@@ -94,8 +91,8 @@ def register(app: typer.Typer) -> None:
         params = {"weights": weights, "num_steps": num_steps, "guidance": guidance, "seed": seed,
                   "sigma_max": sigma_max, "blur_strength": blur_strength, "canny_threshold": canny_threshold,
                   "num_gpus": num_gpus}
-        docs = _engine().new_runs("transfer", prompts, params, priority=priority)
-        _submit(docs, executor=executor, queue=queue, dry_run=dry_run, json_=json_, show_log=show_log)
+        _submit("transfer", prompts, params, priority=priority, executor=executor, queue=queue, dry_run=dry_run,
+                json_=json_, show_log=show_log)
 
     @app.command("upscale")
     def upscale(
@@ -132,8 +129,8 @@ def register(app: typer.Typer) -> None:
             prompt_id, extra = source["prompt_id"], {"parent_run": source["id"]}
         else:
             params["video"] = str(video)
-        docs = _engine().new_runs("upscale", [prompt_id], params, priority=priority, extra=extra)
-        _submit(docs, executor=executor, queue=queue, dry_run=dry_run, json_=json_, show_log=show_log)
+        _submit("upscale", [prompt_id], params, priority=priority, extra=extra, executor=executor, queue=queue,
+                dry_run=dry_run, json_=json_, show_log=show_log)
 
     @app.command("enhance")
     def enhance(
@@ -147,8 +144,8 @@ def register(app: typer.Typer) -> None:
         json_: bool = JSON_OPTION,
     ) -> None:
         """Enrich prompts with the Cosmos prompt upsampler (a new prompt each, linked to its parent)."""
-        docs = _engine().new_runs("enhance", prompts, {"overwrite": overwrite}, priority=priority)
-        _submit(docs, executor=executor, queue=queue, dry_run=dry_run, json_=json_, show_log=show_log)
+        _submit("enhance", prompts, {"overwrite": overwrite}, priority=priority, executor=executor, queue=queue,
+                dry_run=dry_run, json_=json_, show_log=show_log)
 
     @app.command("demo")
     def demo(

@@ -4,14 +4,11 @@ from __future__ import annotations
 import re
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from cosmoskit.errors import CosmoskitError
 
 from cosmoskit_cosmos import contract
-
-if TYPE_CHECKING:
-    from cosmoskit.batchjob import BatchJob
 
 
 def torchrun(num_gpus: int, script: str) -> list[str]:

@@ -1,7 +1,6 @@
 """``upscale``: the 4K upscaler, transfer.py with an ``upscale`` control (CONTRACT §4.1)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from cosmoskit import media

@@ -97,10 +97,10 @@ def register(app: typer.Typer) -> None:
         stop = threading.Event()
         watcher = DropWatcher(settings, context.ledger(), folder=folder, emit=emit)
 
+        from cosmoskit.worker import Worker
+
         worker_thread = None
         if work and not once:
-            from cosmoskit.worker import Worker
-
             def serve() -> None:
                 try:
                     Worker(settings, Ledger(settings.home), log=worker_log).run(stop=stop)
@@ -123,8 +123,6 @@ def register(app: typer.Typer) -> None:
             if worker_thread is not None:
                 worker_thread.join(timeout=30)
         if work and once:
-            from cosmoskit.worker import Worker
-
             Worker(settings, Ledger(settings.home), log=worker_log).run(once=True)
         emit({"event": "stopped", "folder": None, "counts": counts,
               "message": f"stopped: {counts['queued']} folder(s) queued as {counts['runs']} run(s), "

@@ -7,15 +7,13 @@ import typer
 
 
 def _ssh_executor(name: str) -> Any:
-    from cosmoskit import context, plugins
+    from cosmoskit import context
     from cosmoskit.errors import CosmoskitError
 
-    settings = context.settings()
-    raw = settings.executor_config(name)
-    cls = plugins.get_executor_type(raw["type"])
-    if getattr(cls, "name", None) not in ("ssh", "slurm") or "host" not in cls.options:
-        raise CosmoskitError(f"executor {name!r} is a {raw['type']} executor, not an SSH host")
-    return cls(name, cls.validate_config(name, raw, settings), settings)
+    ex = context.engine().executor(name)
+    if "host" not in ex.options or not ex.config.get("host"):
+        raise CosmoskitError(f"executor {name!r} is a {ex.name} executor, not an SSH host")
+    return ex
 
 
 def register(app: typer.Typer) -> None:
@@ -67,9 +65,8 @@ def register(app: typer.Typer) -> None:
         """Stop everything cosmoskit runs on one host; its runs become cancelled."""
         from cosmoskit import context, owner
         from cosmoskit.cli import output
-        from cosmoskit.engine import Engine
 
-        engine = Engine(context.settings(), context.ledger())
+        engine = context.engine()
         try:
             with context.ledger().transaction() as tx:
                 batches = [b for b in tx.active_batches() if b["executor"] == host]

@@ -120,7 +120,7 @@ class SSHExecutor(Executor):
         entries = {sha: f"{sha[:2]}/{sha}{Path(item['path']).suffix.lower() or '.mp4'}" for sha, item in job.inputs.items()}
         # one round trip: make the folders, report on the store, and look for the emulator
         dirs = sorted({f"{self.store}/{n.split('/')[0]}" for n in entries.values()} | {f"{self.root}/bin"})
-        emulator = self._emulator()[1] if self.model_settings().get("runtime") == "emulator" else None
+        emulator = self._emulator()[1] if job.model.get("runtime") == "emulator" else None
         script = (f"mkdir -p {' '.join(remote.q(d) for d in dirs)} && {{ {remote.store_report(self.store, list(entries.values()))}; }}"
                   + (f"; [ -f {remote.q(emulator)} ] && echo @@emulator" if emulator else "") + "; true")
         text = self.conn.run(script, what="look at the store").text
