@@ -16,23 +16,16 @@ from conftest import (configure, cosmoskit_exe as exe, ledger_batches as batches
 pytestmark = pytest.mark.slurm
 
 
-
-
-
-
-
-
-
-
-
-
 def setup(project, slurm_cluster, tmp_path, emulator=None, **extra):
     configure(project, default_executor="cluster", emulator=emulator or {},
               executors={"cluster": slurm_executor(slurm_cluster, tmp_path / "shared", **extra)})
 
 
 def squeue(cluster, job_id):
-    return cluster.run("squeue", "-h", "-j", str(job_id), "-o", "%T", check=False).stdout.strip()
+    """The job's state as squeue shows it, "" once it has left the queue; None when squeue failed
+    (a busy controller times out), so a wait never mistakes an error for an empty queue."""
+    done = cluster.run("squeue", "-h", "-j", str(job_id), "-o", "%T", check=False)
+    return done.stdout.strip() if done.returncode == 0 else None
 
 
 def test_submit_poll_logs_and_fetch(project, cli, videos, slurm_cluster, tmp_path):

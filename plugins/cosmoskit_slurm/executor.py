@@ -125,15 +125,23 @@ class SlurmExecutor(SSHExecutor):
 
     def poll(self, handle: dict[str, Any]) -> PollResult:
         batch_dir = handle["batch_dir"]
-        text = self.conn.run(f"cat {q(batch_dir + '/exit_code')} 2>/dev/null; true", what="poll the batch").text.strip()
+        found = self.conn.run(f"cd {q(batch_dir)} 2>/dev/null && cat exit_code 2>/dev/null && "
+                              "echo @@stop && cat stop_reason 2>/dev/null; true", what="poll the batch").text
+        text, _, stopped = found.partition("@@stop")
+        text = text.strip()
         job_id = handle.get("job_id")
         if text.lstrip("-").isdigit():
-            if job_id:
+            if job_id and stopped.strip():
                 # A node that failed or a preemption also signals the launcher, which then exits like
-                # a cancel would; Slurm knows which it was.
+                # a cancel would; Slurm knows which it was, once the job has left COMPLETING (a job
+                # killed on a failed node shows COMPLETING until its processes are gone, and only then
+                # NODE_FAIL): until then the batch is still stopping.
                 state, _, _ = self._job_state(str(job_id))
                 if state in LOST:
                     return PollResult("vanished", detail=f"Slurm job {job_id} ended {state}",
+                                      info={"slurm_state": state, "job_id": job_id})
+                if state in ALIVE:
+                    return PollResult("running", detail=f"stopping ({state})",
                                       info={"slurm_state": state, "job_id": job_id})
             return PollResult("exited", int(text))
         if not job_id:
