@@ -28,6 +28,8 @@ from cosmoskit.queries import run_folder
 
 Event = Callable[[str, dict[str, Any]], None]
 
+VANISH_RECHECK_SECONDS = 1.0  # how long to wait before looking again at a batch that seems to have vanished
+
 
 def _quiet(kind: str, data: dict[str, Any]) -> None:
     pass
@@ -331,6 +333,8 @@ class Engine:
                 (stop.wait if stop is not None else time.sleep)(unreachable)
                 continue
             unreachable = 0.0
+            if result.state == "vanished":
+                result = self._confirm_vanished(ex, handle, result)
             try:
                 data, offset = ex.read_log(handle, offset)
             except CosmoskitError:
@@ -359,6 +363,17 @@ class Engine:
                 time.sleep(delay)
             delay = min(delay * 1.5, poll_seconds)
         return self.finish(batch_id, result, on_event=on_event, max_attempts=max_attempts)
+
+    @staticmethod
+    def _confirm_vanished(ex: Executor, handle: dict[str, Any], result: PollResult) -> PollResult:
+        """Requeueing a batch's runs is drastic, so a vanish is believed only when a second look,
+        a moment later, agrees (a loaded host, a lagging shared filesystem, a launcher between two
+        files); any other answer wins. Unreachable on the second look keeps the first verdict."""
+        time.sleep(VANISH_RECHECK_SECONDS)
+        try:
+            return ex.poll(handle)
+        except CosmoskitError:
+            return result
 
     def _stop(self, batch_id: str, reason: str) -> None:
         with self.ledger.transaction() as tx:
@@ -500,6 +515,8 @@ class Engine:
             except CosmoskitError as exc:
                 seen[batch["id"]] = f"unreachable: {exc}"
                 continue
+            if result.state == "vanished":
+                result = self._confirm_vanished(self.executor(batch["executor"]), batch["handle"], result)
             if result.state == "running":
                 seen[batch["id"]] = "running"
                 continue

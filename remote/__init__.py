@@ -13,10 +13,17 @@ EMULATOR = ROOT / "cosmos_emulator.py"
 
 
 def start_command(batch_dir: str, launcher: str = "launch.sh") -> str:
-    """The shell line that starts the launcher detached and prints its pid (same for local and SSH hosts)."""
+    """The shell line that starts the launcher detached and prints its pid (same for local and SSH hosts).
+
+    It returns only once the launcher has written ``launcher.pid`` (or has already ended): until
+    then the pid printed belongs to a process still passing through ``setsid`` and ``nohup``, whose
+    /proc cmdline is empty for an instant at each exec, and a poll in that instant would take a
+    starting batch for a vanished one."""
     import shlex
 
     d = shlex.quote(batch_dir)
     # Only the launcher itself goes to the background, with every stream detached, so the
     # caller's pipes close at once and $! is the launcher's pid.
-    return f"setsid nohup bash {d}/{shlex.quote(launcher)} {d} < /dev/null > /dev/null 2>&1 & echo $!"
+    return (f"setsid nohup bash {d}/{shlex.quote(launcher)} {d} < /dev/null > /dev/null 2>&1 & pid=$!; "
+            f"for _ in $(seq 200); do [ -s {d}/launcher.pid ] || [ -f {d}/exit_code ] || ! kill -0 $pid 2> /dev/null "
+            "&& break; sleep 0.05; done; echo $pid")

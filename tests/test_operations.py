@@ -15,12 +15,6 @@ from conftest import (configure, ledger_batches, ledger_runs, make_prompt as pro
                       wait_for as _wait_for)
 
 
-
-
-
-
-
-
 def probe(path):
     from cosmoskit.media import probe as _probe
 
@@ -139,6 +133,50 @@ def test_out_of_memory_retries_each_run_alone(project, cli, videos):
     assert len(ledger_batches()) == 4  # the shared batch, then one per run
 
 
+def test_launch_returns_once_the_launcher_is_identified(project, cli, videos):
+    """The handle's pid is the launcher's own, on record in launcher.pid, when launch returns."""
+    configure(project, emulator={"seconds_per_chunk": 2})
+    pid = prompt(cli, "identified", videos["scene"])
+    from cosmoskit import context
+    from cosmoskit.engine import Engine
+
+    engine = Engine(context.settings(), context.ledger())
+    batch = engine.launch(docs=engine.new_runs("transfer", [pid], {"weights": "vis=1"}))
+    folder = Path(batch["handle"]["batch_dir"])
+    assert (folder / "launcher.pid").read_text().strip() == str(batch["handle"]["pid"])
+    assert engine.executor(batch["executor"]).poll(batch["handle"]).state == "running"
+    engine.cancel(batch["id"])
+    engine.follow(batch["id"])
+    engine.close()
+    assert ledger_runs()[batch["runs"][0]]["status"] == "cancelled"
+
+
+def test_a_vanish_is_believed_only_when_a_second_look_agrees(project, cli, videos, monkeypatch):
+    """One poll that sees no launcher (a loaded host, a lagging filesystem) does not requeue a batch."""
+    configure(project, emulator={"seconds_per_chunk": 0.5})
+    pid = prompt(cli, "second look", videos["scene"])
+    from cosmoskit import context
+    from cosmoskit.engine import Engine
+    from cosmoskit.executor import PollResult
+    from cosmoskit_local.executor import LocalExecutor
+
+    real_poll, fooled = LocalExecutor.poll, []
+
+    def poll_once_wrong(self, handle):
+        if not fooled:
+            fooled.append(True)
+            return PollResult("vanished", detail="a false alarm")
+        return real_poll(self, handle)
+
+    monkeypatch.setattr(LocalExecutor, "poll", poll_once_wrong)
+    engine = Engine(context.settings(), context.ledger())
+    batch = engine.launch(docs=engine.new_runs("transfer", [pid], {"weights": "vis=1"}))
+    engine.follow(batch["id"])
+    engine.close()
+    (run,) = ledger_runs().values()
+    assert fooled and run["status"] == "completed" and run["attempts"] == 1, run
+
+
 def test_bad_input_is_one_line_and_writes_nothing(project, cli, videos, tmp_path):
     pid = prompt(cli, "ok", videos["lone"])
     before = ledger_runs()
@@ -176,10 +214,6 @@ def _start_transfer(project, pid, *extra):
     exe = Path(sys.executable).with_name("cosmoskit")
     return subprocess.Popen([str(exe), "transfer", pid, "--weights", "vis=1", *extra], cwd=project,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-
-
 
 
 def test_client_killed_mid_batch_then_reattached(project, cli, videos):

@@ -378,7 +378,6 @@ def test_report_command_is_listed_and_help_is_light(project, cli):
     assert proc.returncode == 0 and "cosmoskit_report" not in proc.stdout, proc
 
 
-
 class Browser:
     """Headless Chromium driven over its DevTools pipe (fd 3 in, fd 4 out): real time, unlike --virtual-time-budget,
     where media clocks jump straight to the end."""

@@ -8,8 +8,6 @@ from pathlib import Path
 from conftest import configure, docker_calls, install_docker_double, make_prompt as prompt
 
 
-
-
 def test_docker_runtime_runs_the_contract_command(project, cli, videos, tmp_path):
     state = tmp_path / "docker-state"
     shim = install_docker_double(tmp_path / "bin", state)

@@ -17,20 +17,9 @@ from conftest import (configure, docker_calls, install_docker_double, ledger_bat
 pytestmark = pytest.mark.sshd
 
 
-
-
 def setup(project, sshd, tmp_path, emulator=None, timeouts=None, **extra):
     configure(project, default_executor="gpu1", executors={"gpu1": ssh_executor(sshd, tmp_path, **extra)},
               emulator=emulator or {}, timeouts=timeouts or {})
-
-
-
-
-
-
-
-
-
 
 
 def test_unknown_and_changed_host_keys_are_refused(project, cli, videos, sshd, tmp_path):

@@ -11,24 +11,14 @@ from conftest import (configure, cosmoskit_exe as exe, ledger_batches as batches
                       prompt, spawn, wait_for)
 
 
-
-
-
-
 def queue(cli, pid, weights, *extra):
     result = cli("transfer", pid, "--weights", weights, "--queue", "--json", *extra)
     assert result.exit_code == 0, result
     return result.json()[0]["id"]
 
 
-
-
-
-
 def worker(project, *args):
     return spawn(project, "worker", *args)
-
-
 
 
 def test_two_workers_never_run_a_run_twice(project, cli, videos):

@@ -10,7 +10,6 @@ import typer
 from cosmoskit.cli.common import JSON_OPTION
 
 
-
 def logs(
     run: str = typer.Argument(..., help="Run id or unique prefix."),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming while the batch runs."),

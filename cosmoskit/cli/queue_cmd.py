@@ -9,7 +9,6 @@ from cosmoskit.cli.common import JSON_OPTION
 app = typer.Typer(help="The queue: list, plan, pause, resume, cancel, retry.", no_args_is_help=True)
 
 
-
 def _planned(strategy: str | None):
     from cosmoskit import context
     from cosmoskit.costmodel import CostModel

@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import cosmoskit_remote
 from cosmoskit.batchjob import BatchJob
 from cosmoskit.errors import CosmoskitError
 from cosmoskit.executor import Executor, PollResult, Progress, model_options
@@ -230,7 +231,7 @@ class SSHExecutor(Executor):
 
     # -- running ----------------------------------------------------------------------------------
     def launch(self, job: BatchJob) -> dict[str, Any]:
-        out = self.conn.run(remote.start(self.remote_dir(job)), what="start the launcher").text.strip()
+        out = self.conn.run(cosmoskit_remote.start_command(self.remote_dir(job)), what="start the launcher").text.strip()
         if not out.isdigit():
             raise CosmoskitError(f"{self.label}: could not start the launcher: {out!r}")
         return {"pid": int(out)}

@@ -79,11 +79,6 @@ def cancel(batch_dir: str, reason: str, docker: str | None, container: str | Non
     return line + "; true"
 
 
-def start(batch_dir: str) -> str:
-    d = q(batch_dir)
-    return f"setsid nohup bash {d}/launch.sh {d} < /dev/null > /dev/null 2>&1 & echo $!"
-
-
 def status(remote_dir: str, docker: str) -> str:
     """Sections separated by markers: GPUs, containers, disk, launchers."""
     return "; ".join([
