@@ -30,7 +30,9 @@ def test_two_workers_never_run_a_run_twice(project, cli, videos):
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     final = runs()
-    assert all(final[i]["status"] == "completed" and final[i]["attempts"] == 1 for i in ids)
+    odd = {i: (final[i]["status"], final[i]["attempts"], final[i].get("reason"), final[i].get("error")) for i in ids
+           if final[i]["status"] != "completed" or final[i]["attempts"] != 1}
+    assert not odd, odd
     launched = [r for b in batches() for r in b["runs"]]
     assert sorted(launched) == sorted(ids), "each run in exactly one batch"
     owners = {b["owner"]["pid"] for b in batches()}
