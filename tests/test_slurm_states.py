@@ -13,13 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from cosmoskit.errors import CosmoskitError
 from cosmoskit_slurm.executor import SlurmExecutor
 
 
-def slurm_double(bin_dir: Path, squeue: tuple[str, str] | None = None, scontrol: str = "") -> None:
+def slurm_double(bin_dir: Path, squeue: tuple[str, str] | None = None, scontrol: str = "",
+                 error: str | None = None) -> None:
     """Write squeue/sacct/scontrol doubles. squeue lists the job with `squeue` = (state, reason) through
     its -o format (%T, %r) or, with None, lists nothing, as for a job that left the queue; scontrol
-    prints `scontrol`; sacct prints nothing, as on a cluster without accounting."""
+    prints `scontrol`; sacct prints nothing, as on a cluster without accounting. With `error`, squeue
+    and scontrol print it on stderr and exit 1, as the real ones do when the controller fails them."""
     bin_dir.mkdir(exist_ok=True)
     state, reason = squeue or ("", "")
     scripts = {
@@ -28,6 +31,8 @@ def slurm_double(bin_dir: Path, squeue: tuple[str, str] | None = None, scontrol:
         "sacct": "",
         "scontrol": f"printf '%s' '{scontrol}'\n",
     }
+    if error is not None:
+        scripts["squeue"] = scripts["scontrol"] = f"echo '{error}' >&2; exit 1\n"
     for name, body in scripts.items():
         path = bin_dir / name
         path.write_text("#!/bin/sh\n" + body)
@@ -86,3 +91,19 @@ def test_job_gone_without_exit_code_vanishes(executor, tmp_path):
     slurm_double(bin_dir, scontrol="JobId=42 JobState=PREEMPTED Reason=None ExitCode=0:0\n")
     result = ex.poll(handle)
     assert result.state == "vanished" and "PREEMPTED" in result.detail
+
+
+def test_a_controller_that_does_not_answer_is_not_a_forgotten_job(executor, tmp_path):
+    ex, bin_dir = executor
+    handle = batch_dir(tmp_path, None, None)
+    slurm_double(bin_dir, error="slurm_load_jobs error: Socket timed out on send/recv operation")
+    with pytest.raises(CosmoskitError, match="Slurm did not answer about job 42: .*Socket timed out"):
+        ex.poll(handle)
+
+
+def test_a_job_slurm_has_purged_vanishes(executor, tmp_path):
+    ex, bin_dir = executor
+    handle = batch_dir(tmp_path, None, None)
+    slurm_double(bin_dir, error="slurm_load_jobs error: Invalid job id specified")
+    result = ex.poll(handle)
+    assert result.state == "vanished" and "forgotten" in result.detail

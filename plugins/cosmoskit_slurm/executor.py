@@ -101,11 +101,15 @@ class SlurmExecutor(SSHExecutor):
         return {"job_id": job_id}
 
     def _job_state(self, job_id: str) -> tuple[str, str, str]:
-        """(state, reason, exit code) from squeue, then sacct (when accounting exists), then scontrol."""
+        """(state, reason, exit code) from squeue, then sacct (when accounting exists), then scontrol.
+
+        ("", "", "") means Slurm no longer knows the job. A controller that does not answer (busy,
+        restarting, unreachable) raises instead: taking silence for a forgotten job would requeue
+        runs that are still running."""
         script = "; ".join([
-            self._slurm(f"squeue -h -j {q(job_id)} -o '@@squeue %T|%r' 2>/dev/null"),
+            self._slurm(f"squeue -h -j {q(job_id)} -o '@@squeue %T|%r' 2>&1") + " | sed '/^@@/!s/^/@@error /'",
             self._slurm(f"sacct -n -X -P -j {q(job_id)} -o State,ExitCode 2>/dev/null | sed 's/^/@@sacct /'"),
-            self._slurm(f"scontrol -o show job {q(job_id)} 2>/dev/null | sed 's/^/@@scontrol /'"),
+            self._slurm(f"scontrol -o show job {q(job_id)} 2>&1") + " | sed 's/^/@@scontrol /'",
             "true",
         ])
         text = self.conn.run(script, what="ask Slurm about the job").text
@@ -117,10 +121,16 @@ class SlurmExecutor(SSHExecutor):
             if line.startswith("@@sacct ") and "|" in line:
                 state, _, code = line[8:].partition("|")
                 return state.split()[0].strip(), "", code.strip()
+        errors = [line.split(" ", 1)[1] for line in text.splitlines() if line.startswith("@@error ")]
         for line in text.splitlines():
             if line.startswith("@@scontrol "):
                 fields = dict(f.split("=", 1) for f in line[11:].split() if "=" in f)
-                return fields.get("JobState", ""), fields.get("Reason", ""), fields.get("ExitCode", "")
+                if "JobState" in fields:
+                    return fields["JobState"], fields.get("Reason", ""), fields.get("ExitCode", "")
+                errors.append(line[11:])
+        if errors and not any("invalid job id" in e.lower() for e in errors):
+            raise CosmoskitError(f"{self.label}: Slurm did not answer about job {job_id}: {errors[-1].strip()}",
+                                 hint="the batch is left as it is and asked about again")
         return "", "", ""
 
     def poll(self, handle: dict[str, Any]) -> PollResult:
