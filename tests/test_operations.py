@@ -260,7 +260,7 @@ def test_cancel_a_running_batch_from_another_process(project, cli, videos):
                 pass
         return True
 
-    _wait_for(nothing_left, timeout=5)  # launcher, emulator and helpers are all gone
+    _wait_for(nothing_left, timeout=15)  # launcher, emulator and helpers are all gone
 
 
 def test_timeout_kills_the_batch_and_fails_its_runs(project, cli, videos):
