@@ -133,6 +133,38 @@ def test_node_failure_requeues_unfinished_runs(project, cli, videos, slurm_clust
     assert run["status"] == "queued" and run["reason"] == "vanished", run
 
 
+def test_node_failure_keeps_the_lines_that_finished(project, cli, videos, slurm_cluster, tmp_path):
+    """The batch folder outlives the node on the shared filesystem: a line written before the
+    failure stays completed, the unfinished one is requeued."""
+    import socket
+
+    setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 4})
+    pid = prompt(cli, "half done", videos["scene"])
+    ids = [cli("transfer", pid, "--weights", w, "--queue", "--json").json()[0]["id"] for w in ("vis=1", "vis=0.5")]
+    client = subprocess.Popen([exe(), "worker", "--once", "--strategy", "strict"], cwd=project,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
+    job_id = batch["handle"]["job_id"]
+    wait_for(lambda: (Path(batch["handle"]["batch_dir"]) / "outputs" / "video_0" / "output.mp4").is_file())
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    node = socket.gethostname()
+    try:
+        slurm_cluster.run("scontrol", "update", f"nodename={node}", "state=down", "reason=cosmoskit-test")
+        wait_for(lambda: squeue(slurm_cluster, job_id) == "")
+        result = cli("attach", "--json")
+        assert result.exit_code == 0, result
+    finally:
+        slurm_cluster.run("scontrol", "update", f"nodename={node}", "state=resume", check=False)
+    final = runs()
+    assert len(batch["runs"]) == 2, batch
+    first, second = batch["runs"]
+    assert final[first]["status"] == "completed", final[first]
+    assert (project / final[first]["outputs"]["output.mp4"]).is_file()
+    assert final[second]["status"] == "queued" and final[second]["reason"] == "vanished", final[second]
+    assert sorted(ids) == sorted(batch["runs"])
+
+
 @pytest.mark.sshd
 def test_through_ssh_to_the_login_node(project, cli, videos, slurm_cluster, sshd, tmp_path):
     entry = slurm_executor(slurm_cluster, tmp_path / "shared")

@@ -107,3 +107,16 @@ def test_a_job_slurm_has_purged_vanishes(executor, tmp_path):
     slurm_double(bin_dir, error="slurm_load_jobs error: Invalid job id specified")
     result = ex.poll(handle)
     assert result.state == "vanished" and "forgotten" in result.detail
+
+
+def test_exit_code_written_as_the_node_fails_is_still_a_node_failure(executor, tmp_path):
+    """The launcher, signalled by the failing node, may write its exit code between our two looks."""
+    ex, bin_dir = executor
+    handle = batch_dir(tmp_path, None, None)
+    slurm_double(bin_dir)
+    folder = handle["batch_dir"]
+    (bin_dir / "scontrol").write_text(
+        f"#!/bin/sh\necho cancelled > {folder}/stop_reason; echo 143 > {folder}/exit_code\n"
+        "echo 'JobId=42 JobState=NODE_FAIL Reason=NodeDown ExitCode=0:15'\n")
+    result = ex.poll(handle)
+    assert result.state == "vanished" and "NODE_FAIL" in result.detail

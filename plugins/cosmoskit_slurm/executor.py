@@ -160,6 +160,9 @@ class SlurmExecutor(SSHExecutor):
         info = {"slurm_state": state, "slurm_reason": reason, "job_id": job_id}
         if state in ALIVE:
             return PollResult("running", detail=f"{state} ({reason})" if reason and reason != "None" else state, info=info)
+        if state in LOST:
+            # Whatever the launcher writes on its way down (it may write it just now): the node failed.
+            return PollResult("vanished", detail=f"Slurm job {job_id} ended {state}", info=info)
         # The job is over but the launcher left no exit code: look again (shared filesystems lag), then decide.
         text = self.conn.run(f"cat {q(batch_dir + '/exit_code')} 2>/dev/null; true", what="poll the batch").text.strip()
         if text.lstrip("-").isdigit():
@@ -170,8 +173,8 @@ class SlurmExecutor(SSHExecutor):
         if state == "TIMEOUT":
             self._mark(batch_dir, "timeout")
             return PollResult("exited", None, detail="Slurm time limit reached", info=info)
-        if state in LOST or not state:
-            return PollResult("vanished", detail=f"Slurm job {job_id} ended {state or 'and was forgotten'} "
+        if not state:
+            return PollResult("vanished", detail=f"Slurm job {job_id} ended and was forgotten "
                                                  "before its launcher wrote an exit code", info=info)
         exit_code = code.split(":")[0] if code else ""
         return PollResult("exited", int(exit_code) if exit_code.isdigit() else None, detail=state, info=info)
