@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import orjson
-import pytest
 
 from cosmoskit.ledger import RUN_TERMINAL, Ledger
 from cosmoskit.storage import JOURNAL, TMP_SUFFIX

@@ -2,14 +2,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
-
-import pytest
 
 from conftest import (configure, ledger_batches, ledger_runs, make_prompt as prompt, running_batch as _running_batch,
                       wait_for as _wait_for)

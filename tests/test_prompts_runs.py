@@ -1,7 +1,6 @@
 """Prompts and runs on the command line: create, list, show, delete, rate, verify; ids by prefix."""
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 

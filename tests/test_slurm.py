@@ -4,8 +4,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +12,15 @@ from conftest import (configure, cosmoskit_exe as exe, ledger_batches as batches
                       prompt, slurm_executor, ssh_executor, wait_for)
 
 pytestmark = pytest.mark.slurm
+
+
+def transfer_until_running(project, slurm_cluster, pid):
+    """Start `cosmoskit transfer` in its own process; return it and its batch once Slurm runs the job."""
+    client = subprocess.Popen([exe(), "transfer", pid, "--weights", "vis=1", "--json"], cwd=project,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
+    wait_for(lambda: squeue(slurm_cluster, batch["handle"]["job_id"]) == "RUNNING")
+    return client, batch
 
 
 def setup(project, slurm_cluster, tmp_path, emulator=None, **extra):
@@ -73,10 +80,7 @@ def test_parallel_batches_pending_reasons_and_status(project, cli, videos, slurm
 def test_cancel_and_scancel_outside(project, cli, videos, slurm_cluster, tmp_path):
     setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 20})
     pid = prompt(cli, "cancel me", videos["scene"])
-    first = subprocess.Popen([exe(), "transfer", pid, "--weights", "vis=1", "--json"], cwd=project,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
-    wait_for(lambda: squeue(slurm_cluster, batch["handle"]["job_id"]) == "RUNNING")
+    first, batch = transfer_until_running(project, slurm_cluster, pid)
     assert cli("cancel", batch["id"]).exit_code == 0
     out, err = first.communicate(timeout=90)
     (run,) = json.loads(out)
@@ -109,16 +113,11 @@ def test_worker_restart_in_the_middle(project, cli, videos, slurm_cluster, tmp_p
     assert runs()[rid]["status"] == "completed" and len(batches()) == 1
 
 
-def test_node_failure_requeues_unfinished_runs(project, cli, videos, slurm_cluster, tmp_path):
+def fail_the_node_under(client, slurm_cluster, cli, job_id):
+    """Kill the client following the batch, set the node DOWN under the running job, wait until
+    Slurm has ended it, then `cosmoskit attach`; the node is resumed whatever happens."""
     import socket
 
-    setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 20})
-    pid = prompt(cli, "node fails", videos["scene"])
-    client = subprocess.Popen([exe(), "transfer", pid, "--weights", "vis=1", "--json"], cwd=project,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
-    job_id = batch["handle"]["job_id"]
-    wait_for(lambda: squeue(slurm_cluster, job_id) == "RUNNING")
     client.send_signal(signal.SIGKILL)
     client.wait()
     node = socket.gethostname()
@@ -129,6 +128,13 @@ def test_node_failure_requeues_unfinished_runs(project, cli, videos, slurm_clust
         assert result.exit_code == 0, result
     finally:
         slurm_cluster.run("scontrol", "update", f"nodename={node}", "state=resume", check=False)
+
+
+def test_node_failure_requeues_unfinished_runs(project, cli, videos, slurm_cluster, tmp_path):
+    setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 20})
+    pid = prompt(cli, "node fails", videos["scene"])
+    client, batch = transfer_until_running(project, slurm_cluster, pid)
+    fail_the_node_under(client, slurm_cluster, cli, batch["handle"]["job_id"])
     (run,) = runs().values()
     assert run["status"] == "queued" and run["reason"] == "vanished", run
 
@@ -136,33 +142,20 @@ def test_node_failure_requeues_unfinished_runs(project, cli, videos, slurm_clust
 def test_node_failure_keeps_the_lines_that_finished(project, cli, videos, slurm_cluster, tmp_path):
     """The batch folder outlives the node on the shared filesystem: a line written before the
     failure stays completed, the unfinished one is requeued."""
-    import socket
-
     setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 4})
     pid = prompt(cli, "half done", videos["scene"])
     ids = [cli("transfer", pid, "--weights", w, "--queue", "--json").json()[0]["id"] for w in ("vis=1", "vis=0.5")]
     client = subprocess.Popen([exe(), "worker", "--once", "--strategy", "strict"], cwd=project,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
-    job_id = batch["handle"]["job_id"]
     wait_for(lambda: (Path(batch["handle"]["batch_dir"]) / "outputs" / "video_0" / "output.mp4").is_file())
-    client.send_signal(signal.SIGKILL)
-    client.wait()
-    node = socket.gethostname()
-    try:
-        slurm_cluster.run("scontrol", "update", f"nodename={node}", "state=down", "reason=cosmoskit-test")
-        wait_for(lambda: squeue(slurm_cluster, job_id) == "")
-        result = cli("attach", "--json")
-        assert result.exit_code == 0, result
-    finally:
-        slurm_cluster.run("scontrol", "update", f"nodename={node}", "state=resume", check=False)
+    fail_the_node_under(client, slurm_cluster, cli, batch["handle"]["job_id"])
     final = runs()
-    assert len(batch["runs"]) == 2, batch
+    assert len(batch["runs"]) == 2 and sorted(ids) == sorted(batch["runs"]), batch
     first, second = batch["runs"]
     assert final[first]["status"] == "completed", final[first]
     assert (project / final[first]["outputs"]["output.mp4"]).is_file()
     assert final[second]["status"] == "queued" and final[second]["reason"] == "vanished", final[second]
-    assert sorted(ids) == sorted(batch["runs"])
 
 
 @pytest.mark.sshd

@@ -95,17 +95,15 @@ def test_job_gone_without_exit_code_vanishes(executor, tmp_path):
 
 def test_a_controller_that_does_not_answer_is_not_a_forgotten_job(executor, tmp_path):
     ex, bin_dir = executor
-    handle = batch_dir(tmp_path, None, None)
     slurm_double(bin_dir, error="slurm_load_jobs error: Socket timed out on send/recv operation")
     with pytest.raises(CosmoskitError, match="Slurm did not answer about job 42: .*Socket timed out"):
-        ex.poll(handle)
+        ex.poll(batch_dir(tmp_path, None, None))
 
 
 def test_a_job_slurm_has_purged_vanishes(executor, tmp_path):
     ex, bin_dir = executor
-    handle = batch_dir(tmp_path, None, None)
     slurm_double(bin_dir, error="slurm_load_jobs error: Invalid job id specified")
-    result = ex.poll(handle)
+    result = ex.poll(batch_dir(tmp_path, None, None))
     assert result.state == "vanished" and "forgotten" in result.detail
 
 

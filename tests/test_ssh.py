@@ -5,7 +5,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -183,7 +182,7 @@ def _kill_tree(folder: Path) -> None:
 
 def test_timeout_and_cancel_with_the_docker_double(project, cli, videos, sshd, tmp_path):
     state = tmp_path / "docker-state"
-    shim = install_docker_double(sshd.bin, state)
+    install_docker_double(sshd.bin, state)
     setup(project, sshd, tmp_path, emulator={"seconds_per_chunk": 6}, timeouts={"batch_seconds": 2},
           runtime="docker", docker_command="docker", cosmos_repo=str(tmp_path), checkpoint_dir=str(tmp_path))
     pid = prompt(cli, "too slow in docker", videos["scene"])

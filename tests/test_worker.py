@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from conftest import (configure, cosmoskit_exe as exe, ledger_batches as batches, ledger_runs as runs, make_prompt as
+from conftest import (configure, ledger_batches as batches, ledger_runs as runs, make_prompt as
                       prompt, spawn, wait_for)
 
 
