@@ -402,16 +402,15 @@ class Engine:
         job = self.job_for(batch)
         ex = self.executor(batch["executor"])
         on_event("fetching", {"batch": batch_id})
-        progress = lambda label, done, total: on_event("transfer", {"label": label, "done": done, "total": total})
-        if result.state != "vanished":
-            ex.fetch(batch["handle"], job, progress=progress)
-        else:
-            # The batch folder may have outlived its process (a failed Slurm node, a host that came
-            # back): lines it finished are fetched and stay completed. Nothing there is no error.
-            try:
-                ex.fetch(batch["handle"], job, progress=progress)
-            except Exception:  # noqa: BLE001 - whatever fails here, the runs must still be requeued
-                pass
+        try:
+            ex.fetch(batch["handle"], job,
+                     progress=lambda label, done, total: on_event("transfer", {"label": label, "done": done, "total": total}))
+        except Exception:
+            # A vanished batch's folder may have outlived its process (a failed Slurm node, a host
+            # that came back), so its finished lines are fetched when they can be; when they cannot,
+            # its runs must still be requeued.
+            if result.state != "vanished":
+                raise
         log = job.read_text(LOG)
         # A vanished batch was not stopped by anyone here, whatever its launcher wrote on the way down.
         stop = batch.get("stop_requested") or ("" if result.state == "vanished" else job.read_text(STOP_REASON).strip())
