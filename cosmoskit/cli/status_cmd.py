@@ -43,26 +43,26 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
                     if state == "vanished":
                         warnings.append(f"zombie: batch {b['id']} ({len(b['runs'])} runs) is running in the ledger "
                                         f"but nothing runs on {label}; `cosmoskit attach` requeues its runs")
-                known = {(b.get("handle") or {}).get("container") for b in mine}
-                for c in entry.get("containers", []):
-                    if c["name"] not in known:
-                        warnings.append(f"orphan: container {c['name']} runs on {label} with no batch in the ledger; "
-                                        f"`cosmoskit kill --host {label}` stops it")
-                job_ids = {str((b.get("handle") or {}).get("job_id")) for b in mine}
-                for j in entry.get("jobs", []):
-                    if j["job_id"] not in job_ids:
-                        warnings.append(f"orphan: Slurm job {j['job_id']} ({j['name']}, {j['state']}) has no batch "
-                                        f"in the ledger; `cosmoskit kill --host {label}` cancels it")
-                dirs = {(b.get("handle") or {}).get("batch_dir") for b in mine}
-                for launcher in entry.get("launchers", []):
-                    if launcher["batch_dir"] not in dirs:
-                        warnings.append(f"orphan: launcher {launcher['pid']} ({launcher['batch_dir']}) has no batch "
-                                        "in the ledger")
+                for c in _orphans(mine, entry.get("containers", []), "container", "name"):
+                    warnings.append(f"orphan: container {c['name']} runs on {label} with no batch in the ledger; "
+                                    f"`cosmoskit kill --host {label}` stops it")
+                for j in _orphans(mine, entry.get("jobs", []), "job_id", "job_id"):
+                    warnings.append(f"orphan: Slurm job {j['job_id']} ({j['name']}, {j['state']}) has no batch "
+                                    f"in the ledger; `cosmoskit kill --host {label}` cancels it")
+                for launcher in _orphans(mine, entry.get("launchers", []), "batch_dir", "batch_dir"):
+                    warnings.append(f"orphan: launcher {launcher['pid']} ({launcher['batch_dir']}) has no batch "
+                                    "in the ledger")
             entry["warnings"] = warnings
             out.append(entry)
     finally:
         engine.close()
     return out
+
+
+def _orphans(batches: list[dict], found: list[dict], handle_key: str, key: str) -> list[dict]:
+    """What the host reports (containers, jobs, launchers) that no batch's handle names."""
+    known = {str((b.get("handle") or {}).get(handle_key)) for b in batches}
+    return [item for item in found if str(item[key]) not in known]
 
 
 def status(

@@ -30,6 +30,13 @@ class Result:
     def text(self) -> str:
         return self.out.decode("utf-8", "replace")
 
+    def checked(self, host: str, what: str) -> Result:
+        """This result, or one line naming the host, the command, its exit code and its last stderr line."""
+        if self.code != 0:
+            message = self.err.decode("utf-8", "replace").strip().splitlines()
+            raise CosmoskitError(f"{host}: {what} failed (exit {self.code}): {message[-1] if message else 'no message'}")
+        return self
+
 
 def _transport_factory(sock: Any, **kw: Any) -> Any:
     import paramiko
@@ -170,11 +177,7 @@ class Connection:
             return Result(code, bytes(out), bytes(err))
 
         result = self.retrying(once, what or line[:60], patience)
-        if check and result.code != 0:
-            message = result.err.decode("utf-8", "replace").strip().splitlines()
-            raise CosmoskitError(f"{self.name}: {what or 'remote command'} failed (exit {result.code}): "
-                                 f"{message[-1] if message else 'no message'}")
-        return result
+        return result.checked(self.name, what or "remote command") if check else result
 
     def stream(self, command: str, sink: Callable[[bytes], None], *, what: str) -> int:
         """Run a command and hand its stdout to ``sink`` piece by piece (large downloads)."""

@@ -6,8 +6,6 @@ import subprocess
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from cosmoskit.errors import CosmoskitError
-
 from cosmoskit_ssh.connection import Result
 
 T = TypeVar("T")
@@ -27,11 +25,7 @@ class LocalConnection:
         args = command if isinstance(command, list) else ["bash", "-c", command]
         proc = subprocess.run(args, input=stdin or b"", capture_output=True, timeout=timeout)
         result = Result(proc.returncode, proc.stdout, proc.stderr)
-        if check and result.code != 0:
-            message = result.err.decode("utf-8", "replace").strip().splitlines()
-            raise CosmoskitError(f"{self.name}: {what or 'command'} failed (exit {result.code}): "
-                                 f"{message[-1] if message else 'no message'}")
-        return result
+        return result.checked(self.name, what or "command") if check else result
 
     def stream(self, command: str, sink: Callable[[bytes], None], *, what: str) -> int:
         proc = subprocess.Popen(["bash", "-c", command], stdout=subprocess.PIPE)
