@@ -1,6 +1,7 @@
 """Shared fixtures: an isolated project folder, the CLI, small real videos."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -242,6 +243,23 @@ def ledger_batches() -> list[dict[str, Any]]:
 
     with context.ledger().read() as tx:
         return sorted((dict(b) for b in tx.batches()), key=lambda b: b["created"])
+
+
+@contextlib.contextmanager
+def in_process_plugins(**named: Any) -> Any:
+    """Register plugin objects by name beside the installed ones (caches reset), for the block only."""
+    from cosmoskit import plugins
+
+    plugins.load_plugins()
+    for name, plugin in named.items():
+        plugins.pm.register(plugin, name=name)
+    try:
+        plugins.reset()
+        yield
+    finally:
+        for name in named:
+            plugins.pm.unregister(name=name)
+        plugins.reset()
 
 
 def running_batch() -> dict[str, Any] | None:

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 
 import cosmoskit
-from cosmoskit import plugins
 from cosmoskit.executor import Executor
 from cosmoskit.schema import Field
 
-from conftest import run_cli, write_config
+from conftest import in_process_plugins, run_cli, write_config
 
 
 def write(path: Path, text: str) -> Path:
@@ -278,33 +277,21 @@ class _ExecutorPlugin:
 def test_missing_required_executor_key(cli, tmp_path, monkeypatch, entry, line, problem):
     config = write(tmp_path / "cosmoskit.yaml", "# a host with no address\nexecutors:\n" + entry)
     monkeypatch.chdir(tmp_path)
-    plugins.load_plugins()
-    plugins.pm.register(_ExecutorPlugin(), name="needs_host_plugin")
-    try:
-        plugins.reset()
+    with in_process_plugins(needs_host_plugin=_ExecutorPlugin()):
         message = one_line(cli("config", "check"))
         assert message.startswith(f"Error: {config}:{line + 1}: {problem}"), message
-    finally:
-        plugins.pm.unregister(name="needs_host_plugin")
-        plugins.reset()
 
 
 def test_required_key_satisfied_is_valid(cli, tmp_path, monkeypatch):
     write(tmp_path / "cosmoskit.yaml", "executors:\n  gpu:\n    type: needs-host\n    host: gpu1.example\n")
     monkeypatch.chdir(tmp_path)
-    plugins.load_plugins()
-    plugins.pm.register(_ExecutorPlugin(), name="needs_host_plugin")
-    try:
-        plugins.reset()
+    with in_process_plugins(needs_host_plugin=_ExecutorPlugin()):
         result = cli("config", "check")
         assert result.exit_code == 0, result
         assert "2 executor(s): local, gpu" in result.stdout
         got = show(cli)
         assert got["settings"]["executors"]["gpu"] == {"type": "needs-host", "host": "gpu1.example", "port": 22}
         assert got["sources"]["executors.gpu"] == f"{tmp_path / 'cosmoskit.yaml'}:2"
-    finally:
-        plugins.pm.unregister(name="needs_host_plugin")
-        plugins.reset()
 
 
 def test_empty_file_is_all_defaults(cli, tmp_path, monkeypatch):

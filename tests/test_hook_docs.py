@@ -9,6 +9,8 @@ import pytest
 
 from cosmoskit import plugins
 
+from conftest import in_process_plugins
+
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
 HOOK_HEADING = re.compile(r"^## (\w+)\(([^)]*)\)\s*$", re.M)
 
@@ -74,12 +76,9 @@ def test_each_hook_example_is_a_working_plugin(hook, monkeypatch):
     monkeypatch.delenv("COSMOSKIT_WEBHOOK_URL", raising=False)
     module = types.ModuleType(f"docs_example_{hook}")
     exec(compile(_example(hook), f"docs/plugins.md ({hook})", "exec"), module.__dict__)
-    plugins.load_plugins()
     name = f"docs_example_{hook}"
-    plugins.pm.register(module, name=name)
-    try:
+    with in_process_plugins(**{name: module}):
         plugins.check()
-        plugins.reset()
         assert [i.plugin_name for i in getattr(plugins.pm.hook, hook).get_hookimpls()].count(name) == 1
         if hook in plugins.REGISTER_HOOKS:
             mine = {n for n, cls in plugins.registry(hook).items() if cls._plugin == name}
@@ -90,6 +89,3 @@ def test_each_hook_example_is_a_working_plugin(hook, monkeypatch):
             assert app.registered_commands
         else:
             getattr(module, hook)(run={"id": "rs_x", "operation": "transfer", "status": "completed", "error": None})
-    finally:
-        plugins.pm.unregister(name=name)
-        plugins.reset()

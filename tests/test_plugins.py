@@ -16,7 +16,7 @@ from cosmoskit import plugins
 from cosmoskit.errors import CosmoskitError
 from cosmoskit.strategy import BatchingStrategy
 
-from conftest import run_cli
+from conftest import in_process_plugins, run_cli
 
 HERE = Path(__file__).resolve().parent
 HELLO_SRC = HERE / "thirdparty_plugin"
@@ -233,11 +233,7 @@ class _Registers:
 
 def test_duplicate_strategy_name_in_process_names_both_plugins(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    plugins.load_plugins()
-    plugins.pm.register(_Registers(_Twin), name="twin_a")
-    plugins.pm.register(_Registers(_TwinAgain), name="twin_b")
-    try:
-        plugins.reset()
+    with in_process_plugins(twin_a=_Registers(_Twin), twin_b=_Registers(_TwinAgain)):
         with pytest.raises(CosmoskitError) as info:
             plugins.get_strategies()
         message = str(info.value)
@@ -246,23 +242,13 @@ def test_duplicate_strategy_name_in_process_names_both_plugins(cli, tmp_path, mo
         result = cli("plugins", "--json")
         assert result.exit_code == 1
         assert result.stderr.count("\n") == 1 and "'twin_a'" in result.stderr and "'twin_b'" in result.stderr
-    finally:
-        plugins.pm.unregister(name="twin_a")
-        plugins.pm.unregister(name="twin_b")
-        plugins.reset()
     assert "twin" not in plugins.get_strategies()
 
 
 def test_one_plugin_registering_a_name_twice_is_an_error(monkeypatch):
-    plugins.load_plugins()
-    plugins.pm.register(_Registers(_Twin, _TwinAgain), name="twin_twice")
-    try:
-        plugins.reset()
+    with in_process_plugins(twin_twice=_Registers(_Twin, _TwinAgain)):
         with pytest.raises(CosmoskitError, match="both 'twin_twice' and 'twin_twice'"):
             plugins.get_strategies()
-    finally:
-        plugins.pm.unregister(name="twin_twice")
-        plugins.reset()
 
 
 # -- mistakes a plugin author makes ---------------------------------------------------------------
@@ -275,15 +261,11 @@ class _Misspelled:
 
 
 def test_misspelled_hook_fails_loudly_through_check():
-    plugins.load_plugins()
-    plugins.pm.register(_Misspelled(), name="typo_plugin")
-    try:
+    with in_process_plugins(typo_plugin=_Misspelled()):
         with pytest.raises(CosmoskitError) as info:
             plugins.check()
         message = str(info.value)
         assert "typo_plugin" in message and "register_strategie" in message
-    finally:
-        plugins.pm.unregister(name="typo_plugin")
     plugins.check()  # clean again once it is gone
 
 
@@ -310,27 +292,15 @@ class _NoNameAtAll:
 
 @pytest.mark.parametrize("cls", [_Nameless, _NoNameAtAll])
 def test_registered_class_without_a_name_is_an_error(cls):
-    plugins.load_plugins()
-    plugins.pm.register(_Registers(cls), name="nameless_plugin")
-    try:
-        plugins.reset()
+    with in_process_plugins(nameless_plugin=_Registers(cls)):
         with pytest.raises(CosmoskitError) as info:
             plugins.get_strategies()
         message = str(info.value)
         assert "nameless_plugin" in message and cls.__name__ in message and "name" in message
-    finally:
-        plugins.pm.unregister(name="nameless_plugin")
-        plugins.reset()
 
 
 def test_in_process_plugin_shows_in_describe_without_package():
-    plugins.load_plugins()
-    plugins.pm.register(_Registers(_Twin), name="inproc")
-    try:
-        plugins.reset()
+    with in_process_plugins(inproc=_Registers(_Twin)):
         entry = {p["name"]: p for p in plugins.describe()}["inproc"]
         assert entry["package"] is None and entry["version"] is None
         assert entry["hooks"] == ["register_strategies"] and entry["strategies"] == ["twin"]
-    finally:
-        plugins.pm.unregister(name="inproc")
-        plugins.reset()
