@@ -139,30 +139,27 @@ class SlurmExecutor(SSHExecutor):
                               "echo @@stop && cat stop_reason 2>/dev/null; true", what="poll the batch").text
         text, _, stopped = found.partition("@@stop")
         text = text.strip()
+        exited = int(text) if text.lstrip("-").isdigit() else None
         job_id = handle.get("job_id")
-        if text.lstrip("-").isdigit():
-            if job_id and stopped.strip():
-                # A node that failed or a preemption also signals the launcher, which then exits like
-                # a cancel would; Slurm knows which it was, once the job has left COMPLETING (a job
-                # killed on a failed node shows COMPLETING until its processes are gone, and only then
-                # NODE_FAIL): until then the batch is still stopping.
-                state, _, _ = self._job_state(str(job_id))
-                if state in LOST:
-                    return PollResult("vanished", detail=f"Slurm job {job_id} ended {state}",
-                                      info={"slurm_state": state, "job_id": job_id})
-                if state in ALIVE:
-                    return PollResult("running", detail=f"stopping ({state})",
-                                      info={"slurm_state": state, "job_id": job_id})
-            return PollResult("exited", int(text))
+        # A launcher that ended on its own is believed at once. One that was signalled may have been
+        # stopped by a failed node or a preemption, which it cannot tell from a cancel; Slurm can.
+        if exited is not None and not (job_id and stopped.strip()):
+            return PollResult("exited", exited)
         if not job_id:
             return PollResult("vanished", detail="no Slurm job id recorded")
         state, reason, code = self._job_state(str(job_id))
         info = {"slurm_state": state, "slurm_reason": reason, "job_id": job_id}
-        if state in ALIVE:
-            return PollResult("running", detail=f"{state} ({reason})" if reason and reason != "None" else state, info=info)
         if state in LOST:
-            # Whatever the launcher writes on its way down (it may write it just now): the node failed.
+            # Whatever the launcher wrote on its way down (or writes just now): the node failed.
             return PollResult("vanished", detail=f"Slurm job {job_id} ended {state}", info=info)
+        if state in ALIVE:
+            # A job killed on a failed node shows COMPLETING until its processes are gone, and only
+            # then NODE_FAIL: until Slurm settles it, a signalled batch is still stopping.
+            detail = (f"stopping ({state})" if exited is not None
+                      else f"{state} ({reason})" if reason and reason != "None" else state)
+            return PollResult("running", detail=detail, info=info)
+        if exited is not None:
+            return PollResult("exited", exited, info=info)
         # The job is over but the launcher left no exit code: look again (shared filesystems lag), then decide.
         text = self.conn.run(f"cat {q(batch_dir + '/exit_code')} 2>/dev/null; true", what="poll the batch").text.strip()
         if text.lstrip("-").isdigit():
