@@ -27,7 +27,7 @@ from common import report  # noqa: E402
 
 
 def make_template(root: Path) -> Path:
-    from cosmoskit.media import ffmpeg_exe
+    from cosmoskit._core.media import ffmpeg_exe
 
     seq = root / "template"
     seq.mkdir(parents=True)
@@ -39,8 +39,8 @@ def make_template(root: Path) -> Path:
 
 
 def project(root: Path, settle: float, jobs: int) -> tuple[object, object]:
-    from cosmoskit import config
-    from cosmoskit.ledger import Ledger
+    from cosmoskit._core import config
+    from cosmoskit._core.ledger import Ledger
 
     home = root / "proj"
     home.mkdir()

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from common import cosmoskit_exe, report, time_command
 
-from cosmoskit import ids
-from cosmoskit.ledger import Ledger
+from cosmoskit._core import ids
+from cosmoskit._core.ledger import Ledger
 
 
 def run_doc(prompt_id: str, created: str, status: str) -> dict:

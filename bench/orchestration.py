@@ -20,11 +20,11 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cosmoskit-bench-"))
     os.chdir(tmp)
     (tmp / "cosmoskit.yaml").write_text("model: {runtime: emulator}\nemulator: {variation: false}\ntimeouts: {poll_seconds: 0.1}\n")
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
-    from cosmoskit.foreground import run_now
-    from cosmoskit.media import make_test_video
-    from cosmoskit.prompts import new_prompt
+    from cosmoskit._core import context
+    from cosmoskit._core.engine import Engine
+    from cosmoskit._core.foreground import run_now
+    from cosmoskit._core.media import make_test_video
+    from cosmoskit._core.prompts import new_prompt
 
     scene = tmp / "scene"
     make_test_video(scene / "color.mp4", width=64, height=36, frames=8, fps=24)

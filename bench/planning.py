@@ -6,7 +6,7 @@ five controls, which do not fit one 80 GB GPU and run alone), 20, 35 or 50 steps
 videos of one to three 121-frame chunks, a few priorities.  Two figures:
 
 * the strategy alone (`Optimal().plan(items, model)`), the algorithm's cost;
-* `cosmoskit.planning.plan(engine, runs, prompts, "optimal")`, what `queue plan`
+* `cosmoskit._core.planning.plan(engine, runs, prompts, "optimal")`, what `queue plan`
   and the worker call: ledger rows to planner items, the plan, and its validation.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def realistic_queue(n: int, seed: int = 1) -> list[dict]:
 
 
 def items_of(specs: list[dict]):
-    from cosmoskit.strategy import Item
+    from cosmoskit._core.strategy import Item
 
     return [Item(run_id=f"r{k:05d}", group=("transfer", s["steps"]), controls=frozenset(s["weights"]),
                  chunks=max(1, -(-(s["frames"] - 1) // 120)), steps=s["steps"], priority=s["priority"],
@@ -67,12 +67,12 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cosmoskit-bench-plan-"))
     os.chdir(tmp)
     (tmp / "cosmoskit.yaml").write_text("model: {runtime: emulator}\n")
-    from cosmoskit import context
-    from cosmoskit.costmodel import CostModel
-    from cosmoskit.engine import Engine
-    from cosmoskit.estimate import summary
-    from cosmoskit.planning import plan
-    from cosmoskit.plugins import get_strategy
+    from cosmoskit._core import context
+    from cosmoskit._core.costmodel import CostModel
+    from cosmoskit._core.engine import Engine
+    from cosmoskit._core.estimate import summary
+    from cosmoskit._core.planning import plan
+    from cosmoskit._core.plugins import get_strategy
 
     settings = context.settings()
     model = CostModel.from_settings(settings)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from common import cosmoskit_exe, report
 
-from cosmoskit import ids
-from cosmoskit.ledger import Ledger
-from cosmoskit.media import make_test_video, sha256_file
+from cosmoskit._core import ids
+from cosmoskit._core.ledger import Ledger
+from cosmoskit._core.media import make_test_video, sha256_file
 
 SOURCES = ("testsrc2", "smptehdbars", "mandelbrot", "rgbtestsrc")
 

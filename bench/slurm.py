@@ -33,10 +33,10 @@ executors:
             partition: debug, slurm_env: {{SLURM_CONF: {cluster.conf}}}, concurrency: 8}}
 """)
     try:
-        from cosmoskit import context
-        from cosmoskit.media import make_test_video
-        from cosmoskit.prompts import new_prompt
-        from cosmoskit.worker import Worker
+        from cosmoskit._core import context
+        from cosmoskit._core.media import make_test_video
+        from cosmoskit._core.prompts import new_prompt
+        from cosmoskit._core.worker import Worker
 
         scene = tmp / "scene"
         make_test_video(scene / "color.mp4", width=64, height=36, frames=8, fps=24)

@@ -41,12 +41,12 @@ executors:
 """)
     rows = []
     try:
-        from cosmoskit import context
-        from cosmoskit.batchjob import BatchJob
-        from cosmoskit.engine import Engine
-        from cosmoskit.foreground import run_now
-        from cosmoskit.media import make_test_video, sha256_file
-        from cosmoskit.prompts import new_prompt
+        from cosmoskit._core import context
+        from cosmoskit._core.batchjob import BatchJob
+        from cosmoskit._core.engine import Engine
+        from cosmoskit._core.foreground import run_now
+        from cosmoskit._core.media import make_test_video, sha256_file
+        from cosmoskit._core.prompts import new_prompt
 
         settings, ledger = context.settings(), context.ledger()
         engine = Engine(settings, ledger)

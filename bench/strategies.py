@@ -48,10 +48,10 @@ def mixed_queue(n: int, seed: int = 3) -> list[dict]:
 
 
 def model_table(specs: list[dict]) -> list[tuple[str, str]]:
-    from cosmoskit.costmodel import CostModel
-    from cosmoskit.estimate import summary
-    from cosmoskit.plugins import get_strategy
-    from cosmoskit.strategy import Item
+    from cosmoskit._core.costmodel import CostModel
+    from cosmoskit._core.estimate import summary
+    from cosmoskit._core.plugins import get_strategy
+    from cosmoskit._core.strategy import Item
 
     items = [Item(f"r{k:03d}", ("transfer", s["steps"]), frozenset(s["weights"]), 2 if s["long"] else 1, s["steps"],
                   s["priority"], f"t{k:03d}") for k, s in enumerate(specs)]
@@ -68,12 +68,12 @@ def measure(name: str, specs: list[dict], scenes: dict[str, Path], root: Path) -
     """(model seconds, measured wall seconds, batches launched, run retries) for one strategy in a fresh project."""
     import yaml
 
-    from cosmoskit import context
-    from cosmoskit.costmodel import CostModel
-    from cosmoskit.engine import Engine
-    from cosmoskit.planning import plan
-    from cosmoskit.prompts import new_prompt
-    from cosmoskit.worker import Worker
+    from cosmoskit._core import context
+    from cosmoskit._core.costmodel import CostModel
+    from cosmoskit._core.engine import Engine
+    from cosmoskit._core.planning import plan
+    from cosmoskit._core.prompts import new_prompt
+    from cosmoskit._core.worker import Worker
 
     home = root / name
     home.mkdir()
@@ -120,7 +120,7 @@ def main() -> None:
            f"steps 20/35/50, 1-2 chunks", model_table(specs))
 
     root = Path(tempfile.mkdtemp(prefix="cosmoskit-bench-strategies-"))
-    from cosmoskit.media import make_test_video
+    from cosmoskit._core.media import make_test_video
 
     scenes = {"short": root / "scenes" / "short", "long": root / "scenes" / "long"}
     make_test_video(scenes["short"] / "color.mp4", width=64, height=36, frames=8, fps=24)       # 1 chunk

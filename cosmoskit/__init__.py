@@ -1,7 +1,7 @@
 """cosmoskit: drive NVIDIA Cosmos Transfer on GPU hosts."""
 from __future__ import annotations
 
-from cosmoskit.errors import CosmoskitError
+from cosmoskit._core.errors import CosmoskitError
 from cosmoskit.hookspecs import hookimpl
 
 __version__ = "0.1.0"

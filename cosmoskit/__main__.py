@@ -1,3 +1,3 @@
-from cosmoskit.cli import main
+from cosmoskit._cli import main
 
 main()

@@ -25,7 +25,7 @@ def register_operations(register: Callable[[Any], None]) -> None:
     Call ``register(OperationClass)`` once per class.  An Operation validates a
     run's parameters, writes the model's input files for a batch, gives the
     command to run and maps produced files back to runs; see
-    ``cosmoskit.operation.Operation``.
+    ``cosmoskit._core.operation.Operation``.
     """
 
 
@@ -34,7 +34,7 @@ def register_strategies(register: Callable[[Any], None]) -> None:
     """Register BatchingStrategy classes (``single``, ``strict``, ``mixed``, ``optimal`` …).
 
     Call ``register(StrategyClass)`` once per class.  A strategy turns the queued
-    runs into an ordered list of batches; see ``cosmoskit.strategy.BatchingStrategy``.
+    runs into an ordered list of batches; see ``cosmoskit._core.strategy.BatchingStrategy``.
     """
 
 
@@ -44,7 +44,7 @@ def register_executors(register: Callable[[Any], None]) -> None:
 
     Call ``register(ExecutorClass)`` once per class.  ``executors:`` entries in
     ``cosmoskit.yaml`` name a class by its ``type_name``; see
-    ``cosmoskit.executor.Executor``.
+    ``cosmoskit._core.executor.Executor``.
     """
 
 

@@ -37,7 +37,7 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathF
     for var in ("COSMOSKIT_CONFIG", "COSMOSKIT_HOME", "COSMOSKIT_LOAD_PLUGINS", "COSMOSKIT_RAISE_ERRORS"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg")))
-    from cosmoskit import context, plugins
+    from cosmoskit._core import context, plugins
 
     context.reset()
     plugins.reset()
@@ -55,7 +55,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def write_config(home: Path, extra: str) -> None:
     (home / "cosmoskit.yaml").write_text(FAST_CONFIG + extra)
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     context.reset()
 
@@ -80,7 +80,8 @@ class CLIResult:
 @pytest.fixture
 def cli(capfd: pytest.CaptureFixture[str]):
     """Run the real ``cosmoskit`` entry point in-process; returns exit code, stdout, stderr."""
-    from cosmoskit import cli as cli_mod, context
+    from cosmoskit import _cli as cli_mod
+    from cosmoskit._core import context
 
     def run(*args: str, input: str | None = None) -> CLIResult:
         context.reset()
@@ -115,7 +116,7 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture(scope="session")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Tiny real videos: a scene folder with color/depth/seg, a lone mp4, a mismatched depth, a broken file."""
-    from cosmoskit.media import make_test_video
+    from cosmoskit._core.media import make_test_video
 
     root = tmp_path_factory.mktemp("videos")
     scene = root / "scene"
@@ -152,7 +153,7 @@ def configure(home: Path, **sections: Any) -> None:
         else:
             data[key] = value
     (home / "cosmoskit.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     context.reset()
 
@@ -231,7 +232,7 @@ def make_prompt(cli: Any, text: str, folder: Path) -> str:
 
 
 def ledger_runs() -> dict[str, dict[str, Any]]:
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     with context.ledger().read() as tx:
         return {r["id"]: dict(r) for r in tx.runs()}
@@ -239,7 +240,7 @@ def ledger_runs() -> dict[str, dict[str, Any]]:
 
 def ledger_batches() -> list[dict[str, Any]]:
     """Every batch, oldest first."""
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     with context.ledger().read() as tx:
         return sorted((dict(b) for b in tx.batches()), key=lambda b: b["created"])
@@ -248,7 +249,7 @@ def ledger_batches() -> list[dict[str, Any]]:
 @contextlib.contextmanager
 def in_process_plugins(**named: Any) -> Any:
     """Register plugin objects by name beside the installed ones (caches reset), for the block only."""
-    from cosmoskit import plugins
+    from cosmoskit._core import plugins
 
     plugins.load_plugins()
     for name, plugin in named.items():

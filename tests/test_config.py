@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import cosmoskit
-from cosmoskit.executor import Executor
-from cosmoskit.schema import Field
+from cosmoskit._core.executor import Executor
+from cosmoskit._core.schema import Field
 
 from conftest import in_process_plugins, run_cli, write_config
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cosmoskit import plugins
+from cosmoskit._core import plugins
 
 from conftest import in_process_plugins
 
@@ -56,8 +56,8 @@ def test_docs_document_no_hook_that_does_not_exist():
 
 def test_docs_name_the_entry_point_group_base_classes_and_tools():
     text = DOCS.read_text()
-    for needed in ("[project.entry-points.cosmoskit]", "cosmoskit.operation.Operation",
-                   "cosmoskit.strategy.BatchingStrategy", "cosmoskit.executor.Executor",
+    for needed in ("[project.entry-points.cosmoskit]", "cosmoskit._core.operation.Operation",
+                   "cosmoskit._core.strategy.BatchingStrategy", "cosmoskit._core.executor.Executor",
                    "COSMOSKIT_LOAD_PLUGINS", "cosmoskit plugins --json"):
         assert needed in text, needed
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from cosmoskit import queries, storage
-from cosmoskit.errors import CosmoskitError
-from cosmoskit.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
+from cosmoskit._core import queries, storage
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
 
 from conftest import run_cli
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import orjson
 
-from cosmoskit.ledger import RUN_TERMINAL, Ledger
-from cosmoskit.storage import JOURNAL, TMP_SUFFIX
+from cosmoskit._core.ledger import RUN_TERMINAL, Ledger
+from cosmoskit._core.storage import JOURNAL, TMP_SUFFIX
 
 HELPERS = Path(__file__).resolve().parent / "ledger_helpers"
 

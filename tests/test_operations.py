@@ -13,7 +13,7 @@ from conftest import (configure, ledger_batches, ledger_runs, make_prompt as pro
 
 
 def probe(path):
-    from cosmoskit.media import probe as _probe
+    from cosmoskit._core.media import probe as _probe
 
     return _probe(Path(path))
 
@@ -37,9 +37,9 @@ def test_single_run(project, cli, videos):
 
 
 def test_batch_of_five_maps_each_line_to_its_run(project, cli, videos):
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
-    from cosmoskit.foreground import run_now
+    from cosmoskit._core import context
+    from cosmoskit._core.engine import Engine
+    from cosmoskit._core.foreground import run_now
 
     pids = [prompt(cli, f"variation number {i}", videos["scene"]) for i in range(5)]
     engine = Engine(context.settings(), context.ledger())
@@ -95,9 +95,9 @@ def test_enhance_makes_a_linked_prompt_or_overwrites(project, cli, videos):
 
 
 def test_guardrail_block_fails_only_that_run(project, cli, videos):
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
-    from cosmoskit.foreground import run_now
+    from cosmoskit._core import context
+    from cosmoskit._core.engine import Engine
+    from cosmoskit._core.foreground import run_now
 
     pids = [prompt(cli, t, videos["scene"]) for t in ("fine one", "bad EMULATOR_GUARDRAIL_BLOCK", "fine two")]
     engine = Engine(context.settings(), context.ledger())
@@ -114,9 +114,9 @@ def test_guardrail_block_fails_only_that_run(project, cli, videos):
 def test_out_of_memory_retries_each_run_alone(project, cli, videos):
     configure(project, emulator={"oom_above_controls": 2})
     pids = [prompt(cli, f"p{i}", videos["scene"]) for i in range(2)]
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
-    from cosmoskit.foreground import run_now
+    from cosmoskit._core import context
+    from cosmoskit._core.engine import Engine
+    from cosmoskit._core.foreground import run_now
 
     engine = Engine(context.settings(), context.ledger())
     # together they need vis+edge+depth (3 networks, too many); alone each needs 2 or 1
@@ -134,8 +134,8 @@ def test_launch_returns_once_the_launcher_is_identified(project, cli, videos):
     """The handle's pid is the launcher's own, on record in launcher.pid, when launch returns."""
     configure(project, emulator={"seconds_per_chunk": 2})
     pid = prompt(cli, "identified", videos["scene"])
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
+    from cosmoskit._core import context
+    from cosmoskit._core.engine import Engine
 
     engine = Engine(context.settings(), context.ledger())
     batch = engine.launch(docs=engine.new_runs("transfer", [pid], {"weights": "vis=1"}))
@@ -152,9 +152,9 @@ def test_a_vanish_is_believed_only_when_a_second_look_agrees(project, cli, video
     """One poll that sees no launcher (a loaded host, a lagging filesystem) does not requeue a batch."""
     configure(project, emulator={"seconds_per_chunk": 0.5})
     pid = prompt(cli, "second look", videos["scene"])
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
-    from cosmoskit.executor import PollResult
+    from cosmoskit._core import context
+    from cosmoskit._core.engine import Engine
+    from cosmoskit._core.executor import PollResult
     from cosmoskit_local.executor import LocalExecutor
 
     real_poll, fooled = LocalExecutor.poll, []

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import cosmoskit
-from cosmoskit import plugins
-from cosmoskit.errors import CosmoskitError
-from cosmoskit.strategy import BatchingStrategy
+from cosmoskit._core import plugins
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.strategy import BatchingStrategy
 
 from conftest import in_process_plugins, run_cli
 
@@ -65,7 +65,7 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     hello = pip_install(HELLO_SRC, root / "hello" / "site")
     clash = make_package(root / "pkgs", "cosmoskit-clash", "clash", "cosmoskit_clash", """\
         import cosmoskit
-        from cosmoskit.strategy import BatchingStrategy
+        from cosmoskit._core.strategy import BatchingStrategy
 
         class AlsoEverything(BatchingStrategy):
             name = "everything"
@@ -134,8 +134,8 @@ def test_thirdparty_plugin_adds_a_strategy_and_a_command(sites, tmp_path):
 def test_thirdparty_strategy_is_found_by_name_and_plans(sites, tmp_path):
     code = textwrap.dedent("""\
         from types import SimpleNamespace
-        from cosmoskit import plugins
-        from cosmoskit.strategy import Item
+        from cosmoskit._core import plugins
+        from cosmoskit._core.strategy import Item
 
         cls = plugins.get_strategy("everything")
         items = [Item(f"rs_{i}", ("transfer",), frozenset({"depth"}), 1, 35, 0, f"2024-01-0{i + 1}") for i in range(5)]

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cosmoskit.media import ffmpeg_exe, probe
-from cosmoskit.prompts import describe_inputs, find_inputs
+from cosmoskit._core.media import ffmpeg_exe, probe
+from cosmoskit._core.prompts import describe_inputs, find_inputs
 
 SOURCES = {
     "rgb": ("testsrc2", None),

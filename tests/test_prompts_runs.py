@@ -39,7 +39,7 @@ def test_create_refuses_ambiguous_and_mismatched(project, cli, videos, tmp_path)
     other_fps = tmp_path / "fps"
     other_fps.mkdir()
     shutil.copy(videos["scene"] / "color.mp4", other_fps / "color.mp4")
-    from cosmoskit.media import make_test_video
+    from cosmoskit._core.media import make_test_video
 
     make_test_video(other_fps / "depth.mp4", width=64, height=36, frames=8, fps=30)
     result = cli("prompt", "create", "x", str(other_fps))
@@ -71,7 +71,7 @@ def test_show_and_ids_by_prefix(project, cli, videos):
 
 
 def test_ambiguous_prefix(project, cli, videos):
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     with context.ledger().transaction() as tx:
         for rid in ("rs_abc111111111", "rs_abc222222222"):
@@ -135,7 +135,7 @@ def test_verify_finds_and_fixes_without_losing_data(project, cli, videos, tmp_pa
     src.unlink()
     (project / done["outputs"]["output.mp4"]).unlink()
     other = cli("transfer", create(cli, "other", videos["lone"])["id"], "--weights", "vis=1", "--json").json()[0]
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     with context.ledger().transaction() as tx:
         tx.delete_run(other["id"])
@@ -156,7 +156,7 @@ def test_verify_finds_and_fixes_without_losing_data(project, cli, videos, tmp_pa
 def test_verify_requeues_runs_stuck_without_a_batch(project, cli, videos):
     p = create(cli, "stuck", videos["lone"])
     run = cli("transfer", p["id"], "--queue", "--json").json()[0]
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     with context.ledger().transaction() as tx:
         tx.update_run(run["id"], status="running", batch_id="bt_gone0000000")

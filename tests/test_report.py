@@ -34,7 +34,7 @@ def transfer(cli, *args):
 
 
 def ledger_runs():
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     with context.ledger().read() as tx:
         return {r["id"]: dict(r) for r in tx.runs()}
@@ -347,7 +347,7 @@ def test_emulator_outputs_are_marked_and_real_ones_are_not(project, cli, videos,
     (folder / "logs" / "run.log").write_text("[cosmoskit-launcher] runtime docker\nmodel exited with code 0\n")
     (folder / "prompt.txt").write_text("is it real")
     shutil.rmtree(project / "batches" / real["batch_id"])
-    from cosmoskit.media import make_test_video
+    from cosmoskit._core.media import make_test_video
 
     make_test_video(folder / "output.mp4", width=128, height=72, frames=8)  # no cosmos-emulator comment inside
     (folder / "edge_input_control.mp4").unlink()
@@ -371,8 +371,8 @@ def test_report_command_is_listed_and_help_is_light(project, cli):
     assert "report" in json.dumps(entry)
     import sys
 
-    code = ("import sys, cosmoskit.cli as c; c.build(); "
-            "bad = [m for m in ('cosmoskit_report.build', 'cosmoskit_report.render', 'cosmoskit.engine') if m in sys.modules]; "
+    code = ("import sys, cosmoskit._cli as c; c.build(); "
+            "bad = [m for m in ('cosmoskit_report.build', 'cosmoskit_report.render', 'cosmoskit._core.engine') if m in sys.modules]; "
             "print(bad)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project)
     assert proc.returncode == 0 and "cosmoskit_report" not in proc.stdout, proc
@@ -492,7 +492,7 @@ def spread(snapshot: list[dict]) -> float:
 
 
 def test_side_by_side_videos_play_in_place_looping_and_in_sync(project, cli, tmp_path):
-    from cosmoskit.media import make_test_video
+    from cosmoskit._core.media import make_test_video
 
     scene = tmp_path / "scene"
     make_test_video(scene / "color.mp4", source="testsrc2", width=64, height=36, frames=48, fps=24)

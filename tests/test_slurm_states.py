@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cosmoskit.errors import CosmoskitError
+from cosmoskit._core.errors import CosmoskitError
 from cosmoskit_slurm.executor import SlurmExecutor
 
 

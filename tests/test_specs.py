@@ -116,8 +116,8 @@ def test_batch_jsonl_with_mixed_controls(project, cli, videos):
     a = _prompt(cli, "first prompt", videos["scene"])
     b = _prompt(cli, "second prompt", videos["lone"])
     # one prompt has depth/seg videos, the other none; mixed control sets come from the engine API
-    from cosmoskit import context
-    from cosmoskit.engine import Engine
+    from cosmoskit._core import context
+    from cosmoskit._core.engine import Engine
 
     engine = Engine(context.settings(), context.ledger())
     docs = engine.new_runs("transfer", [a], {"weights": "vis=0.5,depth=0.5"})

@@ -89,7 +89,7 @@ def test_interrupted_upload_resumes_and_corrupt_store_is_replaced(project, cli, 
     big = tmp_path / "big.mp4"
     big.write_bytes(videos["lone"].read_bytes())
     pid = prompt(cli, "resume me", big)
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     with context.ledger().read() as tx:
         item = tx.prompt(pid)["inputs"]["rgb"]

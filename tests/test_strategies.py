@@ -7,10 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import make_prompt
-from cosmoskit import plugins
-from cosmoskit.costmodel import CostModel
-from cosmoskit.planning import valid
-from cosmoskit.strategy import Batch, Item
+from cosmoskit._core import plugins
+from cosmoskit._core.costmodel import CostModel
+from cosmoskit._core.planning import valid
+from cosmoskit._core.strategy import Batch, Item
 
 CONTROLS = ("vis", "edge", "depth", "seg", "keypoint")
 NAMES = ("single", "strict", "mixed", "optimal")

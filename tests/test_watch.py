@@ -48,7 +48,7 @@ def sequence(template: Path, dest: Path, text: str | None = "a wet street at nig
 
 
 def ledger_state() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    from cosmoskit import context
+    from cosmoskit._core import context
 
     with context.ledger().read() as tx:
         return list(tx.runs()), list(tx.prompts()), dict(tx.ingests())
@@ -79,7 +79,7 @@ class Session:
 @contextmanager
 def watching(**kw: Any) -> Iterator[Session]:
     """A DropWatcher with its real observer, in a thread, for the duration of the block."""
-    from cosmoskit import context
+    from cosmoskit._core import context
     from cosmoskit_dropfolder.watcher import DropWatcher
 
     session = Session()
@@ -106,7 +106,7 @@ def watching(**kw: Any) -> Iterator[Session]:
 
 
 def run_once(**kw: Any) -> Session:
-    from cosmoskit import context
+    from cosmoskit._core import context
     from cosmoskit_dropfolder.watcher import DropWatcher
 
     session = Session()
@@ -226,7 +226,7 @@ def test_marked_in_place_then_touched_then_changed(project, template):
 
 
 def test_a_watcher_that_died_mid_ingest_is_resumed_exactly_once(drop, template):
-    from cosmoskit import context
+    from cosmoskit._core import context
     from tinydb.table import Document
 
     from cosmoskit_dropfolder.watcher import content_hash, ingest_key, walk

@@ -18,9 +18,9 @@ def _submit(operation: str, prompt_ids: list[str | None], params: dict[str, Any]
             extra: dict[str, Any] | None = None, executor: str | None, queue: bool, dry_run: bool, json_: bool,
             show_log: bool = False) -> None:
     """Validate the runs, then dry-run, queue or run them now: one engine for all of it."""
-    from cosmoskit import context
-    from cosmoskit.cli import output
-    from cosmoskit.foreground import run_now
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
+    from cosmoskit._core.foreground import run_now
 
     engine = context.engine()
     try:
@@ -52,7 +52,7 @@ def _submit(operation: str, prompt_ids: list[str | None], params: dict[str, Any]
 
 
 def show_runs(runs: list[dict[str, Any]], home: Path, *, queued: bool = False) -> None:
-    from cosmoskit.cli import output
+    from cosmoskit._cli import output
 
     if queued:
         output.say(f"Queued {len(runs)} run(s): {', '.join(r['id'] for r in runs)}")
@@ -108,8 +108,8 @@ def register(app: typer.Typer) -> None:
         json_: bool = JSON_OPTION,
     ) -> None:
         """Upscale a finished run or a video 3x with the Cosmos 4K upscaler."""
-        from cosmoskit import context
-        from cosmoskit.errors import CosmoskitError
+        from cosmoskit._core import context
+        from cosmoskit._core.errors import CosmoskitError
 
         if bool(from_run) == bool(video):
             raise CosmoskitError("give exactly one of --from-run RUN or --video PATH")

@@ -35,7 +35,7 @@ WEIGHTS = [
 
 def make_scene(folder: Path) -> Path:
     """A small synthetic render: colour, depth and segmentation videos, 320x180, 24 frames at 24 fps."""
-    from cosmoskit.media import make_test_video
+    from cosmoskit._core.media import make_test_video
 
     folder.mkdir(parents=True, exist_ok=True)
     common = dict(width=320, height=180, frames=24, fps=24)
@@ -48,11 +48,11 @@ def make_scene(folder: Path) -> Path:
 
 
 def run_demo(folder: Path, *, json_: bool = False) -> None:
-    from cosmoskit import context
-    from cosmoskit.cli import output
-    from cosmoskit.engine import Engine
-    from cosmoskit.foreground import run_now
-    from cosmoskit.prompts import new_prompt
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
+    from cosmoskit._core.engine import Engine
+    from cosmoskit._core.foreground import run_now
+    from cosmoskit._core.prompts import new_prompt
 
     from cosmoskit_cosmos.commands import show_runs
 

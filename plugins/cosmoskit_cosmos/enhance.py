@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cosmoskit import timeutil
-from cosmoskit.errors import CosmoskitError
-from cosmoskit.operation import Operation, Outcome
-from cosmoskit.schema import Field
+from cosmoskit._core import timeutil
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.operation import Operation, Outcome
+from cosmoskit._core.schema import Field
 
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import last_error, require_video, torchrun
@@ -90,7 +90,7 @@ class Enhance(Operation):
             history = list(parent.get("history") or []) + [{"text": parent["text"], "replaced": timeutil.now(), "by_run": run["id"]}]
             tx.update_prompt(parent["id"], {"text": text, "history": history})
             return {"result_prompt": parent["id"]}
-        from cosmoskit.prompts import name_from_text
+        from cosmoskit._core.prompts import name_from_text
 
         child = {k: v for k, v in parent.items() if k not in ("id", "created", "history")}
         child.update(text=text, parent_prompt=parent["id"], history=[], enhanced_by=run["id"],

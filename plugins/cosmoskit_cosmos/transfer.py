@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cosmoskit.errors import CosmoskitError
-from cosmoskit.operation import Operation, Outcome
-from cosmoskit.schema import Field, between, positive
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.operation import Operation, Outcome
+from cosmoskit._core.schema import Field, between, positive
 
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import (classify, copy_generated_controls, flag_args, require_video, split_log, torchrun)

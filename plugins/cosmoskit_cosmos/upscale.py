@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosmoskit import media
-from cosmoskit.errors import CosmoskitError
-from cosmoskit.operation import Operation, Outcome
-from cosmoskit.schema import Field, between, positive
+from cosmoskit._core import media
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.operation import Operation, Outcome
+from cosmoskit._core.schema import Field, between, positive
 
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import classify, flag_args, require_video, split_log, torchrun

@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
         """Check frame sequences and encode them into color.mp4 / depth.mp4 / seg.mp4 for a prompt."""
         import sys
 
-        from cosmoskit.cli import output
-        from cosmoskit.errors import CosmoskitError
+        from cosmoskit._cli import output
+        from cosmoskit._core.errors import CosmoskitError
 
         from cosmoskit_dropfolder import prepare
 
@@ -74,8 +74,8 @@ def register(app: typer.Typer) -> None:
 
         import orjson
 
-        from cosmoskit import context
-        from cosmoskit.ledger import Ledger
+        from cosmoskit._core import context
+        from cosmoskit._core.ledger import Ledger
 
         from cosmoskit_dropfolder.watcher import DropWatcher
 
@@ -97,7 +97,7 @@ def register(app: typer.Typer) -> None:
         stop = threading.Event()
         watcher = DropWatcher(settings, context.ledger(), folder=folder, emit=emit)
 
-        from cosmoskit.worker import Worker
+        from cosmoskit._core.worker import Worker
 
         worker_thread = None
         if work and not once:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from cosmoskit.prompts import CONTROL_NAMES, RGB_NAMES
+from cosmoskit._core.prompts import CONTROL_NAMES, RGB_NAMES
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 UNSUPPORTED_IMAGE_EXTS = (".exr", ".tif", ".tiff", ".dpx", ".tga", ".bmp", ".hdr", ".webp", ".cin")
@@ -368,8 +368,8 @@ def _frame_name(seq: Sequence, number: int, like: str) -> str:
 
 def check_shot(folder: Path, shot: Shot) -> tuple[Checked | None, list[Problem]]:
     """Equal counts, no gaps or duplicate numbers, every frame readable and of one size."""
-    from cosmoskit import media
-    from cosmoskit.errors import CosmoskitError
+    from cosmoskit._core import media
+    from cosmoskit._core.errors import CosmoskitError
 
     problems: list[Problem] = []
     notes: list[str] = []

@@ -31,7 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
-from cosmoskit.errors import CosmoskitError
+from cosmoskit._core.errors import CosmoskitError
 
 from cosmoskit_dropfolder import layout
 from cosmoskit_dropfolder.layout import LABEL, OUTPUT_NAME, Checked, Problem, Sequence, Video
@@ -171,7 +171,7 @@ def _encode(folder: Path, out_dir: Path, jobs: list[_Job], fps: str, frames: int
     Outputs are written to hidden temporary names and renamed into place only when all succeeded.
     Returns the grey levels measured for jobs that asked for them.
     """
-    from cosmoskit import media
+    from cosmoskit._core import media
 
     work = Path(tempfile.mkdtemp(prefix="cosmoskit-frames-"))
     tmp_outs = [out_dir / f"{layout.OWN_PREFIX}-tmp-{job.out_name}" for job in jobs]

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cosmoskit import ids, owner, timeutil
-from cosmoskit.errors import CosmoskitError
+from cosmoskit._core import ids, owner, timeutil
+from cosmoskit._core.errors import CosmoskitError
 
 from cosmoskit_dropfolder import layout, prepare, sidecar
 
@@ -319,7 +319,7 @@ class DropWatcher:
         stop = stop or threading.Event()
         for d in (self.root, self.processed, self.rejected):
             d.mkdir(parents=True, exist_ok=True)
-        from cosmoskit import plugins
+        from cosmoskit._core import plugins
 
         plugins.get_operation("transfer")  # load the registry once, before threads use it
         spy = _OverflowSpy(self._overflow, self._wake)
@@ -740,8 +740,8 @@ class DropWatcher:
         fut.add_done_callback(lambda f: self._wake.set())
 
     def _build(self, fp: Fingerprint, dest: Path) -> Built | Rejected:
-        from cosmoskit.engine import Engine
-        from cosmoskit.prompts import new_prompt
+        from cosmoskit._core.engine import Engine
+        from cosmoskit._core.prompts import new_prompt
 
         try:
             side = sidecar.read(dest)

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cosmoskit.batchjob import EXIT_CODE, LOG, PID_FILE, STOP_REASON, BatchJob
-from cosmoskit.errors import CosmoskitError
-from cosmoskit.executor import Executor, PollResult, Progress, model_options
-from cosmoskit.media import sha256_file
-from cosmoskit.schema import Field
+from cosmoskit._core.batchjob import EXIT_CODE, LOG, PID_FILE, STOP_REASON, BatchJob
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.executor import Executor, PollResult, Progress, model_options
+from cosmoskit._core.media import sha256_file
+from cosmoskit._core.schema import Field
 
 
 def process_alive(pid: int, marker: str) -> bool:

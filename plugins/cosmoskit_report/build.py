@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cosmoskit.errors import CosmoskitError
-from cosmoskit.ledger import RUN_STATUSES
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.ledger import RUN_STATUSES
 
 from cosmoskit_report.media import Job, MediaCache
 
@@ -192,7 +192,7 @@ class Builder:
 
     def run_view(self, run: dict[str, Any], prompts: dict[str, dict[str, Any]],
                  batches: dict[str, dict[str, Any]]) -> RunView:
-        from cosmoskit.timeutil import seconds_between
+        from cosmoskit._core.timeutil import seconds_between
 
         view = RunView(run)
         rid = run["id"]
@@ -260,7 +260,7 @@ class Builder:
               batches: dict[str, dict[str, Any]], *, prompt_ids: set[str] | None = None,
               statuses: set[str] | None = None, since: datetime | None = None,
               filters: dict[str, Any] | None = None) -> Report:
-        from cosmoskit import timeutil
+        from cosmoskit._core import timeutil
 
         from cosmoskit_report import render, summary
 
@@ -396,8 +396,8 @@ def _count_sections(sections: list[PromptView]) -> int:
 
 def run_command(*, prompts: list[str], statuses: list[str], since: str | None, out: Path | None,
                 open_browser: bool, jobs: int | None, json_: bool) -> Report:
-    from cosmoskit import context
-    from cosmoskit.cli import output
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
 
     wanted_statuses = parse_statuses(statuses)
     since_dt = parse_since(since)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from cosmoskit.ledger import RUN_STATUSES
-from cosmoskit.timeutil import seconds_between
+from cosmoskit._core.ledger import RUN_STATUSES
+from cosmoskit._core.timeutil import seconds_between
 
 
 def status_counts(runs: list[dict[str, Any]]) -> dict[str, int]:
@@ -102,9 +102,9 @@ def cost_ratio_from_settings(settings: Any, prompts: dict[str, dict[str, Any]]) 
     """The cost model's one-at-a-time / together ratio for a batch, from the operations' own view of each run
     (its control networks, 121-frame chunks and steps)."""
     try:
-        from cosmoskit import plugins
-        from cosmoskit.costmodel import CostModel
-        from cosmoskit.strategy import Item
+        from cosmoskit._core import plugins
+        from cosmoskit._core.costmodel import CostModel
+        from cosmoskit._core.strategy import Item
 
         model = CostModel.from_settings(settings)
     except Exception:

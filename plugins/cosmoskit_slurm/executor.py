@@ -9,10 +9,10 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from cosmoskit.batchjob import BatchJob
-from cosmoskit.errors import CosmoskitError
-from cosmoskit.executor import PollResult
-from cosmoskit.schema import Field, non_negative, positive
+from cosmoskit._core.batchjob import BatchJob
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.executor import PollResult
+from cosmoskit._core.schema import Field, non_negative, positive
 
 from cosmoskit_ssh import remote
 from cosmoskit_ssh.executor import SSHExecutor

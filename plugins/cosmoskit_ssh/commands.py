@@ -7,8 +7,8 @@ import typer
 
 
 def _ssh_executor(name: str) -> Any:
-    from cosmoskit import context
-    from cosmoskit.errors import CosmoskitError
+    from cosmoskit._core import context
+    from cosmoskit._core.errors import CosmoskitError
 
     ex = context.engine().executor(name)
     if "host" not in ex.options or not ex.config.get("host"):
@@ -30,9 +30,9 @@ def register(app: typer.Typer) -> None:
         import os
         from pathlib import Path
 
-        from cosmoskit.cli import output
-        from cosmoskit.cli.common import confirm
-        from cosmoskit.errors import CosmoskitError
+        from cosmoskit._cli import output
+        from cosmoskit._cli.common import confirm
+        from cosmoskit._core.errors import CosmoskitError
 
         from cosmoskit_ssh import hostkeys
 
@@ -63,8 +63,8 @@ def register(app: typer.Typer) -> None:
     def kill(host: str = typer.Option(..., "--host", help="Executor name: stop every cosmoskit batch and cosmos_* container there."),
              json_: bool = typer.Option(False, "--json", help="Output as JSON.")) -> None:
         """Stop everything cosmoskit runs on one host; its runs become cancelled."""
-        from cosmoskit import context, owner
-        from cosmoskit.cli import output
+        from cosmoskit._core import context, owner
+        from cosmoskit._cli import output
 
         engine = context.engine()
         try:

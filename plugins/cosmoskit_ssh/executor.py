@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import cosmoskit_remote
-from cosmoskit.batchjob import BatchJob
-from cosmoskit.errors import CosmoskitError
-from cosmoskit.executor import Executor, PollResult, Progress, model_options
-from cosmoskit.schema import Field, positive
+from cosmoskit._core.batchjob import BatchJob
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.executor import Executor, PollResult, Progress, model_options
+from cosmoskit._core.schema import Field, positive
 
 from cosmoskit_ssh import remote
 

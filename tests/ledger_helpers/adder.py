@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from cosmoskit.ledger import Ledger
+from cosmoskit._core.ledger import Ledger
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from cosmoskit.ledger import Ledger
+from cosmoskit._core.ledger import Ledger
 
 
 def main() -> None:

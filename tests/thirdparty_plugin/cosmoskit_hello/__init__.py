@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import cosmoskit
-from cosmoskit.strategy import Batch, BatchingStrategy
+from cosmoskit._core.strategy import Batch, BatchingStrategy
 
 
 class Everything(BatchingStrategy):
@@ -36,7 +36,7 @@ def register_commands(app):
     @app.command("hello")
     def hello(name: str = typer.Argument("world", help="Who to greet.")) -> None:
         """Say hello (from the cosmoskit-hello plugin)."""
-        from cosmoskit import plugins
+        from cosmoskit._core import plugins
 
         strategies = ", ".join(sorted(plugins.get_strategies()))
         typer.echo(f"Hello, {name}! strategies: {strategies}")

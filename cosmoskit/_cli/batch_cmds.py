@@ -1,0 +1,119 @@
+"""``cosmoskit logs``, ``cancel`` and ``attach``: looking at and steering batches, whatever their executor."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Optional
+
+import typer
+
+from cosmoskit._cli.common import JSON_OPTION
+
+
+def logs(
+    run: str = typer.Argument(..., help="Run id or unique prefix."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming while the batch runs."),
+    whole_batch: bool = typer.Option(False, "--batch", help="Show the whole batch log, not only this run's part."),
+) -> None:
+    """Show a run's log; with -f stream its batch's log live from wherever it runs."""
+    from cosmoskit._core import context
+    from cosmoskit._core.errors import CosmoskitError
+    from cosmoskit._core.ledger import BATCH_ACTIVE
+    from cosmoskit._core.queries import run_folder
+
+    engine = context.engine()
+    with context.ledger().read() as tx:
+        doc = tx.get_run(run)
+        batch = tx.batch(doc["batch_id"]) if doc.get("batch_id") else None
+    out = sys.stdout
+    if batch is None or batch["state"] not in BATCH_ACTIVE:
+        folder = run_folder(context.home(), doc["id"]) / "logs"
+        path = folder / ("batch.log" if whole_batch else "run.log")
+        if not path.exists():
+            if doc["status"] == "queued":
+                raise CosmoskitError(f"run {doc['id']} is queued; it has no log yet")
+            raise CosmoskitError(f"run {doc['id']} has no log at {path}")
+        out.write(path.read_text(encoding="utf-8", errors="replace"))
+        return
+    ex = engine.executor(batch["executor"])
+    offset = 0
+    try:
+        while True:
+            data, offset = ex.read_log(batch["handle"], offset)
+            if data:
+                out.write(data.decode("utf-8", "replace"))
+                out.flush()
+            if not follow:
+                break
+            state = ex.poll(batch["handle"]).state
+            if state != "running":
+                data, offset = ex.read_log(batch["handle"], offset)
+                out.write(data.decode("utf-8", "replace"))
+                break
+            time.sleep(0.5)
+    finally:
+        engine.close()
+
+
+def cancel(target: str = typer.Argument(..., help="A run or a batch (id or unique prefix)."),
+           json_: bool = JSON_OPTION) -> None:
+    """Cancel a queued or running run, or a whole batch; stops exactly what it names."""
+    from cosmoskit._core import context, owner
+    from cosmoskit._cli import output
+
+    engine = context.engine()
+    try:
+        result = engine.cancel(target)
+        if result.get("stopping"):
+            with context.ledger().read() as tx:
+                batch = tx.batch(result["batch"])
+            if batch and not owner.alive(batch.get("owner")):
+                # Nobody follows this batch: wait for the stop and settle its runs here.
+                engine.follow(batch["id"], max_attempts=1)
+        with context.ledger().read() as tx:
+            names = [result["run"]] if "run" in result else result.get("runs", [])
+            runs = [tx.run(r) for r in names]
+    finally:
+        engine.close()
+    if json_:
+        output.emit_json({**result, "runs": runs})
+        return
+    for r in runs:
+        if r:
+            output.say(f"{r['id']}: {r['status']}" + (" (stop requested; its batch's owner settles it)" if r["status"] not in ("cancelled", "completed", "failed") else ""))
+
+
+def attach(
+    batch: Optional[str] = typer.Argument(None, help="A batch id or prefix (default: every orphaned batch)."),
+    json_: bool = JSON_OPTION,
+) -> None:
+    """Reattach to batches whose process died: follow the running ones and finish every run, relaunching nothing."""
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
+    from cosmoskit._core.display import BatchDisplay
+    from cosmoskit._core.ledger import BATCH_ACTIVE
+
+    engine = context.engine()
+    done = {}
+    try:
+        done.update(engine.reconcile())
+        with context.ledger().read() as tx:
+            if batch:
+                targets = [tx.get_batch(batch)]
+            else:
+                targets = [b for b in tx.active_batches() if done.get(b["id"]) == "running"]
+        for b in targets:
+            if b["state"] not in BATCH_ACTIVE:
+                done[b["id"]] = b["state"]
+                continue
+            with BatchDisplay([{"id": r} for r in b["runs"]], quiet=json_) as display:
+                engine.follow(b["id"], on_event=display)
+            done[b["id"]] = "finished"
+    finally:
+        engine.close()
+    if json_:
+        output.emit_json(done)
+    elif not done:
+        output.say("No unfinished batches.")
+    else:
+        output.table(None, ("batch", "result"), done.items())

@@ -1,0 +1,24 @@
+"""Small pieces several commands share."""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cosmoskit._core.errors import CosmoskitError
+
+JSON_OPTION = typer.Option(False, "--json", help="Output as JSON.")
+
+
+def confirm(question: str, yes: bool, typed: str | None = None) -> None:
+    """Ask before destroying anything; ``--yes`` skips, no terminal without ``--yes`` refuses."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise CosmoskitError("refusing to delete without confirmation", hint="pass --yes")
+    if typed:
+        answer = typer.prompt(f"{question} Type {typed!r} to confirm")
+        if answer.strip() != typed:
+            raise CosmoskitError("not confirmed; nothing was deleted")
+    elif not typer.confirm(question, default=False):
+        raise CosmoskitError("not confirmed; nothing was deleted")

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(help="Where the ledger lives, and restoring a damaged file from its backup.", no_args_is_help=True)
+
+
+@app.command("path")
+def path() -> None:
+    """Print the ledger folder."""
+    from cosmoskit._core import context
+
+    typer.echo(str(context.ledger().root))
+
+
+@app.command("info")
+def info(json_: bool = typer.Option(False, "--json", help="Output as JSON.")) -> None:
+    """Files, sizes, counts and schema version."""
+    import os
+
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
+
+    ledger = context.ledger()
+    with ledger.read() as tx:
+        counts = {
+            "prompts": len(tx.raw("prompts.json", "prompts")),
+            "runs_active": len(tx.raw("active.json", "runs")),
+            "runs_total": len(tx.raw("index.json", "runs")),
+            "batches_total": len(tx.raw("index.json", "batches")),
+            "ingests": len(tx.raw("ingest.json", "ingest")),
+        }
+        schema = tx.meta_get("schema_version")
+        paused = (tx.meta_get("queue") or {}).get("paused", False)
+    files = []
+    for root, _dirs, names in os.walk(ledger.root):
+        for name in sorted(names):
+            if name.endswith(".json"):
+                p = os.path.join(root, name)
+                files.append({"file": os.path.relpath(p, ledger.root), "bytes": os.path.getsize(p)})
+    data = {"path": str(ledger.root), "schema_version": schema, "queue_paused": paused, "counts": counts, "files": files}
+    if json_:
+        output.emit_json(data)
+        return
+    output.say(f"[bold]ledger[/bold] {ledger.root}  schema {schema}")
+    output.table(None, ("what", "count"), counts.items())
+    output.table(None, ("file", "size"), ((f["file"], output.human_size(f["bytes"])) for f in files))
+
+
+@app.command("restore")
+def restore(name: str = typer.Argument(..., help="Ledger file to restore, e.g. active.json or history/2026-11.json.")) -> None:
+    """Put a damaged ledger file's backup (<file>.bak) back; the damaged file is kept aside, never overwritten."""
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
+
+    restored, kept = context.ledger().store.restore(name)
+    output.say(f"Restored {restored} from its backup." + (f" The damaged file is kept as {kept}." if kept else ""))

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from cosmoskit._cli.common import JSON_OPTION, confirm
+
+app = typer.Typer(help="List, show, rate and delete runs.", no_args_is_help=True)
+
+
+def _weights(run: dict) -> str:
+    w = (run.get("params") or {}).get("weights") or {}
+    return ",".join(f"{k}={v:g}" for k, v in w.items()) if w else ""
+
+
+@app.command("list")
+def list_(
+    status: Optional[List[str]] = typer.Option(None, "--status", help="Only runs in this status (repeatable)."),
+    prompt: Optional[str] = typer.Option(None, "--prompt", help="Only runs of this prompt (id or prefix)."),
+    operation: Optional[str] = typer.Option(None, "--operation", help="Only transfer, upscale, enhance …"),
+    limit: int = typer.Option(50, "--limit", "-n", help="Show at most this many (0 = all)."),
+    json_: bool = JSON_OPTION,
+) -> None:
+    """List runs, newest first."""
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
+    from cosmoskit._core.errors import CosmoskitError
+    from cosmoskit._core.ledger import RUN_STATUSES
+    from cosmoskit._core.queries import list_runs
+
+    for s in status or []:
+        if s not in RUN_STATUSES:
+            raise CosmoskitError(f"unknown status {s!r}; one of {', '.join(RUN_STATUSES)}")
+    with context.ledger().read() as tx:
+        prompt_id = tx.resolve_prompt(prompt) if prompt else None
+        runs = list_runs(tx, status=status, prompt_id=prompt_id, operation=operation, limit=limit or None)
+    if json_:
+        output.emit_json(runs)
+        return
+    if not runs:
+        output.say("No runs.")
+        return
+    output.table(None, ("id", "prompt", "operation", "status", "weights", "created", "rating"),
+                 ((r["id"], r["prompt_id"], r["operation"], r["status"], _weights(r), output.short_time(r["created"]),
+                   r.get("rating") or "") for r in runs))
+
+
+@app.command("show")
+def show(run: str = typer.Argument(..., help="Run id or unique prefix."), json_: bool = JSON_OPTION) -> None:
+    """Show one run: parameters, status, batch, outputs, error."""
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
+
+    with context.ledger().read() as tx:
+        doc = tx.get_run(run)
+    if json_:
+        output.emit_json(doc)
+        return
+    output.say(f"[bold]{doc['id']}[/bold]  {doc['operation']}  [bold]{doc['status']}[/bold]")
+    rows = [("prompt", doc.get("prompt_id")), ("created", doc.get("created")), ("priority", doc.get("priority", 0)),
+            ("attempts", doc.get("attempts", 0)), ("batch", doc.get("batch_id")), ("parent run", doc.get("parent_run")),
+            ("rating", doc.get("rating")), ("error", doc.get("error"))]
+    rows += [(f"param {k}", v) for k, v in (doc.get("params") or {}).items()]
+    rows += [(f"output {k}", v) for k, v in (doc.get("outputs") or {}).items()]
+    output.table(None, ("field", "value"), ((k, output.escape(str(v))) for k, v in rows if v not in (None, "", {})))
+
+
+@app.command("rate")
+def rate(run: str = typer.Argument(..., help="Run id or unique prefix."),
+         stars: int = typer.Argument(..., help="1 to 5.")) -> None:
+    """Rate a run from 1 to 5."""
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
+    from cosmoskit._core.errors import CosmoskitError
+
+    if not 1 <= stars <= 5:
+        raise CosmoskitError(f"a rating is 1 to 5, not {stars}")
+    with context.ledger().transaction() as tx:
+        run_id = tx.resolve_run(run)
+        tx.update_run(run_id, rating=stars)
+    output.say(f"Rated {run_id} {stars}/5.")
+
+
+@app.command("delete")
+def delete(
+    run: str = typer.Argument(..., help="Run id or unique prefix."),
+    delete_outputs: bool = typer.Option(False, "--delete-outputs", help="Also delete its run folder."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
+) -> None:
+    """Delete a run from the ledger; its folder stays unless --delete-outputs."""
+    from cosmoskit._core import context
+    from cosmoskit._cli import output
+    from cosmoskit._core.errors import CosmoskitError
+    from cosmoskit._core.ledger import RUN_ACTIVE
+    from cosmoskit._core.queries import folder_size, remove_folder, run_folder
+
+    ledger = context.ledger()
+    with ledger.read() as tx:
+        doc = tx.get_run(run)
+    if doc["status"] in RUN_ACTIVE:
+        raise CosmoskitError(f"run {doc['id']} is {doc['status']}; cancel it first", hint=f"cosmoskit cancel {doc['id']}")
+    folder = run_folder(context.home(), doc["id"])
+    size = folder_size(folder)
+    output.say(f"Will delete run {doc['id']} ({doc['operation']}, {doc['status']}) from the ledger"
+               + (f" and its folder {folder} ({output.human_size(size)})." if delete_outputs and folder.exists()
+                  else f"; keeps {folder} ({output.human_size(size)})." if folder.exists() else "."))
+    confirm("Delete?", yes)
+    with ledger.transaction() as tx:
+        current = tx.run(doc["id"])
+        if current and current["status"] in RUN_ACTIVE:
+            raise CosmoskitError(f"run {doc['id']} became {current['status']} meanwhile; nothing deleted")
+        tx.delete_run(doc["id"])
+    if delete_outputs:
+        remove_folder(folder)
+    output.say(f"Deleted {doc['id']}.")

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+
+def worker(
+    host: Optional[List[str]] = typer.Option(None, "--host", help="Executor(s) to serve (default: every configured one)."),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help="Batching strategy (default: batching.strategy)."),
+    once: bool = typer.Option(False, "--once", help="Stop when the queue is empty and nothing runs."),
+) -> None:
+    """Run the queue: plan batches, launch one per free executor, follow them; Ctrl-C leaves running batches to finish."""
+    import sys
+
+    from cosmoskit._core import context
+    from cosmoskit._core.worker import Worker
+
+    def log(text: str) -> None:
+        from datetime import datetime
+
+        sys.stderr.write(f"{datetime.now():%H:%M:%S} {text}\n")
+        sys.stderr.flush()
+
+    w = Worker(context.settings(), context.ledger(), executors=host or None, strategy=strategy, log=log)
+    log(f"worker serving {', '.join(w.slots)} with strategy {strategy or context.settings().get('batching.strategy')}")
+    w.run(once=once)
+    log(f"worker done: launched {len(w.launched)} batch(es)")

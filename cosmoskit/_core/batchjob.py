@@ -1,0 +1,70 @@
+"""A batch being prepared or run: its folder here, its folder where the model runs, its inputs."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+if TYPE_CHECKING:
+    from cosmoskit._core.operation import Operation
+
+# Written into every batch folder; the executor ships all of them.
+COMMAND_JSON = "command.json"
+COMMAND_ARGS = "command.args"  # NUL-separated argv, read by launch.sh with `mapfile -d ''`
+LAUNCH_ENV = "launch.env"
+MANIFEST = "manifest.json"
+LOG = "batch.log"
+EXIT_CODE = "exit_code"
+STOP_REASON = "stop_reason"
+PID_FILE = "launcher.pid"
+
+
+@dataclass
+class BatchJob:
+    """Everything an operation and an executor need to prepare, stage and collect one batch.
+
+    ``dir`` is the batch folder on this machine; ``remote_root`` is the same
+    folder as the model process sees it (identical for the local executor).
+    ``model`` holds the executor's model settings (checkpoint_dir, num_gpus …).
+    """
+
+    id: str
+    operation: "Operation"
+    runs: list[dict[str, Any]]
+    prompts: dict[str, dict[str, Any]]
+    dir: Path
+    remote_root: str
+    model: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def remote(self, rel: str) -> str:
+        return f"{self.remote_root.rstrip('/')}/{rel}"
+
+    def local(self, rel: str) -> Path:
+        return self.dir / rel
+
+    def stage_input(self, item: dict[str, Any]) -> str:
+        """Ship a video (a prompt input record: path, sha256, bytes) with the batch; return its path for the model."""
+        sha = item["sha256"]
+        suffix = Path(item["path"]).suffix.lower() or ".mp4"
+        name = f"inputs/{sha[:20]}{suffix}"
+        self.inputs.setdefault(sha, {"sha256": sha, "name": name, "path": item["path"], "bytes": item.get("bytes")})
+        return self.remote(name)
+
+    def write_json(self, rel: str, data: Any) -> Path:
+        path = self.local(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(orjson.dumps(data, option=orjson.OPT_INDENT_2))
+        return path
+
+    def write_text(self, rel: str, text: str) -> Path:
+        path = self.local(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def read_text(self, rel: str) -> str:
+        path = self.local(rel)
+        return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""

@@ -1,0 +1,241 @@
+"""Finding, reading and validating ``cosmoskit.yaml``.
+
+The file is found by ``--config``, then ``COSMOSKIT_CONFIG``, then the current
+folder and its parents (as git finds ``.git``).  The project home is the
+folder that holds it, unless ``home:`` or ``COSMOSKIT_HOME`` says otherwise;
+with no configuration at all a per-user data folder serves.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.schema import Field, Located, apply, between, error, non_negative, positive
+
+CONFIG_NAME = "cosmoskit.yaml"
+
+CORE_SCHEMA: dict[str, Any] = {
+    "home": Field(str, None, "project home: ledger/, outputs/ and batches/ live here; relative to this file", nullable=True),
+    "default_executor": Field(str, "local", "executor used when a command names none"),
+    "executors": Field(dict, {}, "named places to run: each has a `type` (local, ssh, slurm …) and that type's keys"),
+    "model": {
+        "runtime": Field(str, "emulator", "how the launcher runs the model: docker, direct (the host's Python) or emulator (CPU stand-in)",
+                         choices=("docker", "direct", "emulator")),
+        "cosmos_repo": Field(str, "~/cosmos-transfer1", "the cosmos-transfer1 checkout on the GPU host (mounted at /workspace under docker)"),
+        "checkpoint_dir": Field(str, "~/cosmos-transfer1/checkpoints", "model checkpoints on the GPU host"),
+        "docker_image": Field(str, "cosmos-transfer1:latest", "image built from the repo's Dockerfile"),
+        "docker_command": Field(str, "docker", "`docker` or `sudo docker`"),
+        "torchrun": Field(str, "torchrun", "torchrun executable for the direct runtime"),
+        "env": Field(dict, {}, "extra environment for the model process (e.g. HF_HOME)"),
+    },
+    "emulator": {
+        "load_seconds": Field(float, 0.0, "simulated base model load", check=non_negative),
+        "load_seconds_per_control": Field(float, 0.0, "simulated load per control network", check=non_negative),
+        "seconds_per_chunk": Field(float, 0.0, "simulated generation per 121-frame chunk at 35 steps", check=non_negative),
+        "control_factor": Field(float, None, "extra generation per added control network (null: proportional to the count)",
+                                nullable=True, check=non_negative),
+        "oom_above_controls": Field(int, None, "simulate CUDA out-of-memory above this many control networks", nullable=True),
+        "block_word": Field(str, "EMULATOR_GUARDRAIL_BLOCK", "prompts holding this word are blocked by the simulated guardrail"),
+        "variation": Field(bool, True, "give each run its own look (off = reuse one encode, fastest)"),
+    },
+    "batching": {
+        "strategy": Field(str, "optimal", "single, strict, mixed, optimal or a plugin's"),
+        "max_runs_per_batch": Field(int, 16, "most runs one model load may serve (bounds what one failed batch loses)", check=positive),
+        "batch_size": Field(int, 1, "transfer.py --batch_size: lines denoised together (>1 needs equal size and length)", check=positive),
+        "gpu_memory_gb": Field(float, 80.0, "memory of one GPU (H100-80GB class)", check=positive),
+        "cost": {
+            "load_base_seconds": Field(float, 180.0, "model load: T5, guardrails and the 7B base (assumption; calibrate)", check=non_negative),
+            "load_per_control_seconds": Field(float, 60.0, "model load: each control network, a separate 7B model (assumption; calibrate)", check=non_negative),
+            "chunk_seconds_per_step": Field(float, 12.7, "one 121-frame chunk, per step, one control (from T25 H100 NVL: 445.52 s / 35)", check=non_negative),
+            "chunk_control_factor": Field(float, 0.35, "extra generation per added control network (T1 encoder: 15 of 28 blocks)", check=non_negative),
+            "memory_base_gb": Field(float, 14.0, "GPU memory of the 7B base in bf16, text encoder and guardrails offloaded", check=non_negative),
+            "memory_per_control_gb": Field(float, 14.0, "GPU memory of each control network (a 7B model in bf16)", check=non_negative),
+        },
+    },
+    "watch": {
+        "folder": Field(str, "drop", "drop folder, relative to home"),
+        "settle_seconds": Field(float, 10.0, "a folder with no change for this long is complete", check=non_negative),
+        "after": Field(str, "move", "after ingest: move to processed/ or mark in place", choices=("move", "mark")),
+        "polling": Field(bool, False, "poll instead of inotify (for NFS/SMB drop folders)"),
+        "rescan_seconds": Field(float, 5.0, "full rescan of the drop folder this often (events can be lost)", check=positive),
+        "jobs": Field(int, 4, "folders hashed and encoded at the same time", check=positive),
+        "prompt": Field(str, None, "prompt text for folders without cosmos.yaml/prompt.txt (null: reject them)", nullable=True),
+        "priority": Field(int, 0, "queue priority of runs from the drop folder unless the sidecar gives one"),
+        "fps": Field(float, 24.0, "frame rate of frame sequences unless the sidecar gives one", check=between(1, 240)),
+    },
+    "timeouts": {
+        "connect_seconds": Field(float, 15.0, "SSH connect and authentication", check=positive),
+        "batch_seconds": Field(float, 6 * 3600.0, "a batch running longer is killed and its runs failed", check=positive),
+        "poll_seconds": Field(float, 2.0, "how often a running batch is polled", check=positive),
+    },
+    "worker": {
+        "max_attempts": Field(int, 3, "attempts per run before it fails", check=positive),
+        "backoff_seconds": Field(float, 10.0, "first wait after a transient host failure (doubles)", check=non_negative),
+    },
+}
+
+
+def user_dir() -> Path:
+    """Per-user data folder used when no cosmoskit.yaml is found (as llm's user dir)."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "cosmoskit"
+
+
+def find_config(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> tuple[Path | None, str]:
+    """Return (config path or None, how it was found)."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise CosmoskitError(f"--config {explicit}: no such file")
+        return path.resolve(), "--config"
+    env = os.environ.get("COSMOSKIT_CONFIG")
+    if env:
+        path = Path(env).expanduser()
+        if not path.is_file():
+            raise CosmoskitError(f"COSMOSKIT_CONFIG={env}: no such file")
+        return path.resolve(), "COSMOSKIT_CONFIG"
+    here = (cwd or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate, "found in " + ("the current folder" if folder == here else "a parent folder")
+    return None, "none found"
+
+
+def read_yaml(path: Path) -> tuple[Any, Located]:
+    """Parse YAML keeping the line of every key; duplicate keys are errors."""
+    import yaml
+
+    located = Located(str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except UnicodeDecodeError as exc:
+        raise CosmoskitError(f"{path}: not UTF-8 text ({exc.reason})") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise CosmoskitError(f"{where}: broken YAML: {problem}") from exc
+
+    def walk(n: Any, prefix: str) -> None:
+        if isinstance(n, yaml.MappingNode):
+            seen: set[str] = set()
+            for key_node, value_node in n.value:
+                key = str(key_node.value)
+                path_ = f"{prefix}{key}"
+                if key in seen:
+                    raise CosmoskitError(f"{path}:{key_node.start_mark.line + 1}: {path_} is given twice")
+                seen.add(key)
+                located.lines[path_] = key_node.start_mark.line + 1
+                walk(value_node, f"{path_}.")
+
+    if node is not None:
+        walk(node, "")
+    return data, located
+
+
+@dataclass
+class Settings:
+    """The effective configuration and where each value came from."""
+
+    data: dict[str, Any]
+    sources: dict[str, str]
+    located: Located
+    config_path: Path | None
+    config_found: str
+    home: Path
+    home_source: str
+    plugin_sections: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def get(self, dotted: str, default: Any = None) -> Any:
+        value: Any = self.data
+        for part in dotted.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return default
+            value = value[part]
+        return value
+
+    def section(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
+        """Validate a plugin-owned top-level section (e.g. ``transfer:``) against its schema."""
+        return apply(schema, self.plugin_sections.get(name), self.located, f"{name}.", self.sources)
+
+    def executor_names(self) -> list[str]:
+        names = list(self.data["executors"])
+        if "local" not in names:
+            names.insert(0, "local")
+        return names
+
+    def served_executors(self) -> list[str]:
+        """What a worker serves by default: every executor listed, else the default one."""
+        return list(self.data["executors"]) or [self.data["default_executor"]]
+
+    def executor_config(self, name: str) -> dict[str, Any]:
+        """The raw mapping of one named executor (``local`` exists even when not configured)."""
+        executors = self.data["executors"]
+        if name not in executors:
+            if name == "local":
+                return {"type": "local"}
+            known = ", ".join(self.executor_names())
+            raise CosmoskitError(f"unknown executor {name!r}; configured: {known}")
+        raw = executors[name]
+        if not isinstance(raw, dict):
+            raise error(self.located, f"executors.{name}", "must be a mapping with a `type`")
+        if raw.get("type") is None:
+            raise error(self.located, f"executors.{name}", "needs a `type` (local, ssh, slurm …)")
+        from cosmoskit._core import plugins
+
+        types = plugins.get_executor_types()
+        if not isinstance(raw["type"], str) or raw["type"] not in types:
+            # name the file and line here: the plugins' lookup error cannot
+            known = ", ".join(sorted(types)) or "none (no plugin provides one)"
+            raise error(self.located, f"executors.{name}.type", f"is not a known executor type: {raw['type']!r} (known: {known})")
+        return raw
+
+    def validate_plugin_sections(self, owners: dict[str, dict[str, Any]]) -> None:
+        """Fail on top-level keys that neither the core nor a loaded plugin defines."""
+        for key in self.plugin_sections:
+            if key not in owners:
+                known = ", ".join(sorted([*CORE_SCHEMA, *owners]))
+                raise error(self.located, key, f"is not a known key (known: {known})")
+        for key, schema in owners.items():
+            self.section(key, schema)
+
+
+def load(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Settings:
+    path, how = find_config(explicit, cwd)
+    sources: dict[str, str] = {}
+    if path is None:
+        raw: Any = {}
+        located = Located(None)
+    else:
+        raw, located = read_yaml(path)
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise CosmoskitError(f"{path}: the top level must be a mapping of keys")
+    plugin_sections = {k: v for k, v in raw.items() if k not in CORE_SCHEMA}
+    core = {k: v for k, v in raw.items() if k in CORE_SCHEMA}
+    data = apply(CORE_SCHEMA, core, located, "", sources)
+
+    env_home = os.environ.get("COSMOSKIT_HOME")
+    if env_home:
+        home, home_source = Path(env_home).expanduser(), "COSMOSKIT_HOME"
+    elif data["home"]:
+        assert path is not None
+        home, home_source = (path.parent / Path(data["home"]).expanduser()), f"home: in {located.where('home')}"
+    elif path is not None:
+        home, home_source = path.parent, "the folder of " + str(path)
+    else:
+        home, home_source = user_dir(), "per-user data folder (no cosmoskit.yaml found)"
+    home = home.resolve()
+    sources["home"] = home_source
+    data["home"] = str(home)
+    return Settings(data, sources, located, path, how, home, home_source, plugin_sections)

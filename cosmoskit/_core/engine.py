@@ -1,0 +1,573 @@
+"""The engine: claims runs, writes batch folders, launches through executors, follows, and finishes.
+
+It owns no operation, executor or batching policy: those come from plugins.
+Every state change goes through the ledger first, so a process that dies at
+any point leaves enough behind for the next one to reattach instead of
+launching again (DESIGN.md, "The flow of one batch").
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import orjson
+
+from cosmoskit._core import ids, owner, plugins, timeutil
+from cosmoskit._core.batchjob import COMMAND_ARGS, COMMAND_JSON, LAUNCH_ENV, LOG, MANIFEST, STOP_REASON, BatchJob
+from cosmoskit._core.config import Settings
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.executor import Executor, PollResult
+from cosmoskit._core.ledger import BATCH_ACTIVE, RUN_ACTIVE, Ledger
+from cosmoskit._core.operation import Operation, Outcome
+from cosmoskit._core.queries import run_folder
+
+Event = Callable[[str, dict[str, Any]], None]
+
+VANISH_RECHECK_SECONDS = 1.0  # how long to wait before looking again at a batch that seems to have vanished
+
+
+def _quiet(kind: str, data: dict[str, Any]) -> None:
+    pass
+
+
+def container_name(operation: str, batch_id: str) -> str:
+    return f"cosmos_{operation}_{batch_id.split('_', 1)[1][:8]}"
+
+
+def link_or_copy(src: Path, dest: Path) -> None:
+    """Hard-link when possible (no extra space), else copy."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        dest.unlink()
+    try:
+        os.link(src, dest)
+    except OSError:
+        shutil.copyfile(src, dest)
+
+
+class Engine:
+    def __init__(self, settings: Settings, ledger: Ledger) -> None:
+        self.settings = settings
+        self.ledger = ledger
+        self.home = settings.home
+        self._operations: dict[str, Operation] = {}
+        self._executors: dict[str, Executor] = {}
+
+    # ------------------------------------------------------------------ plugins
+    def operation(self, name: str) -> Operation:
+        if name not in self._operations:
+            self._operations[name] = plugins.get_operation(name)(self.settings)
+        return self._operations[name]
+
+    def executor(self, label: str | None = None) -> Executor:
+        label = label or self.settings["default_executor"]
+        if label not in self._executors:
+            raw = self.settings.executor_config(label)
+            cls = plugins.get_executor_type(raw["type"])
+            self._executors[label] = cls(label, cls.validate_config(label, raw, self.settings), self.settings)
+        return self._executors[label]
+
+    def close(self) -> None:
+        for ex in self._executors.values():
+            try:
+                ex.close()
+            except Exception:
+                pass
+        self._executors.clear()
+
+    # ------------------------------------------------------------------ runs
+    def new_runs(self, operation: str, prompt_ids: Iterable[str | None], params: dict[str, Any], *,
+                 priority: int = 0, extra: dict[str, Any] | None = None,
+                 prompts: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Validate and build run records (nothing is written).
+
+        ``prompts`` supplies prompt records not in the ledger yet (a caller adding a prompt and its
+        runs in one transaction); other ids are looked up in the ledger by unique prefix."""
+        op = self.operation(operation)
+        prompt_ids = list(prompt_ids)
+        given = dict(prompts or {})
+        missing = [p for p in prompt_ids if p is not None and p not in given]
+        if missing:
+            with self.ledger.read() as tx:
+                given.update({p: tx.get_prompt(p) for p in missing})
+        prompts = given
+        docs = []
+        for ref in prompt_ids:
+            prompt = prompts.get(ref) if ref is not None else None
+            run_params = op.validate(dict(params), prompt)
+            docs.append({
+                "id": ids.new_id("rs"),
+                "prompt_id": prompt["id"] if prompt else None,
+                "operation": operation,
+                "params": run_params,
+                "status": "queued",
+                "priority": priority,
+                "attempts": 0,
+                "batch_id": None,
+                "outputs": {},
+                "error": None,
+                "reason": None,
+                "parent_run": (extra or {}).get("parent_run"),
+                "rating": None,
+                "started": None,
+                "finished": None,
+                **{k: v for k, v in (extra or {}).items() if k != "parent_run"},
+            })
+        return docs
+
+    def queue(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        with self.ledger.transaction() as tx:
+            return tx.add_runs(docs)
+
+    # ------------------------------------------------------------------ launching
+    def launch(self, run_ids: list[str] | None = None, *, executor: str | None = None, docs: list[dict[str, Any]] | None = None,
+               strategy: str | None = None, on_event: Event = _quiet, partial: bool = False,
+               max_attempts: int | None = None) -> dict[str, Any]:
+        """Claim queued runs (or insert new ``docs`` already claimed), stage and start one batch.
+
+        The batch record with its handle is in the ledger before anything is
+        started; if staging or launching fails, the runs go back to the queue
+        (or fail, for input problems or once ``max_attempts`` is spent) and the
+        error is raised.  With ``partial``, runs another process claimed first
+        are left out instead of failing the claim.
+        """
+        ex = self.executor(executor)
+        me = owner.me()
+        with self.ledger.transaction() as tx:
+            if docs is not None:
+                for d in docs:
+                    d["status"] = "staging"
+                runs = tx.add_runs(docs)
+            else:
+                runs = []
+                for rid in run_ids or []:
+                    run = tx.run(rid)
+                    if run is None:
+                        raise CosmoskitError(f"no run {rid}")
+                    if run["status"] != "queued":
+                        if partial:
+                            continue
+                        raise CosmoskitError(f"run {rid} is {run['status']}, not queued; another process has it")
+                    runs.append(run)
+            if not runs:
+                raise CosmoskitError("nothing to launch")
+            operations = {r["operation"] for r in runs}
+            if len(operations) != 1:
+                raise CosmoskitError(f"one batch runs one operation, not {', '.join(sorted(operations))}")
+            op = self.operation(runs[0]["operation"])
+            if not op.batchable and len(runs) > 1:
+                raise CosmoskitError(f"{op.name} runs one at a time; got {len(runs)}")
+            batch = tx.add_batch({
+                "operation": op.name,
+                "executor": ex.label,
+                "executor_type": ex.name,
+                "runs": [r["id"] for r in runs],
+                "strategy": strategy,
+                "state": "staging",
+                "owner": me,
+                "handle": {},
+                "log_path": None,
+                "started": None,
+                "finished": None,
+            })
+            bid = batch["id"]
+            for r in runs:
+                tx.update_run(r["id"], status="staging", batch_id=bid, attempts=r.get("attempts", 0) + 1,
+                              executor=ex.label, error=None, reason=None, retry=False)
+            prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
+        runs = [{**r, "batch_id": bid} for r in runs]
+        try:
+            job = self._job(batch, op, runs, prompts, ex)
+            handle = {"executor": ex.label, "type": ex.name, "batch_dir": job.remote_root,
+                      "container": container_name(op.name, bid), **ex.handle_base()}
+            self._write_batch_folder(job, ex, handle)
+            with self.ledger.transaction() as tx:
+                tx.update_batch(bid, handle=handle, log_path=str(job.local(LOG)))
+            on_event("staging", {"batch": bid, "runs": len(runs)})
+            figures = ex.stage(job, progress=lambda label, done, total: on_event("transfer", {"label": label, "done": done, "total": total}))
+            extra = ex.launch(job)
+        except BaseException as exc:
+            self._abort_launch(bid, exc, max_attempts)
+            raise
+        handle.update(extra or {})
+        stamp = timeutil.now()
+        with self.ledger.transaction() as tx:
+            batch = tx.update_batch(bid, handle=handle, state="running", started=stamp, staging=figures or {})
+            for r in runs:
+                tx.update_run(r["id"], status="running", started=stamp)
+        on_event("launched", {"batch": bid, "handle": handle})
+        return batch
+
+    def _abort_launch(self, batch_id: str, exc: BaseException, max_attempts: int | None = None) -> None:
+        """Staging or launching failed: input problems fail the runs, anything else requeues them
+        (the attempt counts, so a host that keeps failing ends in a failed run, not a loop)."""
+        message = str(exc) or exc.__class__.__name__
+        input_problem = isinstance(exc, CosmoskitError) and getattr(exc, "input_problem", False)
+        with self.ledger.transaction() as tx:
+            batch = tx.batch(batch_id)
+            if batch is None:
+                return
+            for rid in batch["runs"]:
+                run = tx.run(rid)
+                if run and run["status"] in RUN_ACTIVE:
+                    if input_problem:
+                        tx.update_run(rid, status="failed", error=message, reason="input", finished=timeutil.now())
+                    elif max_attempts is not None and run.get("attempts", 1) >= max_attempts:
+                        tx.update_run(rid, status="failed", error=f"launch failed: {message}", reason="launch",
+                                      finished=timeutil.now())
+                    else:
+                        tx.update_run(rid, status="queued", batch_id=None, error=f"launch failed: {message}",
+                                      reason="launch")
+            tx.update_batch(batch_id, state="failed", error=f"launch failed: {message}", finished=timeutil.now())
+
+    def _job(self, batch: dict[str, Any], op: Operation, runs: list[dict[str, Any]],
+             prompts: dict[str, dict[str, Any]], ex: Executor, folder: Path | None = None) -> BatchJob:
+        job = BatchJob(batch["id"], op, runs, prompts, folder or self.home / "batches" / batch["id"], "",
+                       ex.model_settings())
+        job.remote_root = (batch.get("handle") or {}).get("batch_dir") or ex.remote_dir(job)
+        return job
+
+    def _write_batch_folder(self, job: BatchJob, ex: Executor, handle: dict[str, Any]) -> None:
+        import cosmoskit_remote
+
+        job.dir.mkdir(parents=True, exist_ok=True)
+        argv = job.operation.prepare(job)
+        job.write_json(COMMAND_JSON, {
+            "batch": job.id,
+            "operation": job.operation.name,
+            "runs": [r["id"] for r in job.runs],
+            "argv": argv,
+            "cwd": "the Cosmos repo (/workspace under docker)",
+            "runtime": job.model.get("runtime"),
+            "shell": shlex.join(argv),
+        })
+        job.local(COMMAND_ARGS).write_bytes(b"".join(a.encode() + b"\0" for a in argv))
+        job.write_json(MANIFEST, {"inputs": sorted(job.inputs.values(), key=lambda i: i["name"])})
+        env = {"BATCH_ID": job.id, "CONTAINER": handle["container"],
+               "TIMEOUT_SECONDS": str(int(self.settings.get("timeouts.batch_seconds"))),
+               "MODEL_ENV_NAMES": " ".join(job.model.get("env") or {}),
+               **ex.runtime_env()}
+        lines = [f"{k}={shlex.quote(str(v))}" for k, v in env.items()]
+        for key, value in self.emulator_env().items():
+            lines.append(f"export {key}={shlex.quote(value)}")
+        for key, value in (job.model.get("env") or {}).items():
+            lines.append(f"export {key}={shlex.quote(str(value))}")
+        job.write_text(LAUNCH_ENV, "\n".join(lines) + "\n")
+        shutil.copyfile(cosmoskit_remote.LAUNCHER, job.local("launch.sh"))
+
+    def emulator_env(self) -> dict[str, str]:
+        e = self.settings["emulator"]
+        env = {
+            "COSMOS_EMULATOR_LOAD_SECONDS": str(e["load_seconds"]),
+            "COSMOS_EMULATOR_LOAD_SECONDS_PER_CONTROL": str(e["load_seconds_per_control"]),
+            "COSMOS_EMULATOR_SECONDS_PER_CHUNK": str(e["seconds_per_chunk"]),
+            "COSMOS_EMULATOR_BLOCK_WORD": e["block_word"],
+            "COSMOS_EMULATOR_VARIATION": "1" if e["variation"] else "0",
+        }
+        if e["control_factor"] is not None:
+            env["COSMOS_EMULATOR_CONTROL_FACTOR"] = str(e["control_factor"])
+        if e["oom_above_controls"] is not None:
+            env["COSMOS_EMULATOR_OOM_ABOVE_CONTROLS"] = str(e["oom_above_controls"])
+        return env
+
+    def dry_run(self, docs: list[dict[str, Any]], *, executor: str | None = None) -> BatchJob:
+        """Write a batch folder for ``docs`` without touching the ledger or starting anything."""
+        ex = self.executor(executor)
+        op = self.operation(docs[0]["operation"])
+        batch = {"id": "bt_dryrun" + ids.new_id("bt")[3:9], "handle": {}}
+        for d in docs:
+            d.setdefault("id", ids.new_id("rs"))
+        with self.ledger.read() as tx:
+            prompts = {d["prompt_id"]: tx.prompt(d["prompt_id"]) for d in docs if d.get("prompt_id")}
+        job = self._job(batch, op, docs, prompts, ex, folder=self.home / "batches" / "dry-run" / batch["id"])
+        self._write_batch_folder(job, ex, {"container": container_name(op.name, batch["id"])})
+        return job
+
+    # ------------------------------------------------------------------ following
+    def job_for(self, batch: dict[str, Any]) -> BatchJob:
+        op = self.operation(batch["operation"])
+        ex = self.executor(batch["executor"])
+        with self.ledger.read() as tx:
+            runs = [tx.run(rid) or {"id": rid} for rid in batch["runs"]]
+            prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
+        return self._job(batch, op, runs, prompts, ex)
+
+    def follow(self, batch_id: str, *, on_event: Event = _quiet, max_attempts: int = 2,
+               poll_seconds: float | None = None, stop: Any = None) -> dict[str, Outcome]:
+        """Watch a running batch to its end (streaming its log into progress events), then finish it.
+
+        With ``stop`` (an Event) set, it returns without finishing: the batch goes on where it
+        runs and the next process to look reattaches."""
+        poll_seconds = poll_seconds or float(self.settings.get("timeouts.poll_seconds"))
+        with self.ledger.transaction() as tx:
+            batch = tx.batch(batch_id)
+            if batch is None:
+                raise CosmoskitError(f"no batch {batch_id}")
+            if batch["state"] in BATCH_ACTIVE and not owner.is_me(batch.get("owner")):
+                batch = tx.update_batch(batch_id, owner=owner.me())
+        if batch["state"] not in BATCH_ACTIVE:
+            return {}
+        op = self.operation(batch["operation"])
+        ex = self.executor(batch["executor"])
+        handle = batch["handle"]
+        offset, partial = 0, b""
+        timeout = float(self.settings.get("timeouts.batch_seconds"))
+        started = timeutil.parse(batch["started"]) if batch.get("started") else None
+        delay = min(0.2, poll_seconds)
+        stopping = False
+        unreachable = 0.0
+        while True:
+            try:
+                result = ex.poll(handle)
+            except CosmoskitError as exc:
+                # The host may be rebooting or the link down: the batch lives on there, so keep trying.
+                if stop is not None and stop.is_set():
+                    return {}
+                on_event("unreachable", {"batch": batch_id, "error": str(exc)})
+                unreachable = min(max(unreachable * 2, 1.0), 30.0)
+                (stop.wait if stop is not None else time.sleep)(unreachable)
+                continue
+            unreachable = 0.0
+            if result.state == "vanished":
+                result = self._confirm_vanished(ex, handle, result)
+            try:
+                data, offset = ex.read_log(handle, offset)
+            except CosmoskitError:
+                data = b""
+            if data:
+                chunk = partial + data
+                lines = chunk.split(b"\n")
+                partial = lines.pop()
+                for raw in lines:
+                    line = raw.decode("utf-8", "replace")
+                    on_event("log", {"line": line})
+                    event = op.progress(line)
+                    if event:
+                        on_event("progress", event)
+            if result.state != "running":
+                break
+            if stop is not None and stop.is_set():
+                return {}
+            if not stopping and started is not None and (timeutil.parse(timeutil.now()) - started).total_seconds() > timeout:
+                stopping = True
+                on_event("timeout", {"batch": batch_id})
+                self._stop(batch_id, "timeout")
+            if stop is not None:
+                stop.wait(delay)
+            else:
+                time.sleep(delay)
+            delay = min(delay * 1.5, poll_seconds)
+        return self.finish(batch_id, result, on_event=on_event, max_attempts=max_attempts)
+
+    @staticmethod
+    def _confirm_vanished(ex: Executor, handle: dict[str, Any], result: PollResult) -> PollResult:
+        """Requeueing a batch's runs is drastic, so a vanish is believed only when a second look,
+        a moment later, agrees (a loaded host, a lagging shared filesystem, a launcher between two
+        files); any other answer wins. Unreachable on the second look keeps the first verdict."""
+        time.sleep(VANISH_RECHECK_SECONDS)
+        try:
+            return ex.poll(handle)
+        except CosmoskitError:
+            return result
+
+    def _stop(self, batch_id: str, reason: str) -> None:
+        with self.ledger.transaction() as tx:
+            batch = tx.batch(batch_id)
+            if batch is None or batch["state"] not in BATCH_ACTIVE:
+                return
+            tx.update_batch(batch_id, stop_requested=reason)
+        self.executor(batch["executor"]).cancel({**batch["handle"], "reason": reason})
+
+    # ------------------------------------------------------------------ finishing
+    def finish(self, batch_id: str, result: PollResult, *, on_event: Event = _quiet,
+               max_attempts: int = 2) -> dict[str, Outcome]:
+        """Fetch what a batch produced and settle every run on its own merits."""
+        me = owner.me()
+        with self.ledger.transaction() as tx:
+            batch = tx.batch(batch_id)
+            if batch is None or batch["state"] not in BATCH_ACTIVE:
+                return {}
+            if batch["state"] == "fetching" and owner.alive(batch.get("finisher")) and not owner.is_me(batch.get("finisher")):
+                return {}
+            batch = tx.update_batch(batch_id, state="fetching", finisher=me)
+            for rid in batch["runs"]:
+                run = tx.run(rid)
+                if run and run["status"] in ("running", "staging"):
+                    tx.update_run(rid, status="fetching")
+        job = self.job_for(batch)
+        ex = self.executor(batch["executor"])
+        on_event("fetching", {"batch": batch_id})
+        try:
+            ex.fetch(batch["handle"], job,
+                     progress=lambda label, done, total: on_event("transfer", {"label": label, "done": done, "total": total}))
+        except Exception:
+            # A vanished batch's folder may have outlived its process (a failed Slurm node, a host
+            # that came back), so its finished lines are fetched when they can be; when they cannot,
+            # its runs must still be requeued.
+            if result.state != "vanished":
+                raise
+        log = job.read_text(LOG)
+        # A vanished batch was not stopped by anyone here, whatever its launcher wrote on the way down.
+        stop = batch.get("stop_requested") or ("" if result.state == "vanished" else job.read_text(STOP_REASON).strip())
+        exit_code = result.exit_code
+        if result.state == "vanished":
+            outcomes = [Outcome(r["id"], False, error="the batch's process vanished on the host (rebooted or killed)",
+                                reason="vanished", retry=True) for r in job.runs]
+            # Outputs that were written before it vanished still count.
+            if job.local("outputs").exists():
+                outcomes = self._merge(job.operation.collect(job, None, log), outcomes)
+        else:
+            outcomes = job.operation.collect(job, exit_code, log)
+        union = set().union(*(job.operation.controls(r) for r in job.runs if r.get("params")))
+        cancel_all = stop == "cancelled" and not batch.get("cancel_runs")
+        cancel_runs = set(batch.get("cancel_runs") or [])
+        settled: dict[str, Outcome] = {}
+        finished_runs: list[dict[str, Any]] = []
+        stamp = timeutil.now()
+        with self.ledger.transaction() as tx:
+            for k, outcome in enumerate(outcomes):
+                run = tx.run(outcome.run_id)
+                if run is None:
+                    continue  # deleted meanwhile
+                folder = run_folder(self.home, run["id"])
+                self._fill_run_folder(job, k, run, outcome, log, folder)
+                if outcome.ok:
+                    outputs = {name: str((folder / name).relative_to(self.home)) for name in outcome.files}
+                    changes = {"status": "completed", "outputs": outputs, "error": None, "reason": None, "finished": stamp}
+                    changes.update(job.operation.completed(tx, {**run, **changes}, outcome))
+                elif run["id"] in cancel_runs or cancel_all:
+                    changes = {"status": "cancelled", "error": "cancelled on request", "reason": "cancelled", "finished": stamp}
+                elif stop == "cancelled":
+                    # Another run of this batch was cancelled; this one just lost its turn.
+                    changes = {"status": "queued", "batch_id": None, "error": None, "reason": None, "retry": True,
+                               "attempts": max(0, run.get("attempts", 1) - 1)}
+                elif stop == "timeout":
+                    limit = self.settings.get("timeouts.batch_seconds")
+                    changes = {"status": "failed", "error": f"timed out after {limit:.0f} s (timeouts.batch_seconds)",
+                               "reason": "timeout", "finished": stamp}
+                elif outcome.retry and run.get("attempts", 1) < max_attempts:
+                    changes = {"status": "queued", "batch_id": None, "error": outcome.error, "reason": outcome.reason,
+                               "retry": True}
+                    if outcome.reason == "oom":
+                        # Re-plan with fewer control networks than the load that ran out of memory.
+                        changes["max_controls"] = max(1, len(union) - 1)
+                else:
+                    changes = {"status": "failed", "error": outcome.error, "reason": outcome.reason, "finished": stamp}
+                run = tx.update_run(run["id"], **changes)
+                self._write_snapshot(folder, run)
+                settled[run["id"]] = outcome
+                if run["status"] in ("completed", "failed", "cancelled"):
+                    finished_runs.append(run)
+            ok = sum(1 for o in outcomes if o.ok)
+            state = "cancelled" if stop == "cancelled" else "done" if ok == len(outcomes) else "failed"
+            tx.update_batch(batch_id, state=state, exit_code=exit_code, finished=stamp, stop_reason=stop or None,
+                            completed_runs=ok)
+        on_event("finished", {"batch": batch_id, "completed": ok, "runs": len(outcomes)})
+        for run in finished_runs:
+            self._notify(run)
+        return settled
+
+    @staticmethod
+    def _merge(found: list[Outcome], default: list[Outcome]) -> list[Outcome]:
+        return [f if f.ok else d for f, d in zip(found, default)]
+
+    def _fill_run_folder(self, job: BatchJob, k: int, run: dict[str, Any], outcome: Outcome, log: str,
+                         folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, src in outcome.files.items():
+            link_or_copy(Path(src), folder / name)
+        for name in ("spec.json", "batch.jsonl", COMMAND_JSON):
+            if job.local(name).exists():
+                link_or_copy(job.local(name), folder / name)
+        logs = folder / "logs"
+        logs.mkdir(exist_ok=True)
+        (logs / "batch.log").write_text(log, encoding="utf-8")
+        (logs / "run.log").write_text(job.operation.run_log(job, k, log), encoding="utf-8")
+
+    @staticmethod
+    def _write_snapshot(folder: Path, run: dict[str, Any]) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2))
+
+    def _notify(self, run: dict[str, Any]) -> None:
+        try:
+            plugins.pm.hook.run_finished(run=dict(run))
+        except Exception as exc:  # a notification must never fail a run
+            sys.stderr.write(f"warning: a run_finished hook failed for {run['id']}: {exc}\n")
+
+    # ------------------------------------------------------------------ reattaching
+    def reconcile(self, *, finish: bool = True, on_event: Event = _quiet, max_attempts: int = 2,
+                  only_orphans: bool = True) -> dict[str, str]:
+        """Look at every unfinished batch nobody alive is following: finish the exited, requeue the vanished."""
+        with self.ledger.read() as tx:
+            batches = [dict(b) for b in tx.active_batches()]
+        seen: dict[str, str] = {}
+        for batch in batches:
+            watcher = batch.get("finisher") if batch["state"] == "fetching" else batch.get("owner")
+            if only_orphans and owner.alive(watcher) and not owner.is_me(watcher):
+                seen[batch["id"]] = "followed by another process"
+                continue
+            if batch["state"] == "staging" and not (batch.get("handle") or {}).get("batch_dir"):
+                self._abort_launch(batch["id"], CosmoskitError("the launching process died before staging"))
+                seen[batch["id"]] = "requeued (never launched)"
+                continue
+            try:
+                result = self.executor(batch["executor"]).poll(batch["handle"])
+            except CosmoskitError as exc:
+                seen[batch["id"]] = f"unreachable: {exc}"
+                continue
+            if result.state == "vanished":
+                result = self._confirm_vanished(self.executor(batch["executor"]), batch["handle"], result)
+            if result.state == "running":
+                seen[batch["id"]] = "running"
+                continue
+            if batch["state"] == "staging" and result.state == "vanished":
+                self._abort_launch(batch["id"], CosmoskitError("the launching process died before the model started"))
+                seen[batch["id"]] = "requeued (never started)"
+                continue
+            if finish:
+                self.finish(batch["id"], result, on_event=on_event, max_attempts=max_attempts)
+                seen[batch["id"]] = "finished" if result.state == "exited" else "vanished: unfinished runs requeued"
+        return seen
+
+    # ------------------------------------------------------------------ cancelling
+    def cancel(self, target: str) -> dict[str, Any]:
+        """Cancel a run (queued: at once; in a batch: its batch is stopped, the others requeued) or a whole batch."""
+        with self.ledger.transaction() as tx:
+            if target.startswith("bt_") or (not target.startswith("rs_") and self._is_batch(tx, target)):
+                batch = tx.get_batch(target)
+                if batch["state"] not in BATCH_ACTIVE:
+                    raise CosmoskitError(f"batch {batch['id']} already ended ({batch['state']})")
+                tx.update_batch(batch["id"], stop_requested="cancelled", cancel_runs=[])
+                result = {"batch": batch["id"], "runs": batch["runs"], "stopping": True}
+            else:
+                run = tx.get_run(target)
+                if run["status"] == "queued":
+                    tx.update_run(run["id"], status="cancelled", error="cancelled on request", reason="cancelled",
+                                  finished=timeutil.now())
+                    return {"run": run["id"], "stopping": False, "finished_run": run}
+                if run["status"] not in RUN_ACTIVE:
+                    raise CosmoskitError(f"run {run['id']} already ended ({run['status']})")
+                batch = tx.batch(run["batch_id"])
+                if batch is None or batch["state"] not in BATCH_ACTIVE:
+                    tx.update_run(run["id"], status="cancelled", error="cancelled on request", reason="cancelled",
+                                  finished=timeutil.now())
+                    return {"run": run["id"], "stopping": False}
+                cancel_runs = sorted(set(batch.get("cancel_runs") or []) | {run["id"]})
+                tx.update_batch(batch["id"], stop_requested="cancelled", cancel_runs=cancel_runs)
+                result = {"run": run["id"], "batch": batch["id"], "stopping": True}
+        self.executor(batch["executor"]).cancel({**batch["handle"], "reason": "cancelled"})
+        return result
+
+    @staticmethod
+    def _is_batch(tx: Any, text: str) -> bool:
+        try:
+            tx.resolve_batch(text)
+            return True
+        except CosmoskitError:
+            return False

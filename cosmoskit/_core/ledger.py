@@ -1,0 +1,324 @@
+"""The ledger: prompts, runs, batches and drop-folder ingests in TinyDB files.
+
+Files under ``<home>/ledger/`` (each a TinyDB database of string-keyed tables):
+
+- ``meta.json``     schema version, applied migrations, queue settings
+- ``prompts.json``  every prompt
+- ``active.json``   runs and batches that have not finished: the hot queue
+- ``history/YYYY-MM.json``  finished runs and batches, by month of creation
+- ``index.json``    where every run and batch id lives (``active`` or a month)
+- ``ingest.json``   drop-folder entries already seen
+
+The queue only ever touches the small ``active.json``: a run moves to its
+month file when it finishes, so years of history cost the hot path nothing.
+All access goes through :meth:`Ledger.transaction`: one cross-process lock,
+each file read at most once, and all changed files committed atomically.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from tinydb import TinyDB
+from tinydb.storages import Storage
+from tinydb.table import Document, Table
+
+from cosmoskit._core import ids, timeutil
+from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.storage import FileState, Store
+
+RUN_STATUSES = ("queued", "staging", "running", "fetching", "completed", "failed", "cancelled")
+RUN_ACTIVE = frozenset(RUN_STATUSES[:4])
+RUN_TERMINAL = frozenset(RUN_STATUSES[4:])
+BATCH_STATES = ("staging", "running", "fetching", "done", "failed", "cancelled", "lost")
+BATCH_ACTIVE = frozenset(BATCH_STATES[:3])
+
+ACTIVE = "active"
+
+
+class StrTable(Table):
+    """A TinyDB table keyed by our string ids instead of integers."""
+
+    document_id_class = str  # type: ignore[assignment]
+
+
+class StrTinyDB(TinyDB):
+    table_class = StrTable
+
+
+class _TxStorage(Storage):
+    """TinyDB storage that reads and writes a transaction's cached FileState."""
+
+    def __init__(self, state: FileState) -> None:
+        self.state = state
+
+    def read(self) -> dict[str, Any] | None:
+        return self.state.read()
+
+    def write(self, data: dict[str, Any]) -> None:
+        self.state.write(data)
+
+
+# ---------------------------------------------------------------- migrations
+MIGRATIONS: list[Callable[["Tx"], None]] = []
+migration = MIGRATIONS.append
+
+
+@migration
+def m001_initial(tx: "Tx") -> None:
+    tx.meta_set("queue", {"paused": False})
+
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class Ledger:
+    def __init__(self, home: Path, lock_timeout: float = 120.0) -> None:
+        self.home = Path(home)
+        self.root = self.home / "ledger"
+        self.store = Store(self.root, lock_timeout)
+        self._migrated = False
+
+    @contextmanager
+    def transaction(self) -> Iterator["Tx"]:
+        """Everything inside happens under the lock and commits as one, or not at all."""
+        with self.store.locked():
+            tx = Tx(self)
+            migrating = not self._migrated
+            if migrating:
+                tx.migrate()
+            yield tx
+            self.store.commit(list(tx.files.values()))
+            if migrating:
+                # only once committed: a transaction that raised wrote nothing, migrations included
+                self._migrated = True
+
+    # reads use the same lock: they are short, and a reader never sees half a commit
+    read = transaction
+
+
+class Tx:
+    """One transaction's view of the ledger."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.files: dict[str, FileState] = {}
+        self._dbs: dict[str, StrTinyDB] = {}
+
+    # ------------------------------------------------------------ plumbing
+    def _state(self, rel: str) -> FileState:
+        if rel not in self.files:
+            self.files[rel] = FileState(self.ledger.root / rel)
+        return self.files[rel]
+
+    def table(self, rel: str, name: str) -> StrTable:
+        if rel not in self._dbs:
+            self._dbs[rel] = StrTinyDB(self._state(rel), storage=_TxStorage)
+        return self._dbs[rel].table(name, cache_size=0)  # type: ignore[return-value]
+
+    def raw(self, rel: str, name: str) -> dict[str, dict[str, Any]]:
+        """The stored table as a dict, without copying.  Read-only."""
+        data = self._state(rel).read() or {}
+        return data.get(name, {})
+
+    @staticmethod
+    def _month_file(month: str) -> str:
+        return f"history/{month}.json"
+
+    def _file_of(self, loc: str) -> str:
+        return "active.json" if loc == ACTIVE else self._month_file(loc)
+
+    def history_months(self) -> list[str]:
+        folder = self.ledger.root / "history"
+        months = {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
+        # month files this transaction created are not on disk until it commits
+        months.update(rel[len("history/"):-len(".json")] for rel, state in self.files.items()
+                      if rel.startswith("history/") and state.dirty)
+        return sorted(months, reverse=True)
+
+    # ------------------------------------------------------------ meta
+    def meta_get(self, key: str, default: Any = None) -> Any:
+        doc = self.raw("meta.json", "meta").get(key)
+        return default if doc is None else doc.get("value", default)
+
+    def meta_set(self, key: str, value: Any) -> None:
+        table = self.table("meta.json", "meta")
+        table.upsert(Document({"value": value}, doc_id=key))
+
+    def migrate(self) -> None:
+        applied = self.raw("meta.json", "migrations")
+        known = {fn.__name__ for fn in MIGRATIONS}
+        unknown = set(applied) - known
+        if unknown:
+            raise CosmoskitError(
+                f"the ledger in {self.ledger.root} was written by a newer cosmoskit "
+                f"(migrations {', '.join(sorted(unknown))})",
+                hint="upgrade cosmoskit",
+            )
+        table = self.table("meta.json", "migrations")
+        for fn in MIGRATIONS:
+            if fn.__name__ not in applied:
+                fn(self)
+                table.insert(Document({"applied_at": timeutil.now()}, doc_id=fn.__name__))
+                self.meta_set("schema_version", SCHEMA_VERSION)
+
+    # ------------------------------------------------------------ prompts
+    def add_prompt(self, doc: dict[str, Any]) -> dict[str, Any]:
+        doc.setdefault("id", ids.new_id("ps"))
+        doc.setdefault("created", timeutil.now())
+        self.table("prompts.json", "prompts").insert(Document(doc, doc_id=doc["id"]))
+        return doc
+
+    def prompt(self, prompt_id: str) -> dict[str, Any] | None:
+        doc = self.raw("prompts.json", "prompts").get(prompt_id)
+        return dict(doc) if doc is not None else None
+
+    def get_prompt(self, text: str) -> dict[str, Any]:
+        prompt = self.prompt(self.resolve_prompt(text))
+        assert prompt is not None
+        return prompt
+
+    def prompts(self) -> Iterable[dict[str, Any]]:
+        return self.raw("prompts.json", "prompts").values()
+
+    def update_prompt(self, prompt_id: str, changes: dict[str, Any]) -> None:
+        self.table("prompts.json", "prompts").update(changes, doc_ids=[prompt_id])
+
+    def delete_prompt(self, prompt_id: str) -> None:
+        self.table("prompts.json", "prompts").remove(doc_ids=[prompt_id])
+
+    def resolve_prompt(self, text: str) -> str:
+        return ids.resolve("ps", text, self.raw("prompts.json", "prompts").keys())
+
+    # ------------------------------------------------------------ runs and batches
+    def _add(self, kind: str, docs: list[dict[str, Any]]) -> None:
+        if not docs:
+            return
+        by_loc: dict[str, list[dict[str, Any]]] = {}
+        index = self.table("index.json", kind)
+        terminal = RUN_TERMINAL if kind == "runs" else frozenset(BATCH_STATES) - BATCH_ACTIVE
+        field = "status" if kind == "runs" else "state"
+        for doc in docs:
+            loc = doc["created"][:7] if doc[field] in terminal else ACTIVE
+            by_loc.setdefault(loc, []).append(doc)
+        for loc, group in by_loc.items():
+            self.table(self._file_of(loc), kind).insert_multiple(Document(d, doc_id=d["id"]) for d in group)
+        index.insert_multiple(Document({"loc": loc}, doc_id=d["id"]) for loc, g in by_loc.items() for d in g)
+
+    def _loc(self, kind: str, doc_id: str) -> str | None:
+        entry = self.raw("index.json", kind).get(doc_id)
+        return entry["loc"] if entry else None
+
+    def _get(self, kind: str, doc_id: str) -> dict[str, Any] | None:
+        loc = self._loc(kind, doc_id)
+        if loc is None:
+            return None
+        doc = self.raw(self._file_of(loc), kind).get(doc_id)
+        return dict(doc) if doc is not None else None
+
+    def _update(self, kind: str, doc_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+        loc = self._loc(kind, doc_id)
+        if loc is None:
+            raise CosmoskitError(f"no {kind[:-1]} {doc_id}")
+        current = self.raw(self._file_of(loc), kind)[doc_id]
+        field = "status" if kind == "runs" else "state"
+        active_states = RUN_ACTIVE if kind == "runs" else BATCH_ACTIVE
+        new_state = changes.get(field, current[field])
+        new_loc = ACTIVE if new_state in active_states else current["created"][:7]
+        changes = {**changes, "updated": timeutil.now()}
+        if new_loc == loc:
+            self.table(self._file_of(loc), kind).update(changes, doc_ids=[doc_id])
+            return {**current, **changes}
+        doc = {**current, **changes}
+        self.table(self._file_of(loc), kind).remove(doc_ids=[doc_id])
+        self.table(self._file_of(new_loc), kind).insert(Document(doc, doc_id=doc_id))
+        self.table("index.json", kind).update({"loc": new_loc}, doc_ids=[doc_id])
+        return doc
+
+    def _delete(self, kind: str, doc_id: str) -> None:
+        loc = self._loc(kind, doc_id)
+        if loc is None:
+            return
+        self.table(self._file_of(loc), kind).remove(doc_ids=[doc_id])
+        self.table("index.json", kind).remove(doc_ids=[doc_id])
+
+    def _iter(self, kind: str, *, active: bool = True, history: bool = True,
+              months: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Read-only documents; copy before changing."""
+        if active:
+            yield from self.raw("active.json", kind).values()
+        if history:
+            for month in months if months is not None else self.history_months():
+                yield from self.raw(self._month_file(month), kind).values()
+
+    # runs
+    def add_run(self, doc: dict[str, Any]) -> dict[str, Any]:
+        return self.add_runs([doc])[0]
+
+    def add_runs(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        stamp = timeutil.now()
+        for doc in docs:
+            doc.setdefault("id", ids.new_id("rs"))
+            doc.setdefault("created", stamp)
+            doc.setdefault("status", "queued")
+        self._add("runs", docs)
+        return docs
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        return self._get("runs", run_id)
+
+    def get_run(self, text: str) -> dict[str, Any]:
+        run = self.run(self.resolve_run(text))
+        assert run is not None
+        return run
+
+    def update_run(self, run_id: str, **changes: Any) -> dict[str, Any]:
+        return self._update("runs", run_id, changes)
+
+    def delete_run(self, run_id: str) -> None:
+        self._delete("runs", run_id)
+
+    def runs(self, **kw: Any) -> Iterator[dict[str, Any]]:
+        return self._iter("runs", **kw)
+
+    def active_runs(self) -> list[dict[str, Any]]:
+        return list(self.raw("active.json", "runs").values())
+
+    def resolve_run(self, text: str) -> str:
+        return ids.resolve("rs", text, self.raw("index.json", "runs").keys())
+
+    # batches
+    def add_batch(self, doc: dict[str, Any]) -> dict[str, Any]:
+        doc.setdefault("id", ids.new_id("bt"))
+        doc.setdefault("created", timeutil.now())
+        doc.setdefault("state", "staging")
+        self._add("batches", [doc])
+        return doc
+
+    def batch(self, batch_id: str) -> dict[str, Any] | None:
+        return self._get("batches", batch_id)
+
+    def get_batch(self, text: str) -> dict[str, Any]:
+        batch = self.batch(self.resolve_batch(text))
+        assert batch is not None
+        return batch
+
+    def update_batch(self, batch_id: str, **changes: Any) -> dict[str, Any]:
+        return self._update("batches", batch_id, changes)
+
+    def batches(self, **kw: Any) -> Iterator[dict[str, Any]]:
+        return self._iter("batches", **kw)
+
+    def active_batches(self) -> list[dict[str, Any]]:
+        return list(self.raw("active.json", "batches").values())
+
+    def resolve_batch(self, text: str) -> str:
+        return ids.resolve("bt", text, self.raw("index.json", "batches").keys())
+
+    # ------------------------------------------------------------ ingest
+    def ingest_table(self) -> StrTable:
+        return self.table("ingest.json", "ingest")
+
+    def ingests(self) -> dict[str, dict[str, Any]]:
+        return self.raw("ingest.json", "ingest")

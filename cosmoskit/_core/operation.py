@@ -1,0 +1,118 @@
+"""The Operation base class: one kind of GPU job (``transfer``, ``upscale``, ``enhance`` …)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from cosmoskit._core.batchjob import BatchJob
+    from cosmoskit._core.config import Settings
+    from cosmoskit._core.ledger import Tx
+
+
+@dataclass
+class Outcome:
+    """What one run of a finished batch produced.
+
+    ``files`` maps a name inside the run folder (``output.mp4`` …) to a file in
+    the local batch folder; ``error`` says why a run without output failed;
+    ``retry`` marks a run that never got its turn (the process died first) and
+    may be relaunched.
+    """
+
+    run_id: str
+    ok: bool
+    files: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+    reason: str | None = None  # guardrail | oom | validation | timeout | crash | not_reached
+    retry: bool = False
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+class Operation:
+    """Base class of operations.  A minimal plugin::
+
+        import cosmoskit
+        from cosmoskit._core.operation import Operation, Outcome
+
+        class Echo(Operation):
+            name = "echo"
+            description = "copy the prompt's video (a test operation)"
+            batchable = False
+
+            def validate(self, params, prompt):
+                return {}
+
+            def prepare(self, job):
+                video = job.stage_input(job.prompts[job.runs[0]["prompt_id"]]["inputs"]["rgb"])
+                return ["cp", video, job.remote("outputs/output.mp4")]
+
+            def collect(self, job, exit_code, log):
+                run = job.runs[0]
+                out = job.local("outputs/output.mp4")
+                return [Outcome(run["id"], out.exists(), {"output.mp4": str(out)} if out.exists() else {},
+                                None if out.exists() else "no output")]
+
+        @cosmoskit.hookimpl
+        def register_operations(register):
+            register(Echo)
+
+    ``options`` is the schema of the operation's section in ``cosmoskit.yaml``
+    (named ``config_section``, else ``name``); ``self.defaults`` holds it, validated.
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    batchable: ClassVar[bool] = True
+    options: ClassVar[dict[str, Any]] = {}
+    config_section: ClassVar[str | None] = None
+    needs_prompt: ClassVar[bool] = True
+
+    def __init__(self, settings: "Settings") -> None:
+        self.settings = settings
+        self.defaults: dict[str, Any] = settings.section(self.config_section or self.name, self.options) if self.options else {}
+
+    # -- planning -------------------------------------------------------
+    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+        """Return complete, normalised parameters for a new run, or raise CosmoskitError."""
+        raise NotImplementedError
+
+    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+        """Control networks the run loads (they drive model-load cost and memory)."""
+        return ()
+
+    def batch_key(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> tuple[Any, ...]:
+        """Runs may share one model load only if their keys are equal."""
+        return (self.name, run["id"]) if not self.batchable else (self.name,)
+
+    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
+        return int((prompt or {}).get("frames") or 121)
+
+    def chunks(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
+        """Generation units of the cost model: 121-frame chunks, each next one adding 120 frames."""
+        frames = max(1, self.frames(run, prompt))
+        return max(1, -(-(frames - 1) // 120))
+
+    def steps(self, run: dict[str, Any]) -> int:
+        return int(run.get("params", {}).get("num_steps", 35))
+
+    # -- running ----------------------------------------------------------
+    def prepare(self, job: "BatchJob") -> list[str]:
+        """Write the model's input files into ``job.dir`` and return the argv to run there."""
+        raise NotImplementedError
+
+    def collect(self, job: "BatchJob", exit_code: int | None, log: str) -> list[Outcome]:
+        """Map what the batch produced back to its runs, one Outcome each, in line order."""
+        raise NotImplementedError
+
+    def run_log(self, job: "BatchJob", index: int, log: str) -> str:
+        """The part of the batch log about the run on line ``index`` (default: all of it)."""
+        return log
+
+    def progress(self, line: str) -> dict[str, Any] | None:
+        """Parse one log line into a progress event (``{"phase": "load"}``, ``{"line": k, "chunk": c, "chunks": n}`` …)."""
+        return None
+
+    def completed(self, tx: "Tx", run: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+        """Ledger changes beyond the run itself once a run completes (``enhance`` makes a prompt).  Returns run changes."""
+        return {}

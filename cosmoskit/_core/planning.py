@@ -1,0 +1,71 @@
+"""From queued runs to planned batches: the planner's view of runs, and validity of a plan."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from cosmoskit._core import plugins
+from cosmoskit._core.costmodel import CostModel
+from cosmoskit._core.strategy import Batch, Item
+
+if TYPE_CHECKING:
+    from cosmoskit._core.engine import Engine
+
+
+def items_for(engine: "Engine", runs: list[dict[str, Any]], prompts: dict[str, dict[str, Any]]) -> list[Item]:
+    """Each queued run as the planner sees it; the operation says what may share a load."""
+    items = []
+    for run in runs:
+        op = engine.operation(run["operation"])
+        prompt = prompts.get(run.get("prompt_id") or "")
+        items.append(Item(
+            run_id=run["id"],
+            group=op.batch_key(run, prompt),
+            controls=frozenset(op.controls(run)),
+            chunks=op.chunks(run, prompt),
+            steps=op.steps(run),
+            priority=int(run.get("priority") or 0),
+            created=run["created"],
+            batchable=op.batchable,
+            max_controls=run.get("max_controls"),
+        ))
+    return items
+
+
+def valid(batch: Batch, model: CostModel) -> str | None:
+    """Why a planned batch is not allowed, or None."""
+    items = batch.items
+    if not items:
+        return "empty batch"
+    if len({i.group for i in items}) != 1:
+        return "mixes runs that cannot share a model load"
+    if len(items) > 1 and not all(i.batchable for i in items):
+        return "holds a run whose operation never batches"
+    if len(items) > model.max_runs:
+        return f"holds {len(items)} runs, more than {model.max_runs}"
+    union = frozenset().union(*(i.controls for i in items))
+    if not union <= batch.controls:
+        return "carries fewer control networks than its runs need"
+    if not model.fits(batch.controls) and len(items) > 1:
+        return "its control networks do not fit the GPU's memory"
+    caps = [i.max_controls for i in items if i.max_controls is not None]
+    if caps and len(batch.controls) > min(caps) and len(items) > 1:
+        return "exceeds the control networks a run may share after running out of memory"
+    return None
+
+
+def plan(engine: "Engine", runs: list[dict[str, Any]], prompts: dict[str, dict[str, Any]],
+         strategy: str | None = None) -> list[Batch]:
+    name = strategy or engine.settings.get("batching.strategy")
+    model = CostModel.from_settings(engine.settings)
+    items = items_for(engine, runs, prompts)
+    if not items:
+        return []
+    batches = plugins.get_strategy(name)().plan(items, model)
+    seen = [i.run_id for b in batches for i in b.items]
+    if sorted(seen) != sorted(i.run_id for i in items):
+        raise RuntimeError(f"strategy {name!r} did not place every queued run exactly once")
+    for b in batches:
+        problem = valid(b, model)
+        if problem:
+            raise RuntimeError(f"strategy {name!r} planned an invalid batch: {problem}")
+    return batches

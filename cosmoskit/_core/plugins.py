@@ -1,0 +1,214 @@
+"""The plugin manager: loads entry points of group ``cosmoskit`` and collects registrations.
+
+Bundled plugins (``plugins/cosmoskit_*``) come in through the same entry-point
+door as third-party packages.  ``COSMOSKIT_LOAD_PLUGINS`` limits what loads:
+unset loads everything, empty loads nothing, otherwise a comma list of
+entry-point or distribution names.
+"""
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import pluggy
+
+from cosmoskit import hookspecs
+from cosmoskit._core.errors import CosmoskitError
+
+GROUP = "cosmoskit"
+
+pm = pluggy.PluginManager(GROUP)
+pm.add_hookspecs(hookspecs)
+
+_loaded = False
+# plugin name -> (distribution name, version) for `cosmoskit plugins`
+_distinfo: dict[str, tuple[str, str]] = {}
+
+
+def _wanted() -> set[str] | None:
+    raw = os.environ.get("COSMOSKIT_LOAD_PLUGINS")
+    if raw is None:
+        return None
+    return {name.strip() for name in raw.split(",") if name.strip()}
+
+
+def _norm(dist_name: str) -> str:
+    """A distribution name as pip compares them (PEP 503): ``Cosmoskit_Hello`` == ``cosmoskit-hello``."""
+    return re.sub(r"[-_.]+", "-", dist_name).lower()
+
+
+def load_plugins() -> None:
+    """Load every allowed entry point once, then fail loudly on a misspelled hook."""
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    from importlib.metadata import distributions
+
+    wanted = _wanted()
+    seen: dict[str, str] = {}  # entry-point name -> its distribution
+    for dist in distributions():
+        ours = [ep for ep in dist.entry_points if ep.group == GROUP]
+        if not ours:
+            continue  # reading every distribution's METADATA would cost ~1 ms each at start-up
+        dist_name = dist.metadata["Name"] or ""
+        for ep in ours:
+            if ep.name in seen:
+                if _norm(seen[ep.name]) != _norm(dist_name):  # the same dist twice on sys.path is fine
+                    raise CosmoskitError(
+                        f"the plugin name {ep.name!r} is used by both {seen[ep.name]} and {dist_name}",
+                        hint="uninstall one of them",
+                    )
+                continue
+            if wanted is not None and ep.name not in wanted and _norm(dist_name) not in {_norm(w) for w in wanted}:
+                continue
+            seen[ep.name] = dist_name
+            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken third-party package must not look like our bug
+                raise CosmoskitError(
+                    f"plugin {ep.name!r} from {dist_name} {dist.version} failed to import: {exc}",
+                    hint="uninstall it or leave it out of COSMOSKIT_LOAD_PLUGINS",
+                ) from exc
+            pm.register(plugin, name=ep.name)
+            _distinfo[ep.name] = (dist_name, dist.version)
+    if wanted:
+        loaded_dists = {_norm(d) for d, _ in _distinfo.values()}
+        missing = {w for w in wanted - seen.keys() if _norm(w) not in loaded_dists}
+        if missing:
+            raise CosmoskitError(
+                f"COSMOSKIT_LOAD_PLUGINS names plugins that are not installed: {', '.join(sorted(missing))}"
+            )
+    check()
+
+
+def check() -> None:
+    """Turn pluggy's validation error for a misspelled hook into a user-facing one."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise CosmoskitError(f"plugin {plugin_name(exc.plugin)!r}: {exc}") from exc
+
+
+def plugin_name(plugin: object) -> str:
+    return pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+
+
+def collect(hook_name: str) -> dict[str, Any]:
+    """Call a ``register_*`` hook plugin by plugin; return ``{name: class}``.
+
+    Each registered class must carry a ``name``; a name registered by two
+    plugins is an error that names both.
+    """
+    load_plugins()
+    found: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    caller = getattr(pm.hook, hook_name)
+    for impl in caller.get_hookimpls():
+        source = impl.plugin_name
+
+        def register(cls: Any, _source: str = source) -> None:
+            name = getattr(cls, "name", None)
+            if not isinstance(name, str) or not name:
+                raise CosmoskitError(f"plugin {_source!r} registered {cls!r} without a name attribute")
+            if name in found:
+                raise CosmoskitError(
+                    f"{hook_name}: the name {name!r} is registered by both {sources[name]!r} and {_source!r}",
+                    hint="uninstall one of them or leave it out of COSMOSKIT_LOAD_PLUGINS",
+                )
+            found[name] = cls
+            sources[name] = _source
+            cls._plugin = _source
+
+        impl.function(register=register)
+    return found
+
+
+_cache: dict[str, dict[str, Any]] = {}
+
+
+def registry(hook_name: str) -> dict[str, Any]:
+    if hook_name not in _cache:
+        _cache[hook_name] = collect(hook_name)
+    return _cache[hook_name]
+
+
+def reset() -> None:
+    """Forget collected registrations (tests register plugins on the fly)."""
+    _cache.clear()
+
+
+def get_operations() -> dict[str, Any]:
+    return registry("register_operations")
+
+
+def get_strategies() -> dict[str, Any]:
+    return registry("register_strategies")
+
+
+def get_executor_types() -> dict[str, Any]:
+    return registry("register_executors")
+
+
+def _lookup(kind: str, hook_name: str, name: str) -> Any:
+    found = registry(hook_name)
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none (no plugin provides one)"
+        raise CosmoskitError(f"unknown {kind} {name!r}; known: {known}")
+    return found[name]
+
+
+def get_operation(name: str) -> Any:
+    return _lookup("operation", "register_operations", name)
+
+
+def get_strategy(name: str) -> Any:
+    return _lookup("batching strategy", "register_strategies", name)
+
+
+def get_executor_type(name: str) -> Any:
+    return _lookup("executor type", "register_executors", name)
+
+
+REGISTER_HOOKS = {
+    "register_operations": "operations",
+    "register_strategies": "strategies",
+    "register_executors": "executors",
+}
+
+
+def describe() -> list[dict[str, Any]]:
+    """What each loaded plugin is and contributes, for ``cosmoskit plugins``."""
+    load_plugins()
+    contributions: dict[str, dict[str, list[str]]] = {}
+    for hook_name, label in REGISTER_HOOKS.items():
+        for name, cls in registry(hook_name).items():
+            contributions.setdefault(cls._plugin, {}).setdefault(label, []).append(name)
+    out = []
+    for plugin in pm.get_plugins():
+        name = plugin_name(plugin)
+        dist, version = _distinfo.get(name, ("", ""))
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        entry = {
+            "name": name,
+            "package": dist or None,
+            "version": version or None,
+            "module": getattr(plugin, "__name__", None),
+            "hooks": hooks,
+        }
+        entry.update({k: sorted(v) for k, v in contributions.get(name, {}).items()})
+        if name in _commands:
+            entry["commands"] = _commands[name]
+        out.append(entry)
+    return sorted(out, key=lambda e: e["name"])
+
+
+_commands: dict[str, list[str]] = {}
+
+
+def record_commands(plugin: str, names: list[str]) -> None:
+    if names:
+        _commands[plugin] = names

@@ -1,0 +1,77 @@
+"""The BatchingStrategy base class: how queued runs become batches."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from cosmoskit._core.costmodel import CostModel
+
+
+@dataclass(frozen=True)
+class Item:
+    """One queued run as the planner sees it."""
+
+    run_id: str
+    group: tuple  # runs may share a batch only within one group (operation + model-level arguments)
+    controls: frozenset[str]
+    chunks: int  # 121-frame chunks of its video
+    steps: int
+    priority: int
+    created: str
+    batchable: bool = True
+    max_controls: int | None = None  # after an out-of-memory: only batches with at most this many control networks
+
+
+@dataclass
+class Batch:
+    """A planned batch: runs in line order and the control networks its model load carries."""
+
+    items: list[Item]
+    controls: frozenset[str]
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [i.run_id for i in self.items]
+
+
+class BatchingStrategy:
+    """Base class of batching strategies.  A minimal plugin::
+
+        import cosmoskit
+        from cosmoskit._core.strategy import Batch, BatchingStrategy
+
+        class Pairs(BatchingStrategy):
+            name = "pairs"
+            description = "two runs with the same controls per batch"
+
+            def plan(self, items, model):
+                batches, groups = [], {}
+                for item in items:
+                    groups.setdefault((item.group, item.controls), []).append(item)
+                for (_, controls), group in groups.items():
+                    for i in range(0, len(group), 2 if group[0].batchable else 1):
+                        batches.append(Batch(group[i:i + 2], controls))
+                return self.order(batches)
+
+        @cosmoskit.hookimpl
+        def register_strategies(register):
+            register(Pairs)
+
+    ``plan`` must put every item in exactly one batch, never mix groups, and
+    respect ``model.fits(controls)``, ``model.max_runs`` and each item's
+    ``max_controls`` (see ``cosmoskit._core.planning.valid``).
+    """
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def plan(self, items: list[Item], model: "CostModel") -> list[Batch]:
+        raise NotImplementedError
+
+    @staticmethod
+    def order(batches: list[Batch]) -> list[Batch]:
+        """Highest priority first, then the oldest run, then line order inside each batch."""
+        for b in batches:
+            b.items.sort(key=lambda i: (-i.priority, i.created, i.run_id))
+        return sorted(batches, key=lambda b: (-max(i.priority for i in b.items), min(i.created for i in b.items)))
