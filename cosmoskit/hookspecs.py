@@ -25,7 +25,7 @@ def register_operations(register: Callable[[Any], None]) -> None:
     Call ``register(OperationClass)`` once per class.  An Operation validates a
     run's parameters, writes the model's input files for a batch, gives the
     command to run and maps produced files back to runs; see
-    ``cosmoskit._core.operation.Operation``.
+    ``cosmoskit.api.Operation``.
     """
 
 
@@ -34,7 +34,7 @@ def register_strategies(register: Callable[[Any], None]) -> None:
     """Register BatchingStrategy classes (``single``, ``strict``, ``mixed``, ``optimal`` …).
 
     Call ``register(StrategyClass)`` once per class.  A strategy turns the queued
-    runs into an ordered list of batches; see ``cosmoskit._core.strategy.BatchingStrategy``.
+    runs into an ordered list of batches; see ``cosmoskit.api.BatchingStrategy``.
     """
 
 
@@ -43,8 +43,40 @@ def register_executors(register: Callable[[Any], None]) -> None:
     """Register Executor classes, one per kind of place to run (``local``, ``ssh`` …).
 
     Call ``register(ExecutorClass)`` once per class.  ``executors:`` entries in
-    ``cosmoskit.yaml`` name a class by its ``type_name``; see
-    ``cosmoskit._core.executor.Executor``.
+    ``cosmoskit.yaml`` name a class by its ``name``; see
+    ``cosmoskit.api.Executor``.  A class that leaves out a method the core
+    calls is refused here, with the missing methods named.
+    """
+
+
+@hookspec
+def register_runtimes(register: Callable[[Any], None]) -> None:
+    """Register Runtime classes: how the launcher runs a model's command (``docker``, ``direct``, ``emulator`` …).
+
+    Call ``register(RuntimeClass)`` once per class; ``model.runtime`` in
+    ``cosmoskit.yaml`` picks one by ``name``.  See ``cosmoskit.api.Runtime``.
+    """
+
+
+@hookspec
+def register_settings(register: Callable[[Any], None]) -> None:
+    """Declare top-level sections of ``cosmoskit.yaml`` that this plugin owns.
+
+    Call ``register(cosmoskit.api.Section(name, fields, description))`` once per
+    section.  ``config show`` and ``config check`` cover it with file and line;
+    ``cosmoskit.api.settings().section(name)`` returns it validated, defaults filled.
+    Operations and runtimes declare their own sections through ``options``.
+    """
+
+
+@hookspec
+def register_tables(register: Callable[[Any], None]) -> None:
+    """Declare ledger tables this plugin keeps (its own file under ``ledger/plugins/``).
+
+    Call ``register(cosmoskit.api.LedgerTable(name, description, migrations))`` once per
+    table.  Inside a ledger transaction ``tx.plugin_table(name)`` reads and writes it
+    under the same lock and the same all-or-nothing commit as the core's records;
+    its migrations run once each, in order, and are recorded in the ledger.
     """
 
 

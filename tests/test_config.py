@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import cosmoskit
-from cosmoskit._core.executor import Executor
+from cosmoskit_local.executor import LocalExecutor
 from cosmoskit._core.schema import Field
 
 from conftest import in_process_plugins, run_cli, write_config
@@ -184,6 +184,9 @@ BAD = {
     "bool is not an integer": ("worker:\n  max_attempts: yes\n", 2, "worker.max_attempts must be an integer"),
     "value out of range": ("worker:\n  max_attempts: 0\n", 2, "worker.max_attempts must be above 0"),
     "not one of the choices": ("model:\n  runtime: podman\n", 2, "model.runtime must be one of docker, direct, emulator"),
+    "unknown strategy": ("batching:\n  strategy: nosuch\n", 2, "batching.strategy must be one of single, strict, mixed, optimal"),
+    "unknown default executor": ("default_executor: nosuch\n", 1, "default_executor must be one of"),
+    "environment name": ("model:\n  env:\n    'BAD NAME;touch /tmp/x': 1\n", 2, "model.env key 'BAD NAME;touch /tmp/x' is not an environment variable name"),
     "section is not a mapping": ("watch: drop\n", 1, "watch must be a mapping"),
     "unknown top-level key": ("model:\n  runtime: emulator\nbatchng:\n  strategy: single\n", 3,
                               "batchng is not a known key"),
@@ -253,10 +256,10 @@ def test_plugin_sections_are_unknown_when_their_plugin_is_not_loaded(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
         f"Error: {tmp_path / 'cosmoskit.yaml'}:1: transfer is not a known key "
-        f"(known: batching, default_executor, emulator, executors, home, model, timeouts, watch, worker)"]
+        f"(known: batching, default_executor, executors, home, model, timeouts, worker)"]
 
 
-class _NeedsHost(Executor):
+class _NeedsHost(LocalExecutor):
     name = "needs-host"
     description = "a test executor with a required key, like ssh's host"
     options = {"host": Field(str, None, "host name", required=True),

@@ -40,6 +40,7 @@ def section(hook: str) -> str:
 
 def test_the_hookspecs_are_the_ones_of_the_design():
     assert set(hook_signatures()) == {"register_operations", "register_strategies", "register_executors",
+                                      "register_runtimes", "register_settings", "register_tables",
                                       "register_commands", "run_finished"}
 
 
@@ -56,8 +57,8 @@ def test_docs_document_no_hook_that_does_not_exist():
 
 def test_docs_name_the_entry_point_group_base_classes_and_tools():
     text = DOCS.read_text()
-    for needed in ("[project.entry-points.cosmoskit]", "cosmoskit._core.operation.Operation",
-                   "cosmoskit._core.strategy.BatchingStrategy", "cosmoskit._core.executor.Executor",
+    for needed in ("[project.entry-points.cosmoskit]", "cosmoskit.api.Operation",
+                   "cosmoskit.api.BatchingStrategy", "cosmoskit.api.Executor", "cosmoskit.api.Runtime",
                    "COSMOSKIT_LOAD_PLUGINS", "cosmoskit plugins --json"):
         assert needed in text, needed
 
@@ -81,7 +82,8 @@ def test_each_hook_example_is_a_working_plugin(hook, monkeypatch):
         plugins.check()
         assert [i.plugin_name for i in getattr(plugins.pm.hook, hook).get_hookimpls()].count(name) == 1
         if hook in plugins.REGISTER_HOOKS:
-            mine = {n for n, cls in plugins.registry(hook).items() if cls._plugin == name}
+            mine = {n for n, obj in plugins.registry(hook).items()
+                    if (obj._plugin if isinstance(obj, type) else obj.plugin) == name}
             assert mine, f"the {hook} example registers nothing"
         elif hook == "register_commands":
             app = typer.Typer()

@@ -70,6 +70,9 @@ def sites(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         class AlsoEverything(BatchingStrategy):
             name = "everything"
 
+            def plan(self, items, model):
+                return []
+
         @cosmoskit.hookimpl
         def register_strategies(register):
             register(AlsoEverything)
@@ -119,8 +122,10 @@ def test_thirdparty_plugin_adds_a_strategy_and_a_command(sites, tmp_path):
         "package": "cosmoskit-hello",
         "version": "0.3.1",
         "module": "cosmoskit_hello",
-        "hooks": ["register_commands", "register_strategies"],
+        "hooks": ["register_commands", "register_executors", "register_operations", "register_strategies"],
+        "operations": ["echo"],
         "strategies": ["everything"],
+        "executors": ["here"],
         "commands": ["hello"],
     }
     # the bundled plugins are still there, through the same door
@@ -129,6 +134,40 @@ def test_thirdparty_plugin_adds_a_strategy_and_a_command(sites, tmp_path):
 
     helped = cosmoskit_cmd("--help", sites=[sites["hello"]], cwd=tmp_path)
     assert "hello" in helped.stdout and "Say hello" in helped.stdout
+
+
+def test_thirdparty_operation_goes_through_the_queue_and_the_worker_on_its_own_executor(sites, tmp_path, videos):
+    """The docs' Echo example, shipped by an outside package, runs end to end with no command of its own,
+    on that package's own executor, planned by its own strategy."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "cosmoskit.yaml").write_text(
+        f"default_executor: here\nexecutors:\n  here:\n    type: here\n    python: {sys.executable}\n"
+        "batching:\n  strategy: everything\ntimeouts:\n  poll_seconds: 0.2\n")
+    site = [sites["hello"]]
+    created = cosmoskit_cmd("prompt", "create", "copy me", str(videos["scene"]), "--json", sites=site, cwd=project)
+    assert created.returncode == 0, created.stderr
+    prompt = json.loads(created.stdout)
+    bad = cosmoskit_cmd("run", "create", "echo", prompt["id"], "--param", "speed=2", sites=site, cwd=project)
+    assert bad.returncode == 1 and "echo has no parameter 'speed'" in bad.stderr
+    helped = cosmoskit_cmd("run", "create", "--help", sites=site, cwd=project)
+    assert "echo: copy the prompt's RGB video" in helped.stdout
+    queued = cosmoskit_cmd("run", "create", "echo", prompt["id"], "--queue", "--json", sites=site, cwd=project)
+    assert queued.returncode == 0, queued.stderr
+    (run,) = json.loads(queued.stdout)
+    assert run["status"] == "queued" and run["operation"] == "echo"
+    listed = cosmoskit_cmd("queue", "list", "--json", sites=site, cwd=project)
+    assert run["id"] in listed.stdout
+    worked = cosmoskit_cmd("worker", "--once", sites=site, cwd=project)
+    assert worked.returncode == 0, worked.stderr
+    done = json.loads(cosmoskit_cmd("run", "show", run["id"], "--json", sites=site, cwd=project).stdout)
+    assert done["status"] == "completed", done
+    output = project / done["outputs"]["output.mp4"]
+    assert output.read_bytes() == (videos["scene"] / "color.mp4").read_bytes()
+    batch = json.loads((project / "outputs" / f"run_{run['id']}" / "command.json").read_text())
+    assert batch["runtime"] == "plain" and batch["launch"][:2] == ["sh", "-c"]
+    status = cosmoskit_cmd("status", "--json", "--host", "here", sites=site, cwd=project)
+    assert json.loads(status.stdout)[0]["gpu_note"] == "no GPUs here (a test executor)"
 
 
 def test_thirdparty_strategy_is_found_by_name_and_plans(sites, tmp_path):
@@ -180,7 +219,7 @@ def test_load_plugins_by_entry_point_name(sites, tmp_path):
     ("cosmoskit_hello", ["hello"]),  # distribution names compare as pip compares them
     (" hello , cosmoskit_local ", ["cosmoskit_local", "hello"]),
     ("cosmoskit", ["cosmoskit_batching", "cosmoskit_cosmos", "cosmoskit_dropfolder", "cosmoskit_local",
-                   "cosmoskit_report", "cosmoskit_slurm", "cosmoskit_ssh"]),
+                   "cosmoskit_report", "cosmoskit_runtimes", "cosmoskit_slurm", "cosmoskit_ssh"]),
 ])
 def test_load_plugins_by_distribution_or_list(sites, tmp_path, load, expected):
     listed = cosmoskit_cmd("plugins", "--json", sites=[sites["hello"]], load=load, cwd=tmp_path)
@@ -214,9 +253,12 @@ def test_two_distributions_using_one_plugin_name_fail_naming_both(sites, tmp_pat
 class _Twin(BatchingStrategy):
     name = "twin"
 
+    def plan(self, items, model):
+        return []
 
-class _TwinAgain(BatchingStrategy):
-    name = "twin"
+
+class _TwinAgain(_Twin):
+    pass
 
 
 class _Registers:

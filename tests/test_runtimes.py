@@ -44,8 +44,9 @@ def test_docker_runtime_cancel_kills_the_container(project, cli, videos, tmp_pat
 
     state = tmp_path / "docker-state"
     shim = install_docker_double(tmp_path / "bin", state)
+    # the docker double runs the emulator, which takes its timing from the environment docker passes in
     configure(project, model={"runtime": "docker", "docker_command": str(shim), "cosmos_repo": str(tmp_path),
-                              "checkpoint_dir": str(tmp_path)}, emulator={"seconds_per_chunk": 5})
+                              "checkpoint_dir": str(tmp_path), "env": {"COSMOS_EMULATOR_SECONDS_PER_CHUNK": "5"}})
     pid = prompt(cli, "docker cancel", videos["scene"])
     client = subprocess.Popen([str(Path(sys.executable).with_name("cosmoskit")), "transfer", pid, "--weights", "vis=1"],
                               cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

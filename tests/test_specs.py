@@ -143,10 +143,14 @@ def test_batch_jsonl_with_mixed_controls(project, cli, videos):
     assert second["control_overrides"]["edge"] == {"input_control": None, "control_weight": 0.7}
     assert second["control_overrides"]["vis"]["control_weight"] == 0.0
     assert second["control_overrides"]["depth"]["control_weight"] == 0.0
-    argv = json.loads(job.local("command.json").read_text())["argv"]
+    command = json.loads(job.local("command.json").read_text())
+    argv = command["argv"]
     args = check_argv(argv)
     assert args["batch_input_path"].endswith("/batch.jsonl") and "video_save_name" not in args
-    assert job.local("command.args").read_bytes().split(b"\0")[:-1] == [a.encode() for a in argv]
+    # the launcher runs the runtime's command (here the emulator's), which ends with the model's own argv
+    launch = job.local("command.args").read_bytes().split(b"\0")[:-1]
+    assert launch == [a.encode() for a in command["launch"]] and command["runtime"] == "emulator"
+    assert launch[-len(argv):] == [a.encode() for a in argv] and launch[1].endswith(b"cosmos_emulator.py")
     engine.close()
 
 

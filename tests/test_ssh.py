@@ -183,8 +183,10 @@ def _kill_tree(folder: Path) -> None:
 def test_timeout_and_cancel_with_the_docker_double(project, cli, videos, sshd, tmp_path):
     state = tmp_path / "docker-state"
     install_docker_double(sshd.bin, state)
-    setup(project, sshd, tmp_path, emulator={"seconds_per_chunk": 6}, timeouts={"batch_seconds": 2},
-          runtime="docker", docker_command="docker", cosmos_repo=str(tmp_path), checkpoint_dir=str(tmp_path))
+    # the docker double runs the emulator, which takes its timing from the environment docker passes in
+    slow = {"COSMOS_EMULATOR_SECONDS_PER_CHUNK": "6"}
+    setup(project, sshd, tmp_path, timeouts={"batch_seconds": 2}, runtime="docker", docker_command="docker",
+          cosmos_repo=str(tmp_path), checkpoint_dir=str(tmp_path), env=slow)
     pid = prompt(cli, "too slow in docker", videos["scene"])
     (run,) = cli("transfer", pid, "--weights", "vis=1", "--json").json()
     assert run["status"] == "failed" and run["reason"] == "timeout", run
@@ -194,9 +196,9 @@ def test_timeout_and_cancel_with_the_docker_double(project, cli, videos, sshd, t
     assert "--ipc=host" in run_call and f"{tmp_path}:/workspace" in run_call
     assert any(c[:2] == ["kill", run_call[run_call.index("--name") + 1]] for c in calls), "the container is killed"
     # cancel a running one: cancelled, not failed
-    configure(project, default_executor="gpu1", emulator={"seconds_per_chunk": 6},
+    configure(project, default_executor="gpu1",
               executors={"gpu1": ssh_executor(sshd, tmp_path, runtime="docker", docker_command="docker",
-                                              cosmos_repo=str(tmp_path), checkpoint_dir=str(tmp_path))})
+                                              cosmos_repo=str(tmp_path), checkpoint_dir=str(tmp_path), env=slow)})
     proc = spawn(project, "transfer", pid, "--weights", "vis=1", "--json")
     batch = wait_for(running_batch)
     wait_for(lambda: sum(1 for c in docker_calls(state) if c[0] == "run") == 2)

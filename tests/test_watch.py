@@ -51,7 +51,7 @@ def ledger_state() -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str
     from cosmoskit._core import context
 
     with context.ledger().read() as tx:
-        return list(tx.runs()), list(tx.prompts()), dict(tx.ingests())
+        return list(tx.runs()), list(tx.prompts()), dict(tx.plugin_table("dropfolder_ingest").all())
 
 
 def runs() -> list[dict[str, Any]]:
@@ -227,7 +227,6 @@ def test_marked_in_place_then_touched_then_changed(project, template):
 
 def test_a_watcher_that_died_mid_ingest_is_resumed_exactly_once(drop, template):
     from cosmoskit._core import context
-    from tinydb.table import Document
 
     from cosmoskit_dropfolder.watcher import content_hash, ingest_key, walk
 
@@ -237,9 +236,9 @@ def test_a_watcher_that_died_mid_ingest_is_resumed_exactly_once(drop, template):
     with context.ledger().transaction() as tx:
         for folder, path, dest in ((moved, drop / "moved", moved), (stayed, drop / "stayed", drop / "processed" / "stayed")):
             digest, files, size = content_hash(folder, walk(folder))
-            tx.ingest_table().insert(Document({"path": str(path), "name": folder.name, "hash": digest,
-                                               "state": "claimed", "owner": dead, "dest": str(dest)},
-                                              doc_id=ingest_key(str(path), digest)))
+            tx.plugin_table("dropfolder_ingest").put(ingest_key(str(path), digest), {
+                "path": str(path), "name": folder.name, "hash": digest, "state": "claimed", "owner": dead,
+                "dest": str(dest)})
     session = run_once()
     assert sorted(e["folder"] for e in session.kinds("queued")) == ["moved", "stayed"]
     assert [e["folder"] for e in session.kinds("resume")] == ["moved"]

@@ -54,6 +54,7 @@ def _add_core_commands() -> None:
     app.command("logs")(batch_cmds.logs)
     app.command("cancel")(batch_cmds.cancel)
     app.command("attach")(batch_cmds.attach)
+    app.command("kill")(batch_cmds.kill)
     app.command("worker")(worker_cmd.worker)
     app.command("status")(status_cmd.status)
 

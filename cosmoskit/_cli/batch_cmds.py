@@ -1,4 +1,4 @@
-"""``cosmoskit logs``, ``cancel`` and ``attach``: looking at and steering batches, whatever their executor."""
+"""``cosmoskit logs``, ``cancel``, ``attach`` and ``kill``: looking at and steering batches, whatever their executor."""
 from __future__ import annotations
 
 import sys
@@ -117,3 +117,22 @@ def attach(
         output.say("No unfinished batches.")
     else:
         output.table(None, ("batch", "result"), done.items())
+
+
+def kill(host: str = typer.Option(..., "--host", help="Executor name: stop everything cosmoskit runs there."),
+         json_: bool = JSON_OPTION) -> None:
+    """Stop everything cosmoskit runs on one executor, known to the ledger or not; its runs become cancelled."""
+    from cosmoskit._cli import output
+    from cosmoskit._core import context
+
+    engine = context.engine()
+    try:
+        stopped, batches = engine.kill_all(host)
+    finally:
+        engine.close()
+    if json_:
+        output.emit_json({"host": host, "stopped": stopped, "batches": batches})
+    elif stopped or batches:
+        output.say(f"{host}: stopped {len(stopped)} launcher(s)/container(s)/job(s); {len(batches)} batch(es) cancelled.")
+    else:
+        output.say(f"{host}: nothing was running.")

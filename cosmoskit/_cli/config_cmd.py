@@ -5,26 +5,16 @@ import typer
 app = typer.Typer(help="Show and check the configuration.", no_args_is_help=True)
 
 
-def _plugin_owned_sections() -> dict:
-    """Top-level sections that loaded plugins define (an operation's defaults, e.g. ``transfer:``)."""
-    from cosmoskit._core import plugins
-
-    owners = {}
-    for op in plugins.get_operations().values():
-        if getattr(op, "options", None):
-            owners[op.config_section or op.name] = op.options
-    return owners
-
-
 def _effective(check_executors: bool) -> tuple:
     from cosmoskit._core import context, plugins
 
+    from cosmoskit._core.sections import owned_sections
+
     settings = context.settings()
-    owners = _plugin_owned_sections()
-    settings.validate_plugin_sections(owners)
+    settings.check_sections()
     data = dict(settings.data)
-    for key, schema in owners.items():
-        data[key] = settings.section(key, schema)
+    for name, section in owned_sections().items():
+        data[name] = settings.section(name, section.fields)
     executors = {}
     for name in settings.executor_names():
         raw = settings.executor_config(name)

@@ -18,8 +18,8 @@ def info(json_: bool = typer.Option(False, "--json", help="Output as JSON.")) ->
     """Files, sizes, counts and schema version."""
     import os
 
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context, plugins
 
     ledger = context.ledger()
     with ledger.read() as tx:
@@ -28,8 +28,9 @@ def info(json_: bool = typer.Option(False, "--json", help="Output as JSON.")) ->
             "runs_active": len(tx.raw("active.json", "runs")),
             "runs_total": len(tx.raw("index.json", "runs")),
             "batches_total": len(tx.raw("index.json", "batches")),
-            "ingests": len(tx.raw("ingest.json", "ingest")),
         }
+        for name in plugins.registry("register_tables"):
+            counts[name] = len(tx.plugin_table(name))
         schema = tx.meta_get("schema_version")
         paused = (tx.meta_get("queue") or {}).get("paused", False)
     files = []

@@ -114,3 +114,71 @@ def delete(
     if delete_outputs:
         remove_folder(folder)
     output.say(f"Deleted {doc['id']}.")
+
+
+def _operations_epilog() -> str:
+    """Every registered operation and its parameters, for ``run create --help`` (loaded only then)."""
+    from cosmoskit._core import plugins
+    from cosmoskit._core.errors import CosmoskitError
+
+    try:
+        operations = plugins.get_operations()
+    except CosmoskitError as exc:
+        return f"(operations unavailable: {exc})"
+    lines = ["Operations and their parameters (--param KEY=VALUE):", ""]
+    for name, cls in sorted(operations.items()):
+        lines.append(f"{name}: {cls.description}" + ("" if cls.needs_prompt else " (no prompt needed)"))
+        for key, field in cls.parameter_schema().items():
+            shown = str(field.default)
+            shown = shown if len(shown) <= 40 else shown[:37] + "…"
+            default = "" if field.default in (None, "", {}) else f" (default {shown})"
+            lines.append(f"  {key} ({field.type_name()}): {field.doc}{default}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+class _OperationsHelp(typer.core.TyperCommand):
+    """``--help`` lists each operation's parameters, read from the plugins only when asked for."""
+
+    @property  # type: ignore[override]
+    def epilog(self) -> str:
+        from rich.markup import escape
+
+        return escape(_operations_epilog())
+
+    @epilog.setter
+    def epilog(self, value: str | None) -> None:
+        pass
+
+
+@app.command("create", cls=_OperationsHelp)
+def create(
+    operation: str = typer.Argument(..., help="A registered operation (see below)."),
+    prompts: Optional[List[str]] = typer.Argument(None, help="Prompt ids or prefixes; several may share one batch."),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE, repeatable; see below."),
+    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Executor from cosmoskit.yaml (default: default_executor)."),
+    queue: bool = typer.Option(False, "--queue", help="Only queue the runs; a worker runs them."),
+    priority: int = typer.Option(0, "--priority", help="Queue priority: higher runs first."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Write and show the spec files and command; run nothing."),
+    show_log: bool = typer.Option(False, "--log", help="Print the model's log while it runs."),
+    json_: bool = JSON_OPTION,
+) -> None:
+    """Run any registered operation on prompts: validated by the operation's own parameters."""
+    from cosmoskit._cli.submission import show_submission
+    from cosmoskit._core import context, plugins
+    from cosmoskit._core.params import parse_params
+
+    cls = plugins.get_operation(operation)
+    params = parse_params(operation, cls.parameter_schema(), param or [])
+    refs: list[str | None] = list(prompts or [])
+    if not refs:
+        if cls.needs_prompt:
+            raise typer.BadParameter(f"{operation} needs at least one prompt", param_hint="PROMPTS")
+        refs = [None]
+    engine = context.engine()
+    try:
+        sub = engine.submit(operation, refs, params, priority=priority, executor=executor, show_log=show_log,
+                            quiet=json_, mode="dry-run" if dry_run else "queue" if queue else "now")
+    finally:
+        engine.close()
+    show_submission(sub, engine.home, json_=json_)

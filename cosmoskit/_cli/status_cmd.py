@@ -1,3 +1,4 @@
+"""``cosmoskit status``: each executor's own report joined with what the ledger places there."""
 from __future__ import annotations
 
 from typing import Any, List, Optional
@@ -8,9 +9,10 @@ from cosmoskit._cli.common import JSON_OPTION
 
 
 def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
-    """Each executor's own status, joined with what the ledger says runs there, and the mismatches."""
+    """Each executor's status record, with the batches the ledger puts there and the mismatches as warnings."""
     from cosmoskit._core import context
     from cosmoskit._core.errors import CosmoskitError
+    from cosmoskit._core.hoststatus import ExecutorStatus
 
     settings = context.settings()
     engine = context.engine()
@@ -21,55 +23,54 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
     try:
         for label in names or settings.executor_names():
             entry: dict[str, Any] = {"executor": label}
+            mine = [b for b in active if b["executor"] == label]
             try:
                 ex = engine.executor(label)
                 entry["type"] = ex.name
-                entry.update(ex.status())
+                status = ex.status()
+                status.warnings += mismatches(label, mine, status, ex.poll)
             except CosmoskitError as exc:
-                entry.update(reachable=False, error=str(exc))
-            mine = [b for b in active if b["executor"] == label]
+                status = ExecutorStatus.unreachable("", str(exc))
+            entry.update(status.as_dict())
             entry["batches"] = [{"id": b["id"], "state": b["state"], "operation": b["operation"],
                                  "runs": [{"id": r, "status": runs.get(r, {}).get("status")} for r in b["runs"]]}
                                 for b in mine]
-            warnings = []
-            if entry.get("reachable"):
-                for b in mine:
-                    if b["state"] != "running":
-                        continue
-                    try:
-                        state = ex.poll(b["handle"]).state
-                    except CosmoskitError:
-                        continue
-                    if state == "vanished":
-                        warnings.append(f"zombie: batch {b['id']} ({len(b['runs'])} runs) is running in the ledger "
-                                        f"but nothing runs on {label}; `cosmoskit attach` requeues its runs")
-                for c in _orphans(mine, entry.get("containers", []), "container", "name"):
-                    warnings.append(f"orphan: container {c['name']} runs on {label} with no batch in the ledger; "
-                                    f"`cosmoskit kill --host {label}` stops it")
-                for j in _orphans(mine, entry.get("jobs", []), "job_id", "job_id"):
-                    warnings.append(f"orphan: Slurm job {j['job_id']} ({j['name']}, {j['state']}) has no batch "
-                                    f"in the ledger; `cosmoskit kill --host {label}` cancels it")
-                for launcher in _orphans(mine, entry.get("launchers", []), "batch_dir", "batch_dir"):
-                    warnings.append(f"orphan: launcher {launcher['pid']} ({launcher['batch_dir']}) has no batch "
-                                    "in the ledger")
-            entry["warnings"] = warnings
             out.append(entry)
     finally:
         engine.close()
     return out
 
 
-def _orphans(batches: list[dict], found: list[dict], handle_key: str, key: str) -> list[dict]:
-    """What the host reports (containers, jobs, launchers) that no batch's handle names."""
-    known = {str((b.get("handle") or {}).get(handle_key)) for b in batches}
-    return [item for item in found if str(item[key]) not in known]
+def mismatches(label: str, batches: list[dict[str, Any]], status: Any, poll: Any) -> list[str]:
+    """Zombies (running in the ledger, gone at the place) and orphans (running at the place, unknown to the ledger)."""
+    from cosmoskit._core.errors import CosmoskitError
+
+    if not status.reachable:
+        return []
+    warnings = []
+    for b in batches:
+        if b["state"] != "running":
+            continue
+        try:
+            state = poll(b["handle"]).state
+        except CosmoskitError:
+            continue
+        if state == "vanished":
+            warnings.append(f"zombie: batch {b['id']} ({len(b['runs'])} runs) is running in the ledger "
+                            f"but nothing runs on {label}; `cosmoskit attach` requeues its runs")
+    for job in status.jobs:
+        known = {str((b.get("handle") or {}).get(job.handle_key)) for b in batches}
+        if job.handle_key and job.handle_value not in known:
+            warnings.append(f"orphan: {job.describe()} has no batch in the ledger; "
+                            f"`cosmoskit kill --host {label}` stops it")
+    return warnings
 
 
 def status(
     host: Optional[List[str]] = typer.Option(None, "--host", help="Only these executors."),
     json_: bool = JSON_OPTION,
 ) -> None:
-    """Each executor: reachable or not and why, GPUs, containers, batches and runs, disk, zombies and orphans."""
+    """Each executor: reachable or not and why, GPUs, jobs, batches and runs, disk, zombies and orphans."""
     from cosmoskit._cli import output
 
     entries = collect(host)
@@ -79,25 +80,32 @@ def status(
     for e in entries:
         head = f"[bold]{e['executor']}[/bold] ({e.get('type', '?')}, {e.get('host', '')})"
         if not e.get("reachable"):
-            output.say(f"{head}  [red]unreachable[/red]: {output.escape(e.get('error', ''))}")
+            output.say(f"{head}  [red]unreachable[/red]: {output.escape(e.get('error') or '')}")
         else:
             free = e.get("disk_free_bytes")
             output.say(f"{head}  [green]reachable[/green]" + (f", {output.human_size(free)} free" if free else ""))
             if e.get("gpus"):
                 output.table(None, ("gpu", "name", "memory", "util", "temp"),
-                             ((g["index"], g["name"], f"{g['memory_used_mb']:.0f}/{g['memory_total_mb']:.0f} MB",
-                               f"{g['utilization_pct']:.0f}%", f"{g['temperature_c']:.0f} C") for g in e["gpus"]))
-            elif e.get("gpu_error"):
-                output.say(f"  GPUs: {e['gpu_error']}")
-            for c in e.get("containers", []):
-                output.say(f"  container {c['name']} ({c.get('image', '')}, {c.get('running_for', '')})")
-            for p in e.get("partitions", []):
-                output.say(f"  partition {p['partition']} ({p['available']}): {p['nodes']} node(s) {p['state']}, "
-                           f"GRES {p['gres']}")
-            for j in e.get("jobs", []):
-                output.say(f"  job {j['job_id']} {j['name']} {j['state']}" + (f" ({j['reason']})" if j.get("reason") not in (None, "", "None") else ""))
+                             ((g["index"], g["name"], f"{_num(g['memory_used_mb'])}/{_num(g['memory_total_mb'])} MB",
+                               f"{_num(g['utilization_pct'])}%", f"{_num(g['temperature_c'])} C") for g in e["gpus"]))
+            elif e.get("gpu_note"):
+                output.say(f"  GPUs: {output.escape(e['gpu_note'])}")
+            for line in e.get("lines", []):
+                output.say("  " + output.escape(line))
+            for job in e.get("jobs", []):
+                output.say("  " + output.escape(_describe(job)))
         for b in e["batches"]:
             output.say(f"  batch {b['id']} {b['operation']} {b['state']}: "
                        + ", ".join(f"{r['id']} {r['status']}" for r in b["runs"]))
-        for w in e["warnings"]:
+        for w in e.get("warnings", []):
             output.warn("  warning: " + w)
+
+
+def _num(value: float | None) -> str:
+    return "?" if value is None else f"{value:.0f}"
+
+
+def _describe(job: dict[str, Any]) -> str:
+    from cosmoskit._core.hoststatus import HostJob
+
+    return HostJob(**job).describe()

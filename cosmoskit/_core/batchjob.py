@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 if TYPE_CHECKING:
+    from cosmoskit._core.executor import Executor
     from cosmoskit._core.operation import Operation
 
 # Written into every batch folder; the executor ships all of them.
@@ -19,6 +20,7 @@ LOG = "batch.log"
 EXIT_CODE = "exit_code"
 STOP_REASON = "stop_reason"
 PID_FILE = "launcher.pid"
+STOP_ARGS = "stop.args"  # NUL-separated argv the launcher runs when the batch is stopped
 
 
 @dataclass
@@ -38,6 +40,18 @@ class BatchJob:
     remote_root: str
     model: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    container: str = ""  # the name a containerised model process gets (unique per batch)
+    tools: dict[str, str] = field(default_factory=dict)  # files cosmoskit ships (local path -> path at the place)
+    place: "Executor | None" = None
+
+    def ship_tool(self, local: Path) -> str:
+        """Ship one of cosmoskit's own files (the emulator …) to the place; return its path there."""
+        if self.place is None:
+            return str(local)
+        path = self.tools.get(str(local))
+        if path is None:
+            path = self.tools[str(local)] = self.place.tool_path(local)
+        return path
 
     def remote(self, rel: str) -> str:
         return f"{self.remote_root.rstrip('/')}/{rel}"

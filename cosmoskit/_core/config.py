@@ -13,33 +13,34 @@ from pathlib import Path
 from typing import Any
 
 from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.schema import Field, Located, apply, between, error, non_negative, positive
+from cosmoskit._core.schema import Field, Located, apply, error, non_negative, positive
 
 CONFIG_NAME = "cosmoskit.yaml"
+
+
+def env_names(value: dict[str, Any]) -> str | None:
+    """Environment names are written into a file bash sources: only real names pass."""
+    from cosmoskit._core.runtime import env_name_problem
+
+    for name in value:
+        problem = env_name_problem(name)
+        if problem:
+            return f"key {problem}"
+    return None
 
 CORE_SCHEMA: dict[str, Any] = {
     "home": Field(str, None, "project home: ledger/, outputs/ and batches/ live here; relative to this file", nullable=True),
     "default_executor": Field(str, "local", "executor used when a command names none"),
     "executors": Field(dict, {}, "named places to run: each has a `type` (local, ssh, slurm …) and that type's keys"),
     "model": {
-        "runtime": Field(str, "emulator", "how the launcher runs the model: docker, direct (the host's Python) or emulator (CPU stand-in)",
-                         choices=("docker", "direct", "emulator")),
+        "runtime": Field(str, "emulator", "how the launcher runs the model: docker, direct (the host's Python), "
+                         "emulator (CPU stand-in) or a plugin's runtime"),
         "cosmos_repo": Field(str, "~/cosmos-transfer1", "the cosmos-transfer1 checkout on the GPU host (mounted at /workspace under docker)"),
         "checkpoint_dir": Field(str, "~/cosmos-transfer1/checkpoints", "model checkpoints on the GPU host"),
         "docker_image": Field(str, "cosmos-transfer1:latest", "image built from the repo's Dockerfile"),
         "docker_command": Field(str, "docker", "`docker` or `sudo docker`"),
         "torchrun": Field(str, "torchrun", "torchrun executable for the direct runtime"),
-        "env": Field(dict, {}, "extra environment for the model process (e.g. HF_HOME)"),
-    },
-    "emulator": {
-        "load_seconds": Field(float, 0.0, "simulated base model load", check=non_negative),
-        "load_seconds_per_control": Field(float, 0.0, "simulated load per control network", check=non_negative),
-        "seconds_per_chunk": Field(float, 0.0, "simulated generation per 121-frame chunk at 35 steps", check=non_negative),
-        "control_factor": Field(float, None, "extra generation per added control network (null: proportional to the count)",
-                                nullable=True, check=non_negative),
-        "oom_above_controls": Field(int, None, "simulate CUDA out-of-memory above this many control networks", nullable=True),
-        "block_word": Field(str, "EMULATOR_GUARDRAIL_BLOCK", "prompts holding this word are blocked by the simulated guardrail"),
-        "variation": Field(bool, True, "give each run its own look (off = reuse one encode, fastest)"),
+        "env": Field(dict, {}, "extra environment for the model process (e.g. HF_HOME)", check=env_names),
     },
     "batching": {
         "strategy": Field(str, "optimal", "single, strict, mixed, optimal or a plugin's"),
@@ -54,17 +55,6 @@ CORE_SCHEMA: dict[str, Any] = {
             "memory_base_gb": Field(float, 14.0, "GPU memory of the 7B base in bf16, text encoder and guardrails offloaded", check=non_negative),
             "memory_per_control_gb": Field(float, 14.0, "GPU memory of each control network (a 7B model in bf16)", check=non_negative),
         },
-    },
-    "watch": {
-        "folder": Field(str, "drop", "drop folder, relative to home"),
-        "settle_seconds": Field(float, 10.0, "a folder with no change for this long is complete", check=non_negative),
-        "after": Field(str, "move", "after ingest: move to processed/ or mark in place", choices=("move", "mark")),
-        "polling": Field(bool, False, "poll instead of inotify (for NFS/SMB drop folders)"),
-        "rescan_seconds": Field(float, 5.0, "full rescan of the drop folder this often (events can be lost)", check=positive),
-        "jobs": Field(int, 4, "folders hashed and encoded at the same time", check=positive),
-        "prompt": Field(str, None, "prompt text for folders without cosmos.yaml/prompt.txt (null: reject them)", nullable=True),
-        "priority": Field(int, 0, "queue priority of runs from the drop folder unless the sidecar gives one"),
-        "fps": Field(float, 24.0, "frame rate of frame sequences unless the sidecar gives one", check=between(1, 240)),
     },
     "timeouts": {
         "connect_seconds": Field(float, 15.0, "SSH connect and authentication", check=positive),
@@ -151,6 +141,7 @@ class Settings:
     home: Path
     home_source: str
     plugin_sections: dict[str, Any] = field(default_factory=dict)
+    _sections: dict[tuple[str, int], dict[str, Any]] = field(default_factory=dict, repr=False)
 
     def __getitem__(self, key: str) -> Any:
         return self.data[key]
@@ -163,9 +154,21 @@ class Settings:
             value = value[part]
         return value
 
-    def section(self, name: str, schema: dict[str, Any]) -> dict[str, Any]:
-        """Validate a plugin-owned top-level section (e.g. ``transfer:``) against its schema."""
-        return apply(schema, self.plugin_sections.get(name), self.located, f"{name}.", self.sources)
+    def section(self, name: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A plugin-owned top-level section (``watch:``, ``transfer:`` …), validated, defaults filled.
+
+        Without ``schema`` the owner's registered one is used."""
+        if schema is None:
+            from cosmoskit._core.sections import owned_sections
+
+            owned = owned_sections()
+            if name not in owned:
+                raise CosmoskitError(f"no loaded plugin defines the configuration section {name!r}")
+            schema = owned[name].fields
+        key = (name, id(schema))
+        if key not in self._sections:
+            self._sections[key] = apply(schema, self.plugin_sections.get(name), self.located, f"{name}.", self.sources)
+        return self._sections[key]
 
     def executor_names(self) -> list[str]:
         names = list(self.data["executors"])
@@ -199,14 +202,37 @@ class Settings:
             raise error(self.located, f"executors.{name}.type", f"is not a known executor type: {raw['type']!r} (known: {known})")
         return raw
 
-    def validate_plugin_sections(self, owners: dict[str, dict[str, Any]]) -> None:
-        """Fail on top-level keys that neither the core nor a loaded plugin defines."""
+    def check_sections(self) -> None:
+        """Fail on a top-level key that neither the core nor a loaded plugin defines; validate every section."""
+        from cosmoskit._core.sections import owned_sections
+
+        owned = owned_sections()
         for key in self.plugin_sections:
-            if key not in owners:
-                known = ", ".join(sorted([*CORE_SCHEMA, *owners]))
+            if key not in owned:
+                known = ", ".join(sorted([*CORE_SCHEMA, *owned]))
                 raise error(self.located, key, f"is not a known key (known: {known})")
-        for key, schema in owners.items():
-            self.section(key, schema)
+        for name, section in owned.items():
+            self.section(name, section.fields)
+        self.check_references()
+
+    def check_references(self) -> None:
+        """Values that name a plugin's contribution must name a loaded one (file and line in the error)."""
+        from cosmoskit._core import plugins
+
+        def known(key: str, value: Any, names: list[str], what: str) -> None:
+            # a default that names a plugin left out is not the file's mistake: it fails when used
+            if value not in names and self.sources.get(key, "") != "default":
+                listed = ", ".join(names) or f"none (no plugin provides a {what})"
+                raise error(self.located, key, f"must be one of {listed}, not {value!r}")
+
+        known("model.runtime", self.get("model.runtime"), list(plugins.get_runtimes()), "runtime")
+        known("batching.strategy", self.get("batching.strategy"), list(plugins.get_strategies()), "batching strategy")
+        default = self.get("default_executor")
+        if default != "local" or "local" in self.data["executors"]:
+            known("default_executor", default, list(self.data["executors"]), "executor")
+        for name, raw in self.data["executors"].items():
+            if isinstance(raw, dict) and raw.get("runtime") is not None:
+                known(f"executors.{name}.runtime", raw["runtime"], list(plugins.get_runtimes()), "runtime")
 
 
 def load(explicit: str | os.PathLike[str] | None = None, cwd: Path | None = None) -> Settings:

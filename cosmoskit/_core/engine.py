@@ -13,20 +13,41 @@ import shutil
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Literal
 
 import orjson
 
-from cosmoskit._core import ids, owner, plugins, timeutil
-from cosmoskit._core.batchjob import COMMAND_ARGS, COMMAND_JSON, LAUNCH_ENV, LOG, MANIFEST, STOP_REASON, BatchJob
+from cosmoskit._core import ids, owner, plugins, timeutil, verdicts
+from cosmoskit._core.batchjob import COMMAND_ARGS, COMMAND_JSON, LAUNCH_ENV, LOG, MANIFEST, STOP_ARGS, STOP_REASON, BatchJob
 from cosmoskit._core.config import Settings
 from cosmoskit._core.errors import CosmoskitError
 from cosmoskit._core.executor import Executor, PollResult
-from cosmoskit._core.ledger import BATCH_ACTIVE, RUN_ACTIVE, Ledger
+from cosmoskit._core.ledger import BATCH_ACTIVE, RUN_ACTIVE, RUN_TERMINAL, Ledger, Tx
 from cosmoskit._core.operation import Operation, Outcome
 from cosmoskit._core.queries import run_folder
+from cosmoskit._core.remotefiles import LAUNCHER
+from cosmoskit._core.runtime import Runtime, env_name_problem
 
 Event = Callable[[str, dict[str, Any]], None]
+SubmitMode = Literal["now", "queue", "dry-run"]
+DRY_RUN_FILES = ("spec.json", "batch.jsonl", "command.json", "launch.env")
+
+
+@dataclass
+class Submission:
+    """What ``Engine.submit`` did: the runs (as stored; for a dry run, as they would be) and, for a dry
+    run, the folder it wrote and the text of its files."""
+
+    runs: list[dict[str, Any]]
+    mode: SubmitMode
+    folder: Path | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def unfinished(self) -> list[dict[str, Any]]:
+        """Runs run now that did not complete (failed, cancelled, or still waiting for a relaunch)."""
+        return [r for r in self.runs if r.get("status") != "completed"] if self.mode == "now" else []
 
 VANISH_RECHECK_SECONDS = 1.0  # how long to wait before looking again at a batch that seems to have vanished
 
@@ -37,6 +58,11 @@ def _quiet(kind: str, data: dict[str, Any]) -> None:
 
 def container_name(operation: str, batch_id: str) -> str:
     return f"cosmos_{operation}_{batch_id.split('_', 1)[1][:8]}"
+
+
+def _nul_joined(argv: list[str]) -> bytes:
+    """An argv as launch.sh reads it (``mapfile -d ''``): no shell ever parses it."""
+    return b"".join(a.encode() + b"\0" for a in argv)
 
 
 def link_or_copy(src: Path, dest: Path) -> None:
@@ -57,6 +83,7 @@ class Engine:
         self.home = settings.home
         self._operations: dict[str, Operation] = {}
         self._executors: dict[str, Executor] = {}
+        self._runtimes: dict[str, Runtime] = {}
 
     # ------------------------------------------------------------------ plugins
     def operation(self, name: str) -> Operation:
@@ -83,11 +110,13 @@ class Engine:
     # ------------------------------------------------------------------ runs
     def new_runs(self, operation: str, prompt_ids: Iterable[str | None], params: dict[str, Any], *,
                  priority: int = 0, extra: dict[str, Any] | None = None,
-                 prompts: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+                 prompts: dict[str, dict[str, Any]] | None = None,
+                 variations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
         """Validate and build run records (nothing is written).
 
-        ``prompts`` supplies prompt records not in the ledger yet (a caller adding a prompt and its
-        runs in one transaction); other ids are looked up in the ledger by unique prefix."""
+        One run per prompt, or with ``variations`` one per prompt and variation (each laid over ``params``),
+        a prompt's variations side by side.  ``prompts`` supplies prompt records not in the ledger yet (a
+        caller adding a prompt and its runs in one transaction); other ids are looked up by unique prefix."""
         op = self.operation(operation)
         prompt_ids = list(prompt_ids)
         given = dict(prompts or {})
@@ -95,34 +124,68 @@ class Engine:
         if missing:
             with self.ledger.read() as tx:
                 given.update({p: tx.get_prompt(p) for p in missing})
-        prompts = given
         docs = []
         for ref in prompt_ids:
-            prompt = prompts.get(ref) if ref is not None else None
-            run_params = op.validate(dict(params), prompt)
-            docs.append({
-                "id": ids.new_id("rs"),
-                "prompt_id": prompt["id"] if prompt else None,
-                "operation": operation,
-                "params": run_params,
-                "status": "queued",
-                "priority": priority,
-                "attempts": 0,
-                "batch_id": None,
-                "outputs": {},
-                "error": None,
-                "reason": None,
-                "parent_run": (extra or {}).get("parent_run"),
-                "rating": None,
-                "started": None,
-                "finished": None,
-                **{k: v for k, v in (extra or {}).items() if k != "parent_run"},
-            })
+            prompt = given.get(ref) if ref is not None else None
+            for variation in variations or [{}]:
+                run_params = op.validate({**params, **variation}, prompt)
+                docs.append({
+                    "id": ids.new_id("rs"),
+                    "prompt_id": prompt["id"] if prompt else None,
+                    "operation": operation,
+                    "params": run_params,
+                    "status": "queued",
+                    "priority": priority,
+                    "attempts": 0,
+                    "batch_id": None,
+                    "outputs": {},
+                    "error": None,
+                    "reason": None,
+                    "parent_run": (extra or {}).get("parent_run"),
+                    "rating": None,
+                    "started": None,
+                    "finished": None,
+                    **{k: v for k, v in (extra or {}).items() if k != "parent_run"},
+                })
         return docs
 
-    def queue(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def queue(self, docs: list[dict[str, Any]], *, prompts: Iterable[dict[str, Any]] = (),
+              also: Callable[[Tx], None] | None = None) -> list[dict[str, Any]]:
+        """Put new runs in the queue, in one transaction with the ``prompts`` they need that are not in the
+        ledger yet and whatever ``also`` writes (the drop folder's ingest record): all of it or none."""
         with self.ledger.transaction() as tx:
-            return tx.add_runs(docs)
+            for prompt in prompts:
+                tx.add_prompt(prompt)
+            runs = tx.add_runs(docs)
+            if also is not None:
+                also(tx)
+            return runs
+
+    def submit(self, operation: str, prompt_refs: Iterable[str | None], params: dict[str, Any], *,
+               variations: list[dict[str, Any]] | None = None, mode: SubmitMode = "now", priority: int = 0,
+               extra: dict[str, Any] | None = None, executor: str | None = None, show_log: bool = False,
+               quiet: bool = False) -> Submission:
+        """The one way new runs start: validate them all (nothing is written on a bad parameter), then write
+        a dry-run folder, queue them, or run them now in the foreground (following them to the end).
+
+        One run per prompt, or with ``variations`` one per prompt and variation (each a dict of parameters
+        laid over ``params``), in that order."""
+        docs = self.new_runs(operation, prompt_refs, params, variations=variations, priority=priority, extra=extra)
+        if mode == "dry-run":
+            job = self.dry_run(docs, executor=executor)
+            files = {name: job.local(name).read_text() for name in DRY_RUN_FILES if job.local(name).exists()}
+            return Submission(docs, mode, job.dir, files)
+        if mode == "queue":
+            return Submission(self.queue(docs), mode)
+        return Submission(self.run_now(docs, executor=executor, show_log=show_log, quiet=quiet), mode)
+
+    def run_now(self, docs: list[dict[str, Any]], *, executor: str | None = None, show_log: bool = False,
+                quiet: bool = False) -> list[dict[str, Any]]:
+        """Launch new runs (from ``new_runs``) now as one batch, with a live display, follow them to the end,
+        relaunch what deserves a second try, and return the final run records."""
+        from cosmoskit._core.foreground import run_now
+
+        return run_now(self, docs, executor=executor, show_log=show_log, quiet=quiet)
 
     # ------------------------------------------------------------------ launching
     def launch(self, run_ids: list[str] | None = None, *, executor: str | None = None, docs: list[dict[str, Any]] | None = None,
@@ -184,8 +247,8 @@ class Engine:
         try:
             job = self._job(batch, op, runs, prompts, ex)
             handle = {"executor": ex.label, "type": ex.name, "batch_dir": job.remote_root,
-                      "container": container_name(op.name, bid), **ex.handle_base()}
-            self._write_batch_folder(job, ex, handle)
+                      "container": job.container, **ex.handle_base()}
+            self._write_batch_folder(job, ex)
             with self.ledger.transaction() as tx:
                 tx.update_batch(bid, handle=handle, log_path=str(job.local(LOG)))
             on_event("staging", {"batch": bid, "runs": len(runs)})
@@ -228,52 +291,48 @@ class Engine:
     def _job(self, batch: dict[str, Any], op: Operation, runs: list[dict[str, Any]],
              prompts: dict[str, dict[str, Any]], ex: Executor, folder: Path | None = None) -> BatchJob:
         job = BatchJob(batch["id"], op, runs, prompts, folder or self.home / "batches" / batch["id"], "",
-                       ex.model_settings())
+                       ex.model_settings(), container=container_name(op.name, batch["id"]), place=ex)
         job.remote_root = (batch.get("handle") or {}).get("batch_dir") or ex.remote_dir(job)
         return job
 
-    def _write_batch_folder(self, job: BatchJob, ex: Executor, handle: dict[str, Any]) -> None:
-        import cosmoskit_remote
+    def runtime(self, name: str | None) -> Runtime:
+        """The runtime ``model.runtime`` (or an executor's override) names, one instance per engine."""
+        name = name or self.settings.get("model.runtime")
+        if name not in self._runtimes:
+            self._runtimes[name] = plugins.get_runtime(name)(self.settings)
+        return self._runtimes[name]
 
+    def _write_batch_folder(self, job: BatchJob, ex: Executor) -> None:
+        """The batch folder: the operation's spec files, the runtime's command and the launcher."""
         job.dir.mkdir(parents=True, exist_ok=True)
         argv = job.operation.prepare(job)
+        runtime = self.runtime(job.operation.runtime or job.model.get("runtime"))
+        launch = runtime.command(argv, job, ex.host_facts())
         job.write_json(COMMAND_JSON, {
             "batch": job.id,
             "operation": job.operation.name,
             "runs": [r["id"] for r in job.runs],
             "argv": argv,
-            "cwd": "the Cosmos repo (/workspace under docker)",
-            "runtime": job.model.get("runtime"),
             "shell": shlex.join(argv),
+            "runtime": runtime.name,
+            "launch": launch.argv,
+            "cwd": launch.cwd or job.remote_root,
         })
-        job.local(COMMAND_ARGS).write_bytes(b"".join(a.encode() + b"\0" for a in argv))
+        job.local(COMMAND_ARGS).write_bytes(_nul_joined(launch.argv))
+        if launch.stop:
+            job.local(STOP_ARGS).write_bytes(_nul_joined(launch.stop))
         job.write_json(MANIFEST, {"inputs": sorted(job.inputs.values(), key=lambda i: i["name"])})
-        env = {"BATCH_ID": job.id, "CONTAINER": handle["container"],
-               "TIMEOUT_SECONDS": str(int(self.settings.get("timeouts.batch_seconds"))),
-               "MODEL_ENV_NAMES": " ".join(job.model.get("env") or {}),
-               **ex.runtime_env()}
+        env = {"BATCH_ID": job.id, "CONTAINER": job.container, "RUNTIME": runtime.name, "RUN_DIR": launch.cwd or "",
+               "TIMEOUT_SECONDS": str(int(self.settings.get("timeouts.batch_seconds")))}
         lines = [f"{k}={shlex.quote(str(v))}" for k, v in env.items()]
-        for key, value in self.emulator_env().items():
-            lines.append(f"export {key}={shlex.quote(value)}")
-        for key, value in (job.model.get("env") or {}).items():
+        # the runtime's own exports last: they are what makes its command work (PYTHONPATH …)
+        for key, value in {**(job.model.get("env") or {}), **launch.env}.items():
+            problem = env_name_problem(key)
+            if problem:
+                raise CosmoskitError(f"cannot export {problem}", hint="fix model.env in cosmoskit.yaml")
             lines.append(f"export {key}={shlex.quote(str(value))}")
         job.write_text(LAUNCH_ENV, "\n".join(lines) + "\n")
-        shutil.copyfile(cosmoskit_remote.LAUNCHER, job.local("launch.sh"))
-
-    def emulator_env(self) -> dict[str, str]:
-        e = self.settings["emulator"]
-        env = {
-            "COSMOS_EMULATOR_LOAD_SECONDS": str(e["load_seconds"]),
-            "COSMOS_EMULATOR_LOAD_SECONDS_PER_CONTROL": str(e["load_seconds_per_control"]),
-            "COSMOS_EMULATOR_SECONDS_PER_CHUNK": str(e["seconds_per_chunk"]),
-            "COSMOS_EMULATOR_BLOCK_WORD": e["block_word"],
-            "COSMOS_EMULATOR_VARIATION": "1" if e["variation"] else "0",
-        }
-        if e["control_factor"] is not None:
-            env["COSMOS_EMULATOR_CONTROL_FACTOR"] = str(e["control_factor"])
-        if e["oom_above_controls"] is not None:
-            env["COSMOS_EMULATOR_OOM_ABOVE_CONTROLS"] = str(e["oom_above_controls"])
-        return env
+        shutil.copyfile(LAUNCHER, job.local("launch.sh"))
 
     def dry_run(self, docs: list[dict[str, Any]], *, executor: str | None = None) -> BatchJob:
         """Write a batch folder for ``docs`` without touching the ledger or starting anything."""
@@ -285,7 +344,7 @@ class Engine:
         with self.ledger.read() as tx:
             prompts = {d["prompt_id"]: tx.prompt(d["prompt_id"]) for d in docs if d.get("prompt_id")}
         job = self._job(batch, op, docs, prompts, ex, folder=self.home / "batches" / "dry-run" / batch["id"])
-        self._write_batch_folder(job, ex, {"container": container_name(op.name, batch["id"])})
+        self._write_batch_folder(job, ex)
         return job
 
     # ------------------------------------------------------------------ following
@@ -412,20 +471,18 @@ class Engine:
             if result.state != "vanished":
                 raise
         log = job.read_text(LOG)
-        # A vanished batch was not stopped by anyone here, whatever its launcher wrote on the way down.
-        stop = batch.get("stop_requested") or ("" if result.state == "vanished" else job.read_text(STOP_REASON).strip())
-        exit_code = result.exit_code
-        if result.state == "vanished":
-            outcomes = [Outcome(r["id"], False, error="the batch's process vanished on the host (rebooted or killed)",
-                                reason="vanished", retry=True) for r in job.runs]
-            # Outputs that were written before it vanished still count.
-            if job.local("outputs").exists():
-                outcomes = self._merge(job.operation.collect(job, None, log), outcomes)
+        ending = verdicts.ending_of(result)
+        stop = verdicts.stop_reason(batch.get("stop_requested"), job.read_text(STOP_REASON), ending)
+        if ending == "vanished":
+            # outputs written before it vanished still count
+            found = job.operation.collect(job, None, log) if job.local("outputs").exists() else None
+            outcomes = verdicts.outcomes_of_vanished([r["id"] for r in job.runs], found)
         else:
-            outcomes = job.operation.collect(job, exit_code, log)
-        union = set().union(*(job.operation.controls(r) for r in job.runs if r.get("params")))
-        cancel_all = stop == "cancelled" and not batch.get("cancel_runs")
-        cancel_runs = set(batch.get("cancel_runs") or [])
+            outcomes = job.operation.collect(job, result.exit_code, log)
+        end = verdicts.BatchEnd(
+            ending=ending, stop=stop, cancel_runs=frozenset(batch.get("cancel_runs") or []),
+            controls=len(set().union(*(job.operation.controls(r) for r in job.runs if r.get("params")))),
+            max_attempts=max_attempts, timeout_seconds=float(self.settings.get("timeouts.batch_seconds")))
         settled: dict[str, Outcome] = {}
         finished_runs: list[dict[str, Any]] = []
         stamp = timeutil.now()
@@ -436,45 +493,26 @@ class Engine:
                     continue  # deleted meanwhile
                 folder = run_folder(self.home, run["id"])
                 self._fill_run_folder(job, k, run, outcome, log, folder)
-                if outcome.ok:
-                    outputs = {name: str((folder / name).relative_to(self.home)) for name in outcome.files}
-                    changes = {"status": "completed", "outputs": outputs, "error": None, "reason": None, "finished": stamp}
+                decided = verdicts.verdict(outcome, run.get("attempts", 1), end)
+                changes = dict(decided.changes)
+                if decided.kind == "completed":
+                    changes["outputs"] = {name: str((folder / name).relative_to(self.home)) for name in outcome.files}
+                if changes["status"] in RUN_TERMINAL:
+                    changes["finished"] = stamp
+                if decided.kind == "completed":
                     changes.update(job.operation.completed(tx, {**run, **changes}, outcome))
-                elif run["id"] in cancel_runs or cancel_all:
-                    changes = {"status": "cancelled", "error": "cancelled on request", "reason": "cancelled", "finished": stamp}
-                elif stop == "cancelled":
-                    # Another run of this batch was cancelled; this one just lost its turn.
-                    changes = {"status": "queued", "batch_id": None, "error": None, "reason": None, "retry": True,
-                               "attempts": max(0, run.get("attempts", 1) - 1)}
-                elif stop == "timeout":
-                    limit = self.settings.get("timeouts.batch_seconds")
-                    changes = {"status": "failed", "error": f"timed out after {limit:.0f} s (timeouts.batch_seconds)",
-                               "reason": "timeout", "finished": stamp}
-                elif outcome.retry and run.get("attempts", 1) < max_attempts:
-                    changes = {"status": "queued", "batch_id": None, "error": outcome.error, "reason": outcome.reason,
-                               "retry": True}
-                    if outcome.reason == "oom":
-                        # Re-plan with fewer control networks than the load that ran out of memory.
-                        changes["max_controls"] = max(1, len(union) - 1)
-                else:
-                    changes = {"status": "failed", "error": outcome.error, "reason": outcome.reason, "finished": stamp}
                 run = tx.update_run(run["id"], **changes)
                 self._write_snapshot(folder, run)
                 settled[run["id"]] = outcome
-                if run["status"] in ("completed", "failed", "cancelled"):
+                if run["status"] in RUN_TERMINAL:
                     finished_runs.append(run)
             ok = sum(1 for o in outcomes if o.ok)
-            state = "cancelled" if stop == "cancelled" else "done" if ok == len(outcomes) else "failed"
-            tx.update_batch(batch_id, state=state, exit_code=exit_code, finished=stamp, stop_reason=stop or None,
-                            completed_runs=ok)
+            tx.update_batch(batch_id, state=verdicts.batch_state(stop, ok, len(outcomes)), exit_code=result.exit_code,
+                            finished=stamp, stop_reason=stop or None, completed_runs=ok)
         on_event("finished", {"batch": batch_id, "completed": ok, "runs": len(outcomes)})
         for run in finished_runs:
             self._notify(run)
         return settled
-
-    @staticmethod
-    def _merge(found: list[Outcome], default: list[Outcome]) -> list[Outcome]:
-        return [f if f.ok else d for f, d in zip(found, default)]
 
     def _fill_run_folder(self, job: BatchJob, k: int, run: dict[str, Any], outcome: Outcome, log: str,
                          folder: Path) -> None:
@@ -563,6 +601,21 @@ class Engine:
                 result = {"run": run["id"], "batch": batch["id"], "stopping": True}
         self.executor(batch["executor"]).cancel({**batch["handle"], "reason": "cancelled"})
         return result
+
+    def kill_all(self, label: str) -> tuple[list[str], list[str]]:
+        """Stop everything at one executor's place; its batches' runs end cancelled.
+
+        Returns (what the executor stopped, the batches cancelled)."""
+        ex = self.executor(label)
+        with self.ledger.transaction() as tx:
+            batches = [b for b in tx.active_batches() if b["executor"] == label]
+            for b in batches:
+                tx.update_batch(b["id"], stop_requested="cancelled", cancel_runs=[])
+        stopped = ex.kill_all()
+        for b in batches:
+            if not owner.alive(b.get("owner")) or owner.is_me(b.get("owner")):
+                self.follow(b["id"], max_attempts=1)
+        return stopped, [b["id"] for b in batches]
 
     @staticmethod
     def _is_batch(tx: Any, text: str) -> bool:

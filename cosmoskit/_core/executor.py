@@ -1,24 +1,49 @@
 """The Executor base class: a kind of place where batches run (this machine, an SSH host, a Slurm cluster …)."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, TypedDict
 
-from cosmoskit._core.schema import Located, apply
+from cosmoskit._core.schema import Field, Located, apply
 
 if TYPE_CHECKING:
     from cosmoskit._core.batchjob import BatchJob
     from cosmoskit._core.config import Settings
+    from cosmoskit._core.hoststatus import ExecutorStatus
+
+PollState = Literal["running", "exited", "vanished"]
 
 
 @dataclass
 class PollResult:
     """``running``, ``exited`` (with ``exit_code``) or ``vanished`` (the process is gone and left no exit code)."""
 
-    state: str
+    state: PollState
     exit_code: int | None = None
     detail: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+
+
+class BatchHandle(TypedDict, total=False):
+    """What the ledger keeps of a launched batch: enough for any later process to find it again.
+
+    The engine fills ``executor``, ``type``, ``batch_dir`` and ``container`` (plus what
+    ``handle_base`` returns) before staging; ``launch`` adds its own fields (``pid``,
+    ``job_id`` …).  ``reason`` is set only on the copy passed to ``cancel``.
+    """
+
+    executor: str
+    type: str
+    batch_dir: str
+    container: str
+    host: str
+    port: int
+    cluster: str
+    pid: int
+    job_id: str
+    reason: str
 
 
 # Keys an executor entry may override from the ``model:`` section, e.g. a host's own checkpoint folder.
@@ -28,46 +53,52 @@ MODEL_KEYS = ("runtime", "cosmos_repo", "checkpoint_dir", "docker_image", "docke
 def model_options() -> dict[str, Any]:
     """Schema of those overrides, for executor plugins to include in their ``options``."""
     from cosmoskit._core.config import CORE_SCHEMA
-    from cosmoskit._core.schema import Field
 
     out: dict[str, Any] = {}
     for key in MODEL_KEYS:
         base = CORE_SCHEMA["model"][key]
-        out[key] = Field(base.type, None, base.doc + " (this executor; else model:)", choices=base.choices, nullable=True)
+        out[key] = Field(base.type, None, base.doc + " (this executor; else model:)", choices=base.choices,
+                         nullable=True, check=base.check)
     return out
 
 
 Progress = Callable[[str, float, float], None]  # (label, done, total)
 
 
-class Executor:
-    """Base class of executors.  A minimal plugin (runs the launcher on this machine, like ``local``)::
+class Executor(ABC):
+    """Base class of executors: every method the core calls is declared here.
 
-        import os, subprocess, cosmoskit
-        from cosmoskit._core.executor import Executor, PollResult
+    A subclass that leaves an abstract method out is refused when its plugin
+    registers it, with the missing methods named.  A minimal plugin (runs the
+    launcher on this machine, like ``local``)::
 
-        class Here(Executor):
+        import os, signal, subprocess
+        from pathlib import Path
+        from cosmoskit import api
+
+        class Here(api.Executor):
             name = "here"
             description = "run in a folder on this machine"
 
             def remote_dir(self, job):
-                return str(job.dir)          # stage in place
+                return str(job.dir)          # the batch folder is where the model runs
 
             def stage(self, job, progress=None):
                 for item in job.inputs.values():   # inputs the operation asked for
                     os.link(item["path"], job.local(item["name"]))
+                return {}
 
             def launch(self, job):
-                proc = subprocess.Popen(["bash", str(job.dir / "launch.sh"), str(job.dir)], start_new_session=True)
-                return {"pid": proc.pid}
+                out = subprocess.run(["bash", "-c", api.start_command(str(job.dir))], capture_output=True, text=True)
+                return {"pid": int(out.stdout)}
 
             def poll(self, handle):
-                code = Path(handle["batch_dir"], "exit_code")
-                return PollResult("exited", int(code.read_text())) if code.exists() else PollResult("running")
+                code = Path(handle["batch_dir"], api.EXIT_CODE)
+                return api.PollResult("exited", int(code.read_text())) if code.exists() else api.PollResult("running")
 
-            ...  # read_log, fetch, cancel: see LocalExecutor
+            ...  # read_log, fetch, cancel, kill_all, status: see cosmoskit_local
 
-        @cosmoskit.hookimpl
+        @api.hookimpl
         def register_executors(register):
             register(Here)
 
@@ -87,8 +118,6 @@ class Executor:
 
     @classmethod
     def validate_config(cls, label: str, raw: dict[str, Any], settings: "Settings") -> dict[str, Any]:
-        from cosmoskit._core.schema import Field
-
         schema = {"type": Field(str, cls.name, "executor type", required=True), **cls.options}
         located = settings.located if settings.config_path else Located(None)
         return apply(schema, raw, located, f"executors.{label}.", None)
@@ -106,42 +135,61 @@ class Executor:
         """What identifies the place in a batch handle (host, cluster …)."""
         return {}
 
+    def concurrency(self) -> int:
+        """How many batches this place runs at once (a Slurm cluster queues several)."""
+        return 1
+
     # -- where -----------------------------------------------------------------
+    @abstractmethod
     def remote_dir(self, job: "BatchJob") -> str:
         """Absolute path of the batch folder where the model will see it."""
-        raise NotImplementedError
 
-    def runtime_env(self) -> dict[str, str]:
-        """Values for the launcher's ``launch.env`` (runtime, image, mounts …) on this executor."""
+    def host_facts(self) -> dict[str, str]:
+        """Facts about this place a runtime needs: ``python`` (runs cosmoskit's tools there), ``gpus``
+        (the ``docker --gpus`` value) …"""
         return {}
 
-    # -- lifecycle -------------------------------------------------------------
-    def stage(self, job: "BatchJob", progress: Progress | None = None) -> dict[str, Any]:
-        """Put the batch folder and its inputs where the model runs.  Returns figures (bytes sent …)."""
-        raise NotImplementedError
+    def tool_path(self, local: Path) -> str:
+        """Where a file cosmoskit ships to the place (the emulator …) will be; ``stage`` puts it there.
 
+        The default serves executors whose place is this machine: the file stays where it is."""
+        return str(local)
+
+    # -- lifecycle -------------------------------------------------------------
+    @abstractmethod
+    def stage(self, job: "BatchJob", progress: Progress | None = None) -> dict[str, Any]:
+        """Put the batch folder, its inputs and ``job.tools`` where the model runs.  Returns figures (bytes sent …)."""
+
+    @abstractmethod
     def launch(self, job: "BatchJob") -> dict[str, Any]:
         """Start ``launch.sh`` detached; return what the handle needs beyond host, folder and container (pid, job id)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def poll(self, handle: dict[str, Any]) -> PollResult:
-        raise NotImplementedError
+        """Is the batch running, exited (with its code) or vanished?  Raise ``CosmoskitError`` when the place cannot be reached."""
 
+    @abstractmethod
     def read_log(self, handle: dict[str, Any], offset: int) -> tuple[bytes, int]:
         """Bytes of the batch log from ``offset``; returns (data, new offset)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def fetch(self, handle: dict[str, Any], job: "BatchJob", progress: Progress | None = None) -> None:
         """Bring the batch folder's outputs, log and exit code back into ``job.dir``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def cancel(self, handle: dict[str, Any]) -> None:
-        """Stop the batch (container and launcher).  Must not fail if it already ended."""
-        raise NotImplementedError
+        """Stop the batch (its launcher stops the model).  Must not fail if it already ended."""
 
-    def status(self) -> dict[str, Any]:
-        """Reachability, GPUs, running containers and disk for ``cosmoskit status``."""
-        return {"reachable": True}
+    @abstractmethod
+    def kill_all(self) -> list[str]:
+        """Stop everything cosmoskit runs at this place, known to the ledger or not (``cosmoskit kill --host``).
+
+        Returns what was stopped, one name each."""
+
+    @abstractmethod
+    def status(self) -> "ExecutorStatus":
+        """Reachability, GPUs, what runs there and free disk, for ``cosmoskit status``; never raises for an
+        unreachable place (say so in the record instead)."""
 
     def close(self) -> None:
-        pass
+        """Release connections; called once the engine is done with the executor."""

@@ -1,4 +1,4 @@
-"""The ledger: prompts, runs, batches and drop-folder ingests in TinyDB files.
+"""The ledger: prompts, runs and batches in TinyDB files, and the tables plugins keep beside them.
 
 Files under ``<home>/ledger/`` (each a TinyDB database of string-keyed tables):
 
@@ -7,7 +7,7 @@ Files under ``<home>/ledger/`` (each a TinyDB database of string-keyed tables):
 - ``active.json``   runs and batches that have not finished: the hot queue
 - ``history/YYYY-MM.json``  finished runs and batches, by month of creation
 - ``index.json``    where every run and batch id lives (``active`` or a month)
-- ``ingest.json``   drop-folder entries already seen
+- ``plugins/<table>.json``  tables plugins declared (``register_tables``; the drop folder's ingests)
 
 The queue only ever touches the small ``active.json``: a run moves to its
 month file when it finishes, so years of history cost the hot path nothing.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
@@ -27,6 +27,9 @@ from tinydb.table import Document, Table
 from cosmoskit._core import ids, timeutil
 from cosmoskit._core.errors import CosmoskitError
 from cosmoskit._core.storage import FileState, Store
+
+if TYPE_CHECKING:
+    from cosmoskit._core.tables import PluginTable
 
 RUN_STATUSES = ("queued", "staging", "running", "fetching", "completed", "failed", "cancelled")
 RUN_ACTIVE = frozenset(RUN_STATUSES[:4])
@@ -79,6 +82,7 @@ class Ledger:
         self.root = self.home / "ledger"
         self.store = Store(self.root, lock_timeout)
         self._migrated = False
+        self._migrated_tables: set[str] = set()  # plugin tables this process has brought up to date
 
     @contextmanager
     def transaction(self) -> Iterator["Tx"]:
@@ -93,6 +97,7 @@ class Ledger:
             if migrating:
                 # only once committed: a transaction that raised wrote nothing, migrations included
                 self._migrated = True
+            self._migrated_tables.update(tx._tables_migrated)
 
     # reads use the same lock: they are short, and a reader never sees half a commit
     read = transaction
@@ -105,6 +110,7 @@ class Tx:
         self.ledger = ledger
         self.files: dict[str, FileState] = {}
         self._dbs: dict[str, StrTinyDB] = {}
+        self._tables_migrated: list[str] = []
 
     # ------------------------------------------------------------ plumbing
     def _state(self, rel: str) -> FileState:
@@ -149,7 +155,7 @@ class Tx:
     def migrate(self) -> None:
         applied = self.raw("meta.json", "migrations")
         known = {fn.__name__ for fn in MIGRATIONS}
-        unknown = set(applied) - known
+        unknown = {name for name in applied if ":" not in name} - known  # table:name are plugins' own
         if unknown:
             raise CosmoskitError(
                 f"the ledger in {self.ledger.root} was written by a newer cosmoskit "
@@ -316,9 +322,31 @@ class Tx:
     def resolve_batch(self, text: str) -> str:
         return ids.resolve("bt", text, self.raw("index.json", "batches").keys())
 
-    # ------------------------------------------------------------ ingest
-    def ingest_table(self) -> StrTable:
-        return self.table("ingest.json", "ingest")
+    # ------------------------------------------------------------ plugin tables
+    def plugin_table(self, name: str) -> "PluginTable":
+        """A table a plugin declared with ``register_tables``, migrated to its newest version."""
+        from cosmoskit._core import plugins
+        from cosmoskit._core.tables import PluginTable
 
-    def ingests(self) -> dict[str, dict[str, Any]]:
-        return self.raw("ingest.json", "ingest")
+        declared = plugins.registry("register_tables").get(name)
+        if declared is None:
+            raise CosmoskitError(f"no loaded plugin declares the ledger table {name!r}")
+        table = PluginTable(self._state(f"plugins/{name}.json"))
+        if name not in self.ledger._migrated_tables and name not in self._tables_migrated:
+            applied = self.raw("meta.json", "migrations")
+            log = self.table("meta.json", "migrations")
+            for fn in declared.migrations:
+                key = f"{name}:{fn.__name__}"
+                if key not in applied:
+                    fn(table, self)
+                    log.insert(Document({"applied_at": timeutil.now()}, doc_id=key))
+            self._tables_migrated.append(name)
+        return table
+
+    def legacy_records(self, rel: str, name: str) -> dict[str, dict[str, Any]]:
+        """Hand over a table an older cosmoskit kept in the core ledger (``ingest.json`` …) to the
+        plugin migration that adopts it; the core file is emptied in the same commit."""
+        records = dict(self.raw(rel, name))
+        if records:
+            self._state(rel).write({name: {}})
+        return records

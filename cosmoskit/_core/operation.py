@@ -1,6 +1,7 @@
 """The Operation base class: one kind of GPU job (``transfer``, ``upscale``, ``enhance`` …)."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -29,13 +30,12 @@ class Outcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-class Operation:
+class Operation(ABC):
     """Base class of operations.  A minimal plugin::
 
-        import cosmoskit
-        from cosmoskit._core.operation import Operation, Outcome
+        from cosmoskit import api
 
-        class Echo(Operation):
+        class Echo(api.Operation):
             name = "echo"
             description = "copy the prompt's video (a test operation)"
             batchable = False
@@ -50,10 +50,10 @@ class Operation:
             def collect(self, job, exit_code, log):
                 run = job.runs[0]
                 out = job.local("outputs/output.mp4")
-                return [Outcome(run["id"], out.exists(), {"output.mp4": str(out)} if out.exists() else {},
-                                None if out.exists() else "no output")]
+                return [api.Outcome(run["id"], out.exists(), {"output.mp4": str(out)} if out.exists() else {},
+                                    None if out.exists() else "no output")]
 
-        @cosmoskit.hookimpl
+        @api.hookimpl
         def register_operations(register):
             register(Echo)
 
@@ -67,15 +67,28 @@ class Operation:
     options: ClassVar[dict[str, Any]] = {}
     config_section: ClassVar[str | None] = None
     needs_prompt: ClassVar[bool] = True
+    # The parameters a run takes (``cosmoskit run create OP … --param KEY=VALUE``): None means ``options``.
+    parameters: ClassVar[dict[str, Any] | None] = None
+    # The runtime its command always runs under (None: the configured model.runtime).
+    runtime: ClassVar[str | None] = None
+
+    @classmethod
+    def parameter_schema(cls) -> dict[str, Any]:
+        return cls.options if cls.parameters is None else cls.parameters
 
     def __init__(self, settings: "Settings") -> None:
         self.settings = settings
         self.defaults: dict[str, Any] = settings.section(self.config_section or self.name, self.options) if self.options else {}
 
     # -- planning -------------------------------------------------------
+    @abstractmethod
     def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
         """Return complete, normalised parameters for a new run, or raise CosmoskitError."""
-        raise NotImplementedError
+
+    @classmethod
+    def summary(cls, run: dict[str, Any]) -> str:
+        """A short line of the run's parameters for tables (default: nothing)."""
+        return ""
 
     def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
         """Control networks the run loads (they drive model-load cost and memory)."""
@@ -97,13 +110,13 @@ class Operation:
         return int(run.get("params", {}).get("num_steps", 35))
 
     # -- running ----------------------------------------------------------
+    @abstractmethod
     def prepare(self, job: "BatchJob") -> list[str]:
         """Write the model's input files into ``job.dir`` and return the argv to run there."""
-        raise NotImplementedError
 
+    @abstractmethod
     def collect(self, job: "BatchJob", exit_code: int | None, log: str) -> list[Outcome]:
         """Map what the batch produced back to its runs, one Outcome each, in line order."""
-        raise NotImplementedError
 
     def run_log(self, job: "BatchJob", index: int, log: str) -> str:
         """The part of the batch log about the run on line ``index`` (default: all of it)."""

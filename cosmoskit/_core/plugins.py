@@ -97,31 +97,79 @@ def plugin_name(plugin: object) -> str:
     return pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
 
 
-def collect(hook_name: str) -> dict[str, Any]:
-    """Call a ``register_*`` hook plugin by plugin; return ``{name: class}``.
+def _base_class(hook_name: str) -> type | None:
+    """The class a ``register_*`` hook's contributions must subclass."""
+    if hook_name == "register_operations":
+        from cosmoskit._core.operation import Operation
+        return Operation
+    if hook_name == "register_strategies":
+        from cosmoskit._core.strategy import BatchingStrategy
+        return BatchingStrategy
+    if hook_name == "register_executors":
+        from cosmoskit._core.executor import Executor
+        return Executor
+    if hook_name == "register_runtimes":
+        from cosmoskit._core.runtime import Runtime
+        return Runtime
+    if hook_name == "register_settings":
+        from cosmoskit._core.sections import Section
+        return Section
+    if hook_name == "register_tables":
+        from cosmoskit._core.tables import LedgerTable
+        return LedgerTable
+    return None
 
-    Each registered class must carry a ``name``; a name registered by two
-    plugins is an error that names both.
+
+def contract_problem(obj: Any, base: type | None) -> str | None:
+    """Why a registered contribution does not keep its hook's contract, or None."""
+    if base is None:
+        return None
+    if not isinstance(obj, type):
+        if isinstance(obj, base):
+            return None
+        return f"is not a {base.__name__}"
+    if not issubclass(obj, base):
+        return f"is not a subclass of cosmoskit.api.{base.__name__}"
+    missing = sorted(getattr(obj, "__abstractmethods__", ()))
+    if missing:
+        return f"does not implement {', '.join(missing)} (required by cosmoskit.api.{base.__name__})"
+    return None
+
+
+def collect(hook_name: str) -> dict[str, Any]:
+    """Call a ``register_*`` hook plugin by plugin; return ``{name: contribution}``.
+
+    Each contribution must carry a ``name`` and keep its base class's contract
+    (every abstract method implemented); a name registered by two plugins is an
+    error that names both.
     """
     load_plugins()
     found: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    base = _base_class(hook_name)
     caller = getattr(pm.hook, hook_name)
     for impl in caller.get_hookimpls():
         source = impl.plugin_name
 
-        def register(cls: Any, _source: str = source) -> None:
-            name = getattr(cls, "name", None)
+        def register(obj: Any, _source: str = source) -> None:
+            name = getattr(obj, "name", None)
             if not isinstance(name, str) or not name:
-                raise CosmoskitError(f"plugin {_source!r} registered {cls!r} without a name attribute")
+                raise CosmoskitError(f"plugin {_source!r} registered {obj!r} without a name attribute")
+            problem = contract_problem(obj, base)
+            if problem:
+                what = obj.__name__ if isinstance(obj, type) else repr(obj)
+                raise CosmoskitError(f"plugin {_source!r} registered {name!r} ({what}), which {problem}")
             if name in found:
                 raise CosmoskitError(
                     f"{hook_name}: the name {name!r} is registered by both {sources[name]!r} and {_source!r}",
                     hint="uninstall one of them or leave it out of COSMOSKIT_LOAD_PLUGINS",
                 )
-            found[name] = cls
+            found[name] = obj
             sources[name] = _source
-            cls._plugin = _source
+            if isinstance(obj, type):
+                obj._plugin = _source  # type: ignore[attr-defined]
+            else:
+                obj.plugin = _source
 
         impl.function(register=register)
     return found
@@ -153,6 +201,26 @@ def get_executor_types() -> dict[str, Any]:
     return registry("register_executors")
 
 
+def get_runtimes() -> dict[str, Any]:
+    return registry("register_runtimes")
+
+
+def operation_names() -> list[str]:
+    return sorted(get_operations())
+
+
+def strategy_names() -> list[str]:
+    return sorted(get_strategies())
+
+
+def executor_type_names() -> list[str]:
+    return sorted(get_executor_types())
+
+
+def runtime_names() -> list[str]:
+    return sorted(get_runtimes())
+
+
 def _lookup(kind: str, hook_name: str, name: str) -> Any:
     found = registry(hook_name)
     if name not in found:
@@ -173,10 +241,17 @@ def get_executor_type(name: str) -> Any:
     return _lookup("executor type", "register_executors", name)
 
 
+def get_runtime(name: str) -> Any:
+    return _lookup("runtime", "register_runtimes", name)
+
+
 REGISTER_HOOKS = {
     "register_operations": "operations",
     "register_strategies": "strategies",
     "register_executors": "executors",
+    "register_runtimes": "runtimes",
+    "register_settings": "settings",
+    "register_tables": "tables",
 }
 
 
@@ -185,8 +260,9 @@ def describe() -> list[dict[str, Any]]:
     load_plugins()
     contributions: dict[str, dict[str, list[str]]] = {}
     for hook_name, label in REGISTER_HOOKS.items():
-        for name, cls in registry(hook_name).items():
-            contributions.setdefault(cls._plugin, {}).setdefault(label, []).append(name)
+        for name, obj in registry(hook_name).items():
+            owner = obj._plugin if isinstance(obj, type) else obj.plugin
+            contributions.setdefault(owner, {}).setdefault(label, []).append(name)
     out = []
     for plugin in pm.get_plugins():
         name = plugin_name(plugin)

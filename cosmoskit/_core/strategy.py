@@ -1,6 +1,7 @@
 """The BatchingStrategy base class: how queued runs become batches."""
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -35,13 +36,12 @@ class Batch:
         return [i.run_id for i in self.items]
 
 
-class BatchingStrategy:
+class BatchingStrategy(ABC):
     """Base class of batching strategies.  A minimal plugin::
 
-        import cosmoskit
-        from cosmoskit._core.strategy import Batch, BatchingStrategy
+        from cosmoskit import api
 
-        class Pairs(BatchingStrategy):
+        class Pairs(api.BatchingStrategy):
             name = "pairs"
             description = "two runs with the same controls per batch"
 
@@ -51,23 +51,24 @@ class BatchingStrategy:
                     groups.setdefault((item.group, item.controls), []).append(item)
                 for (_, controls), group in groups.items():
                     for i in range(0, len(group), 2 if group[0].batchable else 1):
-                        batches.append(Batch(group[i:i + 2], controls))
+                        batches.append(api.Batch(group[i:i + 2], controls))
                 return self.order(batches)
 
-        @cosmoskit.hookimpl
+        @api.hookimpl
         def register_strategies(register):
             register(Pairs)
 
     ``plan`` must put every item in exactly one batch, never mix groups, and
     respect ``model.fits(controls)``, ``model.max_runs`` and each item's
-    ``max_controls`` (see ``cosmoskit._core.planning.valid``).
+    ``max_controls`` (see ``cosmoskit.api.valid_batch``).
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
 
+    @abstractmethod
     def plan(self, items: list[Item], model: "CostModel") -> list[Batch]:
-        raise NotImplementedError
+        """Every item in exactly one batch, in launch order."""
 
     @staticmethod
     def order(batches: list[Batch]) -> list[Batch]:

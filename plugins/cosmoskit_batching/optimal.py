@@ -6,7 +6,7 @@ Runs that may share a model load form a *group* (same operation and model-level
 arguments: ``Item.group``).  A plan splits each group into batches.  A batch of
 two or more runs carries the union ``S`` of their control sets and is allowed when
 ``S`` fits the GPU's memory, it holds at most ``R = model.max_runs`` runs and no run
-in it has ``max_controls < |S|`` (``cosmoskit._core.planning.valid``).  A batch costs
+in it has ``max_controls < |S|`` (``cosmoskit.api.valid_batch``).  A batch costs
 ``load(S) + sum of run(i, S)``.  Minimise the sum over batches.  A run that can
 never share (its operation does not batch, its own controls do not fit, or its
 ``max_controls`` is below its own control count) is a batch of its own in every
@@ -72,8 +72,8 @@ from bisect import bisect_left, bisect_right
 from itertools import combinations
 from typing import Any
 
-from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.strategy import Batch, Item
+from cosmoskit.api import CosmoskitError
+from cosmoskit.api import Batch, Item
 
 EPS = 1e-7
 INF = float("inf")

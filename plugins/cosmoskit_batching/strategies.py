@@ -1,7 +1,7 @@
 """The bundled strategies: single, strict, mixed and optimal (docs/cost-model.md).
 
 Every strategy puts each queued run in exactly one batch and only plans batches
-``cosmoskit._core.planning.valid`` accepts: one group per batch, at most
+``cosmoskit.api.valid_batch`` accepts: one group per batch, at most
 ``model.max_runs`` runs, control networks that fit the GPU's memory and respect
 each run's ``max_controls`` (set after an out-of-memory).  A run that may never
 share (its operation does not batch, its own controls do not fit, or its cap is
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosmoskit._core.strategy import Batch, BatchingStrategy, Item
+from cosmoskit.api import Batch, BatchingStrategy, Item
 from cosmoskit_batching import optimal
 from cosmoskit_batching.optimal import shareable
 

@@ -17,55 +17,16 @@ LOG_OPTION = typer.Option(False, "--log", help="Print the model's log while it r
 def _submit(operation: str, prompt_ids: list[str | None], params: dict[str, Any], *, priority: int,
             extra: dict[str, Any] | None = None, executor: str | None, queue: bool, dry_run: bool, json_: bool,
             show_log: bool = False) -> None:
-    """Validate the runs, then dry-run, queue or run them now: one engine for all of it."""
-    from cosmoskit._core import context
-    from cosmoskit._cli import output
-    from cosmoskit._core.foreground import run_now
+    """Validate the runs, then dry-run, queue or run them now: the engine's one submit path."""
+    from cosmoskit import api
 
-    engine = context.engine()
+    engine = api.engine()
     try:
-        docs = engine.new_runs(operation, prompt_ids, params, priority=priority, extra=extra)
-        if dry_run:
-            job = engine.dry_run(docs, executor=executor)
-            files = {}
-            for name in ("spec.json", "batch.jsonl", "command.json", "launch.env"):
-                if job.local(name).exists():
-                    files[name] = job.local(name).read_text()
-            if json_:
-                output.emit_json({"folder": str(job.dir), "files": files})
-                return
-            output.say(f"[bold]Dry run[/bold]: wrote {job.dir} (nothing queued or started)")
-            for name, text in files.items():
-                output.say(f"[bold]── {name}[/bold]")
-                output.console().print(text, markup=False, highlight=False)
-            return
-        if queue:
-            runs = engine.queue(docs)
-        else:
-            runs = run_now(engine, docs, executor=executor, show_log=show_log, quiet=json_)
+        sub = engine.submit(operation, prompt_ids, params, priority=priority, extra=extra, executor=executor,
+                            show_log=show_log, quiet=json_, mode="dry-run" if dry_run else "queue" if queue else "now")
     finally:
         engine.close()
-    if json_:
-        output.emit_json(runs)
-        return
-    show_runs(runs, engine.home, queued=queue)
-
-
-def show_runs(runs: list[dict[str, Any]], home: Path, *, queued: bool = False) -> None:
-    from cosmoskit._cli import output
-
-    if queued:
-        output.say(f"Queued {len(runs)} run(s): {', '.join(r['id'] for r in runs)}")
-        return
-    rows = []
-    for r in runs:
-        outs = r.get("outputs") or {}
-        main = next(iter(outs.values()), "")
-        weights = ",".join(f"{k}={v:g}" for k, v in (r["params"].get("weights") or {}).items())
-        colour = {"completed": "green", "failed": "red", "cancelled": "yellow"}.get(r["status"], "white")
-        rows.append((r["id"], r["operation"], f"[{colour}]{r['status']}[/{colour}]", weights,
-                     main if main else output.escape(r.get("error") or "")))
-    output.table(None, ("run", "operation", "status", "weights", f"output (under {home}) or reason"), rows)
+    api.show_submission(sub, engine.home, json_=json_)
 
 
 def register(app: typer.Typer) -> None:
@@ -108,8 +69,8 @@ def register(app: typer.Typer) -> None:
         json_: bool = JSON_OPTION,
     ) -> None:
         """Upscale a finished run or a video 3x with the Cosmos 4K upscaler."""
-        from cosmoskit._core import context
-        from cosmoskit._core.errors import CosmoskitError
+        from cosmoskit import api
+        from cosmoskit.api import CosmoskitError
 
         if bool(from_run) == bool(video):
             raise CosmoskitError("give exactly one of --from-run RUN or --video PATH")
@@ -117,7 +78,7 @@ def register(app: typer.Typer) -> None:
         prompt_id = None
         extra: dict[str, Any] = {}
         if from_run:
-            with context.ledger().read() as tx:
+            with api.ledger().read() as tx:
                 source = tx.get_run(from_run)
             if source["operation"] != "transfer" or source["status"] != "completed":
                 raise CosmoskitError(f"run {source['id']} is a {source['status']} {source['operation']}; "
@@ -125,7 +86,7 @@ def register(app: typer.Typer) -> None:
             out = (source.get("outputs") or {}).get("output.mp4")
             if not out:
                 raise CosmoskitError(f"run {source['id']} has no output.mp4")
-            params.update(video=str(context.home() / out), source_run=source["id"])
+            params.update(video=str(api.home() / out), source_run=source["id"])
             prompt_id, extra = source["prompt_id"], {"parent_run": source["id"]}
         else:
             params["video"] = str(video)

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from cosmoskit._core.errors import CosmoskitError
+from cosmoskit.api import CosmoskitError
 
 from cosmoskit_cosmos import contract
 

@@ -35,7 +35,7 @@ WEIGHTS = [
 
 def make_scene(folder: Path) -> Path:
     """A small synthetic render: colour, depth and segmentation videos, 320x180, 24 frames at 24 fps."""
-    from cosmoskit._core.media import make_test_video
+    from cosmoskit.api import make_test_video
 
     folder.mkdir(parents=True, exist_ok=True)
     common = dict(width=320, height=180, frames=24, fps=24)
@@ -48,22 +48,16 @@ def make_scene(folder: Path) -> Path:
 
 
 def run_demo(folder: Path, *, json_: bool = False) -> None:
-    from cosmoskit._core import context
-    from cosmoskit._cli import output
-    from cosmoskit._core.engine import Engine
-    from cosmoskit._core.foreground import run_now
-    from cosmoskit._core.prompts import new_prompt
-
-    from cosmoskit_cosmos.commands import show_runs
+    from cosmoskit import api
 
     folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "cosmoskit.yaml"
     if not config.exists():
         config.write_text(DEMO_CONFIG)
-    context.set_config_option(str(config))
-    settings, ledger = context.settings(), context.ledger()
-    say = (lambda text: None) if json_ else output.say
+    api.use_config(str(config))
+    settings, ledger = api.settings(), api.ledger()
+    say = (lambda text: None) if json_ else api.say
     say(f"[bold]cosmoskit demo[/bold] in {folder} — the model is the CPU emulator (outputs are labelled, not real)")
     scene = folder / "inputs" / SCENE
     if not (scene / "seg.mp4").exists():
@@ -74,20 +68,20 @@ def run_demo(folder: Path, *, json_: bool = False) -> None:
         taken = {p["name"] for p in tx.prompts()}
     prompts = []
     for text in PROMPTS:
-        doc = new_prompt(text, scene, taken_names=taken)
+        doc = api.new_prompt(text, scene, taken_names=taken)
         taken.add(doc["name"])
         prompts.append(doc)
     with ledger.transaction() as tx:
         prompts = [tx.add_prompt(p) for p in prompts]
     say("Created prompts " + ", ".join(f"{p['id']} ({p['name']})" for p in prompts))
 
-    engine = Engine(settings, ledger)
+    engine = api.engine()
     try:
         docs = []
         for prompt, weights in zip(prompts, WEIGHTS):
             docs += engine.new_runs("transfer", [prompt["id"]], {"weights": weights})
         say(f"Transfer: one batch of {len(docs)} runs with different weights (one model load) …")
-        transfers = run_now(engine, docs, quiet=json_)
+        transfers = engine.run_now(docs, quiet=json_)
         done = [r for r in transfers if r["status"] == "completed"]
         results: list[dict[str, Any]] = list(transfers)
         if done:
@@ -96,20 +90,20 @@ def run_demo(folder: Path, *, json_: bool = False) -> None:
             up = engine.new_runs("upscale", [source["prompt_id"]],
                                  {"video": str(settings.home / source["outputs"]["output.mp4"]), "source_run": source["id"]},
                                  extra={"parent_run": source["id"]})
-            results += run_now(engine, up, quiet=json_)
+            results += engine.run_now(up, quiet=json_)
         say(f"Enhance of prompt {prompts[0]['id']} with the prompt upsampler …")
-        results += run_now(engine, engine.new_runs("enhance", [prompts[0]["id"]], {}), quiet=json_)
+        results += engine.run_now(engine.new_runs("enhance", [prompts[0]["id"]], {}), quiet=json_)
     finally:
         engine.close()
     if json_:
-        output.emit_json({"home": str(settings.home), "prompts": [p["id"] for p in prompts], "runs": results})
+        api.emit_json({"home": str(settings.home), "prompts": [p["id"] for p in prompts], "runs": results})
         return
-    show_runs(results, settings.home)
+    api.show_runs(results, settings.home)
     enhanced = [r for r in results if r["operation"] == "enhance" and r["status"] == "completed"]
     if enhanced:
         with ledger.read() as tx:
             child = tx.prompt(enhanced[0].get("result_prompt") or "")
         if child:
-            say(f"Enhanced prompt {child['id']}: {output.escape(child['text'][:160])}…")
+            say(f"Enhanced prompt {child['id']}: {api.escape(child['text'][:160])}…")
     say(f"\nVideos are in {settings.home / 'outputs'} (one folder per run: output, spec, command, logs).")
     say(f"Next: cd {folder} && cosmoskit run list")

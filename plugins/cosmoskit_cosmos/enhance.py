@@ -4,10 +4,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cosmoskit._core import timeutil
-from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.operation import Operation, Outcome
-from cosmoskit._core.schema import Field
+from cosmoskit import api
+from cosmoskit.api import CosmoskitError
+from cosmoskit.api import Operation, Outcome
+from cosmoskit.api import Field
 
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import last_error, require_video, torchrun
@@ -37,6 +37,11 @@ class Enhance(Operation):
     batchable = False  # the upsampler script takes one prompt per process
     options = {
         "offload_prompt_upsampler": Field(bool, True, "--offload_prompt_upsampler"),
+    }
+
+    parameters = {
+        "overwrite": Field(bool, False, "replace the prompt's text (kept in its history) instead of making a new prompt"),
+        **options,
     }
 
     def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
@@ -87,10 +92,10 @@ class Enhance(Operation):
         if parent is None:
             return {}
         if run["params"].get("overwrite"):
-            history = list(parent.get("history") or []) + [{"text": parent["text"], "replaced": timeutil.now(), "by_run": run["id"]}]
+            history = list(parent.get("history") or []) + [{"text": parent["text"], "replaced": api.now(), "by_run": run["id"]}]
             tx.update_prompt(parent["id"], {"text": text, "history": history})
             return {"result_prompt": parent["id"]}
-        from cosmoskit._core.prompts import name_from_text
+        from cosmoskit.api import name_from_text
 
         child = {k: v for k, v in parent.items() if k not in ("id", "created", "history")}
         child.update(text=text, parent_prompt=parent["id"], history=[], enhanced_by=run["id"],

@@ -4,9 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.operation import Operation, Outcome
-from cosmoskit._core.schema import Field, between, positive
+from cosmoskit.api import CosmoskitError
+from cosmoskit.api import Operation, Outcome
+from cosmoskit.api import Field, between, positive
 
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import (classify, copy_generated_controls, flag_args, require_video, split_log, torchrun)
@@ -92,6 +92,11 @@ class Transfer(Operation):
         out["negative_prompt"] = params.get("negative_prompt") or prompt.get("negative_prompt") or d["negative_prompt"]
         out["fps"] = contract.fps_arg(prompt["fps"])
         return out
+
+    @classmethod
+    def summary(cls, run: dict[str, Any]) -> str:
+        weights = (run.get("params") or {}).get("weights") or {}
+        return ",".join(f"{k}={v:g}" for k, v in weights.items())
 
     def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
         return tuple(run["params"]["weights"])

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from cosmoskit._core import media
-from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.operation import Operation, Outcome
-from cosmoskit._core.schema import Field, between, positive
+from cosmoskit import api
+from cosmoskit.api import CosmoskitError
+from cosmoskit.api import Operation, Outcome
+from cosmoskit.api import Field, between, positive
 
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import classify, flag_args, require_video, split_log, torchrun
@@ -26,15 +26,21 @@ class Upscale(Operation):
         "num_gpus": Field(int, 1, "context-parallel GPUs", check=positive),
     }
 
+    parameters = {
+        "video": Field(str, None, "the video to upscale (a path; `cosmoskit upscale --from-run` fills it in)"),
+        "prompt": Field(str, None, "an optional guiding prompt", nullable=True),
+        **options,
+    }
+
     def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
         d = self.defaults
         source = params.get("video")
         if not source:
             raise CosmoskitError("upscale needs --from-run RUN or --video PATH")
         path = require_video(source if isinstance(source, str) else source["path"], "the video to upscale")
-        info = media.probe(path)
+        info = api.probe(path)
         out: dict[str, Any] = {
-            "video": {"path": str(path.resolve()), "sha256": media.sha256_file(path), "bytes": path.stat().st_size,
+            "video": {"path": str(path.resolve()), "sha256": api.sha256_file(path), "bytes": path.stat().st_size,
                       **info.as_dict()},
             "source_run": params.get("source_run"),
             "prompt": params.get("prompt") or None,

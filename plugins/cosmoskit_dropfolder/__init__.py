@@ -9,6 +9,20 @@ import cosmoskit
 
 
 @cosmoskit.hookimpl
+def register_settings(register):
+    from cosmoskit_dropfolder.settings import WATCH
+
+    register(WATCH)
+
+
+@cosmoskit.hookimpl
+def register_tables(register):
+    from cosmoskit_dropfolder.settings import INGEST_TABLE
+
+    register(INGEST_TABLE)
+
+
+@cosmoskit.hookimpl
 def register_commands(app):
     from cosmoskit_dropfolder import commands
 

@@ -25,8 +25,8 @@ def register(app: typer.Typer) -> None:
         """Check frame sequences and encode them into color.mp4 / depth.mp4 / seg.mp4 for a prompt."""
         import sys
 
-        from cosmoskit._cli import output
-        from cosmoskit._core.errors import CosmoskitError
+        from cosmoskit import api
+        from cosmoskit.api import CosmoskitError
 
         from cosmoskit_dropfolder import prepare
 
@@ -38,27 +38,27 @@ def register(app: typer.Typer) -> None:
             results = prepare.prepare(folder, fps=fps, shot=name, force=force, log=log)
         except prepare.PrepareError as exc:
             if json_:
-                output.emit_json({"folder": str(exc.folder), "ok": False, "problems": exc.lines(str(exc.folder))})
+                api.emit_json({"folder": str(exc.folder), "ok": False, "problems": exc.lines(str(exc.folder))})
                 raise typer.Exit(1)
             for line in exc.lines(str(exc.folder)):
                 sys.stderr.write(f"{line}\n")
             n = len(exc.problems)
             raise CosmoskitError(f"{exc.folder}: {n} problem{'s' if n != 1 else ''} found; nothing was encoded") from None
         if json_:
-            output.emit_json({"ok": True, "results": [r.as_dict() for r in results]})
+            api.emit_json({"ok": True, "results": [r.as_dict() for r in results]})
             return
         for r in results:
             shot = f" shot {r.shot}" if r.shot and len(results) > 1 else ""
-            output.say(f"[bold]{output.escape(str(r.folder))}[/bold]{output.escape(shot)}: {r.frames} frames, "
+            api.say(f"[bold]{api.escape(str(r.folder))}[/bold]{api.escape(shot)}: {r.frames} frames, "
                        f"{r.width}x{r.height}, {r.fps:g} fps ({r.seconds:.1f} s)")
-            output.table(None, ("video", "done", "from", "encoding"),
-                         ((Path(v["path"]).name, v["action"], output.escape(v["source"]), v.get("encoding", ""))
+            api.table(None, ("video", "done", "from", "encoding"),
+                         ((Path(v["path"]).name, v["action"], api.escape(v["source"]), v.get("encoding", ""))
                           for _, v in sorted(r.videos.items(), key=lambda kv: ("rgb", "depth", "seg", "edge").index(kv[0])
                                              if kv[0] in ("rgb", "depth", "seg", "edge") else 9)))
             for note in r.notes:
-                output.say(f"[yellow]note:[/yellow] {output.escape(note)}")
+                api.say(f"[yellow]note:[/yellow] {api.escape(note)}")
         if len(results) == 1:
-            output.say(f"Next: cosmoskit prompt create \"…\" {output.escape(str(results[0].folder))}")
+            api.say(f"Next: cosmoskit prompt create \"…\" {api.escape(str(results[0].folder))}")
 
     @app.command("watch")
     def watch_cmd(
@@ -74,8 +74,8 @@ def register(app: typer.Typer) -> None:
 
         import orjson
 
-        from cosmoskit._core import context
-        from cosmoskit._core.ledger import Ledger
+        from cosmoskit import api
+        from cosmoskit.api import Ledger
 
         from cosmoskit_dropfolder.watcher import DropWatcher
 
@@ -93,11 +93,11 @@ def register(app: typer.Typer) -> None:
         def worker_log(text: str) -> None:
             emit({"event": "worker", "folder": None, "message": text})
 
-        settings = context.settings()
+        settings = api.settings()
         stop = threading.Event()
-        watcher = DropWatcher(settings, context.ledger(), folder=folder, emit=emit)
+        watcher = DropWatcher(settings, api.ledger(), folder=folder, emit=emit)
 
-        from cosmoskit._core.worker import Worker
+        from cosmoskit.api import Worker
 
         worker_thread = None
         if work and not once:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
-from cosmoskit._core.prompts import CONTROL_NAMES, RGB_NAMES
+from cosmoskit.api import CONTROL_NAMES, RGB_NAMES
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 UNSUPPORTED_IMAGE_EXTS = (".exr", ".tif", ".tiff", ".dpx", ".tga", ".bmp", ".hdr", ".webp", ".cin")
@@ -368,8 +368,8 @@ def _frame_name(seq: Sequence, number: int, like: str) -> str:
 
 def check_shot(folder: Path, shot: Shot) -> tuple[Checked | None, list[Problem]]:
     """Equal counts, no gaps or duplicate numbers, every frame readable and of one size."""
-    from cosmoskit._core import media
-    from cosmoskit._core.errors import CosmoskitError
+    from cosmoskit import api
+    from cosmoskit.api import CosmoskitError
 
     problems: list[Problem] = []
     notes: list[str] = []
@@ -386,7 +386,7 @@ def check_shot(folder: Path, shot: Shot) -> tuple[Checked | None, list[Problem]]
     for modality, source in shot.sources.items():
         if isinstance(source, Video):
             try:
-                v = media.probe(folder / source.rel)
+                v = api.probe(folder / source.rel)
             except CosmoskitError as exc:
                 problems.append(Problem(source.rel, str(exc).split(": ", 1)[-1]))
                 continue

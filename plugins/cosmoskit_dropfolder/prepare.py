@@ -31,7 +31,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable
 
-from cosmoskit._core.errors import CosmoskitError
+from cosmoskit.api import CosmoskitError
 
 from cosmoskit_dropfolder import layout
 from cosmoskit_dropfolder.layout import LABEL, OUTPUT_NAME, Checked, Problem, Sequence, Video
@@ -171,12 +171,12 @@ def _encode(folder: Path, out_dir: Path, jobs: list[_Job], fps: str, frames: int
     Outputs are written to hidden temporary names and renamed into place only when all succeeded.
     Returns the grey levels measured for jobs that asked for them.
     """
-    from cosmoskit._core import media
+    from cosmoskit import api
 
     work = Path(tempfile.mkdtemp(prefix="cosmoskit-frames-"))
     tmp_outs = [out_dir / f"{layout.OWN_PREFIX}-tmp-{job.out_name}" for job in jobs]
     try:
-        cmd = [media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+        cmd = [api.ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
         for k, job in enumerate(jobs):
             links = work / f"in{k}"
             links.mkdir()
@@ -205,7 +205,7 @@ def _encode(folder: Path, out_dir: Path, jobs: list[_Job], fps: str, frames: int
             raise PrepareError(folder, [_ffmpeg_problem(proc.stderr, jobs)])
         if verify:
             for job, tmp_out in zip(jobs, tmp_outs):
-                info = media.probe(tmp_out)
+                info = api.probe(tmp_out)
                 if info.frames != frames or (info.width, info.height) != size:
                     raise PrepareError(folder, [Problem(job.seq.label, f"ffmpeg wrote {info.frames} frames of "
                                                                        f"{info.width}x{info.height}, expected {frames} "

@@ -36,10 +36,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cosmoskit._core import ids, owner, timeutil
-from cosmoskit._core.errors import CosmoskitError
+from cosmoskit import api
+from cosmoskit.api import CosmoskitError
 
 from cosmoskit_dropfolder import layout, prepare, sidecar
+from cosmoskit_dropfolder.settings import INGESTS
 
 PROCESSED = "processed"
 REJECTED = "rejected"
@@ -218,7 +219,7 @@ class DropWatcher:
     def __init__(self, settings: Any, ledger: Any, *, folder: Path | None = None, emit: Emit | None = None,
                  settle: float | None = None, after: str | None = None, polling: bool | None = None,
                  rescan: float | None = None, jobs: int | None = None) -> None:
-        w = settings["watch"]
+        w = settings.section("watch")
         self.settings = settings
         self.ledger = ledger
         root = Path(folder).expanduser() if folder else settings.home / Path(w["folder"]).expanduser()
@@ -234,7 +235,7 @@ class DropWatcher:
         self.processed = self.root / PROCESSED
         self.rejected = self.root / REJECTED
         self._emit = emit or (lambda event: None)
-        self.me = owner.me()
+        self.me = api.process_owner()
         self.tracked: dict[str, Tracked] = {}
         self.told_files: set[str] = set()
         self._events: deque[tuple[str, bool]] = deque()
@@ -254,7 +255,7 @@ class DropWatcher:
 
     # ------------------------------------------------------------ events out
     def emit(self, kind: str, folder: str | None, message: str, **data: Any) -> None:
-        event = {"event": kind, "time": timeutil.now(), "folder": folder, "message": message, **data}
+        event = {"event": kind, "time": api.now(), "folder": folder, "message": message, **data}
         try:
             self._emit(event)
         except Exception:  # a broken sink must not stop the watcher
@@ -319,9 +320,9 @@ class DropWatcher:
         stop = stop or threading.Event()
         for d in (self.root, self.processed, self.rejected):
             d.mkdir(parents=True, exist_ok=True)
-        from cosmoskit._core import plugins
+        from cosmoskit import api
 
-        plugins.get_operation("transfer")  # load the registry once, before threads use it
+        api.operation_class("transfer")  # load the registry once, before threads use it
         spy = _OverflowSpy(self._overflow, self._wake)
         wd_logger = logging.getLogger("watchdog.observers")
         wd_logger.addHandler(spy)
@@ -584,15 +585,13 @@ class DropWatcher:
         actions: list[tuple[str, Tracked | None, Fingerprint, dict[str, Any]]] = []
         try:
             with self.ledger.transaction() as tx:
-                from tinydb.table import Document
-
-                recs = tx.ingests()
+                recs = tx.plugin_table(INGESTS).all()
                 by_path: dict[str, list[dict[str, Any]]] = {}
                 by_hash: dict[str, list[dict[str, Any]]] = {}
                 for rec in recs.values():
                     by_path.setdefault(rec.get("path"), []).append(rec)
                     by_hash.setdefault(rec.get("hash"), []).append(rec)
-                table = tx.ingest_table()
+                table = tx.plugin_table(INGESTS)
                 for t, fp in prints:
                     if fp.problems:
                         actions.append(("reject", t, fp, {"lines": fp.problems}))
@@ -602,17 +601,17 @@ class DropWatcher:
                     if action == "claim":
                         dest = self._plan_dest(fp)
                         info["dest"] = str(dest)
-                        table.upsert(Document({
+                        table.put(fp.key, {
                             "path": fp.path, "name": fp.name, "hash": fp.hash, "state": "claimed",
-                            "owner": self.me, "dest": str(dest), "claimed": timeutil.now(), "sig": fp.sig_digest,
+                            "owner": self.me, "dest": str(dest), "claimed": api.now(), "sig": fp.sig_digest,
                             "files": fp.files, "bytes": fp.bytes, "attempts": 0,
-                        }, doc_id=fp.key))
+                        })
                     elif action == "changed-in-place":
-                        table.upsert(Document({
+                        table.put(fp.key, {
                             "path": fp.path, "name": fp.name, "hash": fp.hash, "state": "changed",
-                            "dest": fp.path, "reported": timeutil.now(), "sig": fp.sig_digest,
+                            "dest": fp.path, "reported": api.now(), "sig": fp.sig_digest,
                             "ingested_as": info["previous"].get("prompt_id"),
-                        }, doc_id=fp.key))
+                        })
                     actions.append((action, t, fp, info))
         except Exception as exc:
             for t, fp in prints:
@@ -636,8 +635,8 @@ class DropWatcher:
                 return "duplicate", {"rec": rec}
             if state == "changed":
                 return "quiet", {"rec": rec}
-            if state == "claimed" and rec.get("owner") and not owner.is_me(rec["owner"]) \
-                    and owner.alive(rec["owner"]):
+            if state == "claimed" and rec.get("owner") and not api.owner_is_me(rec["owner"]) \
+                    and api.owner_alive(rec["owner"]):
                 return "busy", {"rec": rec}
         earlier = sorted((r for r in same_path if r.get("state") == "ingested" and r.get("hash") != fp.hash),
                          key=lambda r: r.get("ingested") or "")
@@ -740,8 +739,8 @@ class DropWatcher:
         fut.add_done_callback(lambda f: self._wake.set())
 
     def _build(self, fp: Fingerprint, dest: Path) -> Built | Rejected:
-        from cosmoskit._core.engine import Engine
-        from cosmoskit._core.prompts import new_prompt
+        from cosmoskit.api import Engine
+        from cosmoskit.api import new_prompt
 
         try:
             side = sidecar.read(dest)
@@ -771,7 +770,7 @@ class DropWatcher:
         if results and doc["frames"] != results[0].frames:
             return Rejected(fp, dest, [f"{Path(doc['inputs']['rgb']['path']).name}: {doc['frames']} frames, but "
                                        f"{results[0].frames} frames were encoded"])
-        doc["id"] = ids.new_id("ps")
+        doc["id"] = api.new_id("ps")
         engine = Engine(self.settings, self.ledger)
         runs: list[dict[str, Any]] = []
         where = side.files[0] if side.files and side.files[0] != "prompt.txt" else "transfer defaults"
@@ -821,33 +820,27 @@ class DropWatcher:
             records, self._records = self._records, []
             try:
                 with self.ledger.transaction() as tx:
-                    table = tx.ingest_table()
-                    from tinydb.table import Document
-
+                    table = tx.plugin_table(INGESTS)
                     for key, changes in records:
-                        doc = dict(tx.ingests().get(key) or {})
-                        doc.update(changes)
-                        table.upsert(Document(doc, doc_id=key))
+                        table.put(key, {**(table.get(key) or {}), **changes})
             except Exception as exc:
                 self.emit("error", None, f"could not record {len(records)} rejection(s) in the ledger: {exc}")
 
     def _commit(self, built: list[Built]) -> None:
-        from tinydb.table import Document
-
         committed: list[Built] = []
         lost: list[tuple[Built, str]] = []
         try:
             with self.ledger.transaction() as tx:
-                recs = tx.ingests()
-                table = tx.ingest_table()
+                recs = tx.plugin_table(INGESTS).all()
+                table = tx.plugin_table(INGESTS)
                 taken = {p.get("name") for p in tx.prompts()}
-                stamp = timeutil.now()
+                stamp = api.now()
                 for b in built:
                     rec = recs.get(b.fp.key)
                     if rec is None or rec.get("state") != "claimed":
                         lost.append((b, f"its ingest record is {rec.get('state') if rec else 'missing'}"))
                         continue
-                    if rec.get("owner") and not owner.is_me(rec["owner"]) and owner.alive(rec["owner"]):
+                    if rec.get("owner") and not api.owner_is_me(rec["owner"]) and api.owner_alive(rec["owner"]):
                         lost.append((b, "another watcher claimed it"))
                         continue
                     if not b.named_by_sidecar:
@@ -855,9 +848,9 @@ class DropWatcher:
                     taken.add(b.prompt["name"])
                     tx.add_prompt(b.prompt)
                     tx.add_runs(b.runs)
-                    table.upsert(Document({**rec, "state": "ingested", "prompt_id": b.prompt["id"],
+                    table.put(b.fp.key, {**rec, "state": "ingested", "prompt_id": b.prompt["id"],
                                            "runs": [r["id"] for r in b.runs], "dest": str(b.dest),
-                                           "ingested": stamp, "owner": None}, doc_id=b.fp.key))
+                                           "ingested": stamp, "owner": None})
                     committed.append(b)
         except Exception as exc:
             self.counts["errors"] += 1
@@ -908,7 +901,7 @@ class DropWatcher:
     def _write_marker(self, folder: Path, prompt_id: str | None, run_ids: list[str], rec: dict[str, Any],
                       dropped: str, *, runs: list[dict[str, Any]] | None = None,
                       prompt: dict[str, Any] | None = None) -> None:
-        lines = [f"Ingested by cosmoskit watch on {timeutil.now()[:19].replace('T', ' ')} UTC.",
+        lines = [f"Ingested by cosmoskit watch on {api.now()[:19].replace('T', ' ')} UTC.",
                  f"prompt: {prompt_id}" + (f" ({prompt['name']})" if prompt else ""),
                  f"runs: {', '.join(run_ids) or '-'}"]
         for r in runs or []:
@@ -929,7 +922,7 @@ class DropWatcher:
         self._planned.discard(str(dest))
         try:
             if not folder.is_symlink():
-                text = [f"Rejected by cosmoskit watch on {timeutil.now()[:19].replace('T', ' ')} UTC "
+                text = [f"Rejected by cosmoskit watch on {api.now()[:19].replace('T', ' ')} UTC "
                         f"(dropped as {fp.path}):", *lines, "",
                         "Fix the problems and drop the folder into the drop folder again."]
                 (folder / REJECTED_FILE).write_text("\n".join(text) + "\n", encoding="utf-8", errors="replace")
@@ -947,7 +940,7 @@ class DropWatcher:
             return
         self._records.append((fp.key, {"path": fp.path, "name": name, "hash": fp.hash, "state": "rejected",
                                        "why": why, "reasons": lines[:50], "dest": str(dest), "owner": None,
-                                       "rejected": timeutil.now()}))
+                                       "rejected": api.now()}))
         more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
         kind = {"duplicate": "duplicate", "changed": "changed"}.get(why, "rejected")
         self.emit(kind, name, f"{name}: {lines[0]}{more} -> {self._rel(dest)}/{REJECTED_FILE}", reasons=lines,
@@ -967,12 +960,12 @@ class DropWatcher:
         """Claims left by a watcher that died between claiming and committing: resume them."""
         try:
             with self.ledger.read() as tx:
-                claims = [dict(r, _key=k) for k, r in tx.ingests().items() if r.get("state") == "claimed"]
+                claims = [dict(r, _key=k) for k, r in tx.plugin_table(INGESTS).all().items() if r.get("state") == "claimed"]
         except Exception as exc:
             self.emit("error", None, f"cannot read the ingest table ({exc})")
             return
         for rec in claims:
-            if rec.get("owner") and not owner.is_me(rec["owner"]) and owner.alive(rec["owner"]):
+            if rec.get("owner") and not api.owner_is_me(rec["owner"]) and api.owner_alive(rec["owner"]):
                 continue
             path, dest = rec.get("path") or "", Path(rec.get("dest") or "")
             if os.path.isdir(path):

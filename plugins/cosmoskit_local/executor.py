@@ -8,11 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cosmoskit._core.batchjob import EXIT_CODE, LOG, PID_FILE, STOP_REASON, BatchJob
-from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.executor import Executor, PollResult, Progress, model_options
-from cosmoskit._core.media import sha256_file
-from cosmoskit._core.schema import Field
+from cosmoskit.api import (EXIT_CODE, LOG, PID_FILE, STOP_REASON, BatchJob, CosmoskitError, Executor, ExecutorStatus,
+                           Field, HostJob, PollResult, Progress, model_options, sha256_file,
+                           start_command)
 
 
 def process_alive(pid: int, marker: str) -> bool:
@@ -50,25 +48,13 @@ class LocalExecutor(Executor):
     def handle_base(self) -> dict[str, Any]:
         return {"host": "localhost"}
 
-    def runtime_env(self) -> dict[str, str]:
-        import cosmoskit_remote
-
-        m = self.model_settings()
-        return {
-            "RUNTIME": m["runtime"],
-            "REPO": os.path.expanduser(m["cosmos_repo"]),
-            "CKPT": os.path.expanduser(m["checkpoint_dir"]),
-            "IMAGE": m["docker_image"],
-            "DOCKER": m["docker_command"],
-            "TORCHRUN": m["torchrun"],
-            "GPUS": self.config.get("gpus") or "all",
-            "PYTHON": self.config.get("python") or sys.executable,
-            "EMULATOR": str(cosmoskit_remote.EMULATOR),
-        }
+    def host_facts(self) -> dict[str, str]:
+        return {"gpus": self.config.get("gpus") or "all", "python": self.config.get("python") or sys.executable}
 
     def model_settings(self) -> dict[str, Any]:
         m = super().model_settings()
-        m["checkpoint_dir"] = os.path.expanduser(m["checkpoint_dir"])
+        for key in ("checkpoint_dir", "cosmos_repo"):
+            m[key] = os.path.expanduser(m[key])
         return m
 
     # -- staging ------------------------------------------------------------------
@@ -105,9 +91,7 @@ class LocalExecutor(Executor):
 
     # -- running ------------------------------------------------------------------
     def launch(self, job: BatchJob) -> dict[str, Any]:
-        import cosmoskit_remote
-
-        proc = subprocess.run(["bash", "-c", cosmoskit_remote.start_command(str(job.dir))],
+        proc = subprocess.run(["bash", "-c", start_command(str(job.dir))],
                               capture_output=True, text=True)
         if proc.returncode != 0 or not proc.stdout.strip().isdigit():
             raise CosmoskitError(f"could not start the launcher: {proc.stderr.strip() or proc.stdout.strip()}")
@@ -149,10 +133,30 @@ class LocalExecutor(Executor):
         if pid and process_alive(pid, "launch.sh"):
             os.kill(pid, 15)
 
-    def status(self) -> dict[str, Any]:
+    def _launchers(self) -> list[tuple[int, Path]]:
+        """Launchers of this project still running here: (pid, batch folder)."""
+        found = []
+        for pid_file in sorted((self.settings.home / "batches").glob(f"*/{PID_FILE}")):
+            folder = pid_file.parent
+            pid = _read_int(pid_file)
+            if pid and not (folder / EXIT_CODE).exists() and process_alive(pid, "launch.sh"):
+                found.append((pid, folder))
+        return found
+
+    def kill_all(self) -> list[str]:
+        stopped = []
+        for pid, folder in self._launchers():
+            self.cancel({"batch_dir": str(folder), "pid": pid, "reason": "cancelled"})
+            stopped.append(str(folder))
+        return stopped
+
+    def status(self) -> ExecutorStatus:
         from cosmoskit_local.gpu import local_status
 
-        return local_status(self.settings.home)
+        status = local_status(self.settings.home)
+        status.jobs = [HostJob("launcher", str(pid), detail=str(folder), handle_key="batch_dir",
+                               handle_value=str(folder)) for pid, folder in self._launchers()]
+        return status
 
 
 def _read_int(path: Path) -> int | None:

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.ledger import RUN_STATUSES
+from cosmoskit.api import CosmoskitError
+from cosmoskit.api import RUN_STATUSES
 
 from cosmoskit_report.media import Job, MediaCache
 
@@ -192,7 +192,7 @@ class Builder:
 
     def run_view(self, run: dict[str, Any], prompts: dict[str, dict[str, Any]],
                  batches: dict[str, dict[str, Any]]) -> RunView:
-        from cosmoskit._core.timeutil import seconds_between
+        from cosmoskit.api import seconds_between
 
         view = RunView(run)
         rid = run["id"]
@@ -260,7 +260,7 @@ class Builder:
               batches: dict[str, dict[str, Any]], *, prompt_ids: set[str] | None = None,
               statuses: set[str] | None = None, since: datetime | None = None,
               filters: dict[str, Any] | None = None) -> Report:
-        from cosmoskit._core import timeutil
+        from cosmoskit import api
 
         from cosmoskit_report import render, summary
 
@@ -324,7 +324,7 @@ class Builder:
         controls = sorted({c for r in chosen for c in ((r.get("params") or {}).get("weights") or {})},
                           key=_control_order)
         report = Report(home=self.home, out=self.out, sections=top, runs=list(views.values()), summary=figures,
-                        filters=filters or {}, generated=timeutil.now(), controls=controls, prompts=prompts, media=counts,
+                        filters=filters or {}, generated=api.now(), controls=controls, prompts=prompts, media=counts,
                         pruned=pruned)
         for name in ("report.css", "report.js"):
             shutil.copyfile(STATIC / name, self.out / name)
@@ -396,15 +396,14 @@ def _count_sections(sections: list[PromptView]) -> int:
 
 def run_command(*, prompts: list[str], statuses: list[str], since: str | None, out: Path | None,
                 open_browser: bool, jobs: int | None, json_: bool) -> Report:
-    from cosmoskit._core import context
-    from cosmoskit._cli import output
+    from cosmoskit import api
 
     wanted_statuses = parse_statuses(statuses)
     since_dt = parse_since(since)
     if jobs is not None and jobs < 1:
         raise CosmoskitError("--jobs must be 1 or more")
-    settings = context.settings()
-    home = context.home()
+    settings = api.settings()
+    home = api.home()
     target = (Path(out).expanduser() if out else home / "report").resolve()
     if target.exists() and not target.is_dir():
         raise CosmoskitError(f"--out {target}: exists and is not a folder")
@@ -412,7 +411,7 @@ def run_command(*, prompts: list[str], statuses: list[str], since: str | None, o
             and not (target / "media").exists():
         raise CosmoskitError(f"--out {target}: a folder that is not empty and holds no report",
                              hint="choose a new or empty folder")
-    with context.ledger().read() as tx:
+    with api.ledger().read() as tx:
         prompt_ids = {tx.resolve_prompt(p) for p in prompts} if prompts else None
         all_prompts = {p["id"]: dict(p) for p in tx.prompts()}
         all_runs = [dict(r) for r in tx.runs()]
@@ -423,10 +422,10 @@ def run_command(*, prompts: list[str], statuses: list[str], since: str | None, o
                                                          statuses=wanted_statuses, since=since_dt, filters=filters)
     index = target / "index.html"
     if json_:
-        output.emit_json(summary_json(report))
+        api.emit_json(summary_json(report))
     else:
         m = report.media
-        output.say(f"Wrote [bold]{index}[/bold]: {len(report.runs)} run(s), {_count_sections(report.sections)} prompt(s); "
+        api.say(f"Wrote [bold]{index}[/bold]: {len(report.runs)} run(s), {_count_sections(report.sections)} prompt(s); "
                    f"media {m.get('made', 0)} made, {m.get('reused', 0)} reused"
                    + (f", {m['missing']} missing" if m.get("missing") else "")
                    + (f", {m['failed']} unreadable" if m.get("failed") else "")

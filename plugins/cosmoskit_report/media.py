@@ -205,14 +205,14 @@ def mp4_frames(path: Path) -> int | None:
 
 
 def _probe_frames(src: Path) -> int:
-    from cosmoskit._core.media import probe
+    from cosmoskit.api import probe
 
     return probe(src).frames
 
 
 def _encode(src: Path, folder: Path, frames: int) -> str | None:
     """One ffmpeg pass writing the preview, the thumbnail and the contact sheet; an error text or None."""
-    from cosmoskit._core.media import ffmpeg_exe
+    from cosmoskit.api import ffmpeg_exe
 
     frames = max(1, int(frames))
     count = min(SHEET_FRAMES, frames)

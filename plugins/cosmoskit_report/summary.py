@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from cosmoskit._core.ledger import RUN_STATUSES
-from cosmoskit._core.timeutil import seconds_between
+from cosmoskit.api import RUN_STATUSES
+from cosmoskit.api import seconds_between
 
 
 def status_counts(runs: list[dict[str, Any]]) -> dict[str, int]:
@@ -102,9 +102,9 @@ def cost_ratio_from_settings(settings: Any, prompts: dict[str, dict[str, Any]]) 
     """The cost model's one-at-a-time / together ratio for a batch, from the operations' own view of each run
     (its control networks, 121-frame chunks and steps)."""
     try:
-        from cosmoskit._core import plugins
-        from cosmoskit._core.costmodel import CostModel
-        from cosmoskit._core.strategy import Item
+        from cosmoskit import api
+        from cosmoskit.api import CostModel
+        from cosmoskit.api import Item
 
         model = CostModel.from_settings(settings)
     except Exception:
@@ -114,7 +114,7 @@ def cost_ratio_from_settings(settings: Any, prompts: dict[str, dict[str, Any]]) 
     def item(run: dict[str, Any]) -> Item:
         name = run["operation"]
         if name not in operations:
-            operations[name] = plugins.get_operation(name)(settings)
+            operations[name] = api.operation_class(name)(settings)
         op = operations[name]
         prompt = prompts.get(run.get("prompt_id") or "")
         return Item(run_id=run["id"], group=(name,), controls=frozenset(op.controls(run)),

@@ -9,10 +9,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from cosmoskit._core.batchjob import BatchJob
-from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.executor import PollResult
-from cosmoskit._core.schema import Field, non_negative, positive
+from cosmoskit.api import BatchJob, CosmoskitError, ExecutorStatus, Field, HostJob, PollResult, non_negative, positive
 
 from cosmoskit_ssh import remote
 from cosmoskit_ssh.executor import SSHExecutor
@@ -187,8 +184,9 @@ class SlurmExecutor(SSHExecutor):
             self.conn.run(self._slurm(f"scancel {q(str(handle['job_id']))}") + "; true", what="scancel the job")
 
     # -- looking -------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"host": self.config.get("host") or "localhost", "reachable": False, "kind": "slurm"}
+    def status(self) -> ExecutorStatus:
+        out = ExecutorStatus(host=self.config.get("host") or "localhost", reachable=False,
+                             gpu_note="per-GPU figures come from the nodes; see the partitions' GRES")
         script = "; ".join([
             "echo @@sinfo", self._slurm("sinfo -h -o '%P|%a|%D|%t|%G|%N' 2>&1"),
             "echo @@squeue", self._slurm("squeue -h --me -o '%i|%j|%T|%r|%M|%b' 2>&1 || "
@@ -198,29 +196,34 @@ class SlurmExecutor(SSHExecutor):
         try:
             text = self.conn.run(script, what="read the cluster's status", check=False).text
         except CosmoskitError as exc:
-            out["error"] = str(exc)
+            out.error = str(exc)
             return out
         sections = remote.sections(text)
-        out["reachable"] = True
-        out["partitions"] = [dict(zip(("partition", "available", "nodes", "state", "gres", "nodelist"), l.split("|")))
-                             for l in sections.get("sinfo", []) if "|" in l]
-        if not out["partitions"]:
-            out["reachable"] = False
-            out["error"] = " ".join(sections.get("sinfo", []))[:300] or "sinfo printed nothing"
-        out["jobs"] = [dict(zip(("job_id", "name", "state", "reason", "time", "gres"), l.split("|")))
-                       for l in sections.get("squeue", []) if "|" in l and l.split("|")[1].startswith("cosmos_")]
+        partitions = [dict(zip(("partition", "available", "nodes", "state", "gres", "nodelist"), line.split("|")))
+                      for line in sections.get("sinfo", []) if "|" in line]
+        out.reachable = bool(partitions)
+        if not partitions:
+            out.error = " ".join(sections.get("sinfo", []))[:300] or "sinfo printed nothing"
+        out.extra["partitions"] = partitions
+        out.lines = [f"partition {p['partition']} ({p['available']}): {p['nodes']} node(s) {p['state']}, GRES {p['gres']}"
+                     for p in partitions]
+        for line in sections.get("squeue", []):
+            fields = line.split("|")
+            if len(fields) >= 6 and fields[1].startswith("cosmos_"):
+                job_id, name, state, reason, elapsed, gres = fields[:6]
+                out.jobs.append(HostJob("Slurm job", job_id, name=name, state=state, reason=reason,
+                                        detail=f"{elapsed}, {gres}" if gres not in ("", "N/A") else elapsed,
+                                        handle_key="job_id", handle_value=job_id))
         disk = (sections.get("disk") or [""])[0].split()
         if len(disk) >= 4 and disk[3].isdigit():
-            out["disk_free_bytes"] = int(disk[3]) * 1024
-        out["containers"], out["launchers"], out["gpus"] = [], [], []
-        out["gpu_error"] = "per-GPU figures come from the nodes; see the partitions' GRES"
+            out.disk_free_bytes = int(disk[3]) * 1024
         return out
 
     def kill_all(self) -> list[str]:
         status = self.status()
-        if not status.get("reachable"):
-            raise CosmoskitError(status.get("error") or f"{self.label} is unreachable")
-        ids = [j["job_id"] for j in status.get("jobs", [])]
+        if not status.reachable:
+            raise CosmoskitError(status.error or f"{self.label} is unreachable")
+        ids = [j.id for j in status.jobs if j.kind == "Slurm job"]
         if ids:
             self.conn.run(self._slurm(f"scancel {' '.join(q(i) for i in ids)}") + "; true", what="scancel our jobs")
         return ids

@@ -1,4 +1,4 @@
-"""``cosmoskit host trust`` and ``cosmoskit kill --host``."""
+"""``cosmoskit host trust``."""
 from __future__ import annotations
 
 from typing import Any
@@ -7,10 +7,10 @@ import typer
 
 
 def _ssh_executor(name: str) -> Any:
-    from cosmoskit._core import context
-    from cosmoskit._core.errors import CosmoskitError
+    from cosmoskit import api
+    from cosmoskit.api import CosmoskitError
 
-    ex = context.engine().executor(name)
+    ex = api.engine().executor(name)
     if "host" not in ex.options or not ex.config.get("host"):
         raise CosmoskitError(f"executor {name!r} is a {ex.name} executor, not an SSH host")
     return ex
@@ -30,9 +30,9 @@ def register(app: typer.Typer) -> None:
         import os
         from pathlib import Path
 
-        from cosmoskit._cli import output
-        from cosmoskit._cli.common import confirm
-        from cosmoskit._core.errors import CosmoskitError
+        from cosmoskit import api
+        from cosmoskit.api import confirm
+        from cosmoskit.api import CosmoskitError
 
         from cosmoskit_ssh import hostkeys
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         key = hostkeys.scan(host, port, float(ex.settings.get("timeouts.connect_seconds")))
         fp = hostkeys.fingerprint(key)
         if not json_:
-            output.say(f"{hostkeys.host_entry(host, port)} offers {key.get_name()} {fp}")
+            api.say(f"{hostkeys.host_entry(host, port)} offers {key.get_name()} {fp}")
         if not yes:
             try:
                 confirm(f"Trust this key for {name}?", False)
@@ -52,34 +52,9 @@ def register(app: typer.Typer) -> None:
                                      "then run again with --yes") from None
         result = hostkeys.trust(name, host, port, known, key, replace=replace)
         if json_:
-            output.emit_json({"host": hostkeys.host_entry(host, port), "key_type": key.get_name(), "fingerprint": fp,
+            api.emit_json({"host": hostkeys.host_entry(host, port), "key_type": key.get_name(), "fingerprint": fp,
                               "known_hosts": str(known), "result": result})
         else:
-            output.say(f"{result.capitalize()} in {known}.")
+            api.say(f"{result.capitalize()} in {known}.")
 
     app.add_typer(host_app, name="host")
-
-    @app.command("kill")
-    def kill(host: str = typer.Option(..., "--host", help="Executor name: stop every cosmoskit batch and cosmos_* container there."),
-             json_: bool = typer.Option(False, "--json", help="Output as JSON.")) -> None:
-        """Stop everything cosmoskit runs on one host; its runs become cancelled."""
-        from cosmoskit._core import context, owner
-        from cosmoskit._cli import output
-
-        engine = context.engine()
-        try:
-            with context.ledger().transaction() as tx:
-                batches = [b for b in tx.active_batches() if b["executor"] == host]
-                for b in batches:
-                    tx.update_batch(b["id"], stop_requested="cancelled", cancel_runs=[])
-            stopped = engine.executor(host).kill_all()
-            for b in batches:
-                if not owner.alive(b.get("owner")) or owner.is_me(b.get("owner")):
-                    engine.follow(b["id"], max_attempts=1)
-        finally:
-            engine.close()
-        if json_:
-            output.emit_json({"host": host, "stopped": stopped, "batches": [b["id"] for b in batches]})
-        else:
-            output.say(f"{host}: stopped {len(stopped)} launcher(s)/container(s); "
-                       f"{len(batches)} batch(es) cancelled." if stopped or batches else f"{host}: nothing was running.")

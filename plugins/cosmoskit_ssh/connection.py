@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from cosmoskit._core.errors import CosmoskitError
+from cosmoskit.api import CosmoskitError
 
 from cosmoskit_ssh.hostkeys import fingerprint, host_entry
 

@@ -11,11 +11,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import cosmoskit_remote
-from cosmoskit._core.batchjob import BatchJob
-from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.executor import Executor, PollResult, Progress, model_options
-from cosmoskit._core.schema import Field, positive
+from cosmoskit.api import (BatchJob, CosmoskitError, Executor, ExecutorStatus, Field, HostJob, PollResult, Progress,
+                           model_options, parse_nvidia_smi, positive, start_command)
 
 from cosmoskit_ssh import remote
 
@@ -100,33 +97,28 @@ class SSHExecutor(Executor):
         m["cosmos_repo"] = self._expand(m["cosmos_repo"])
         return m
 
-    def _emulator(self) -> tuple[Path, str]:
-        import cosmoskit_remote
-
-        local = cosmoskit_remote.EMULATOR
+    def tool_path(self, local: Path) -> str:
+        """Tools live in bin/ named by their own hash, so a host holds each version once."""
         digest = _sha256(local)[:12]
-        return local, f"{self.root}/bin/cosmos_emulator-{digest}.py"
+        return f"{self.root}/bin/{local.stem}-{digest}{local.suffix}"
 
-    def runtime_env(self) -> dict[str, str]:
-        m = self.model_settings()
-        return {
-            "RUNTIME": m["runtime"], "REPO": m["cosmos_repo"], "CKPT": m["checkpoint_dir"],
-            "IMAGE": m["docker_image"], "DOCKER": m["docker_command"], "TORCHRUN": m["torchrun"],
-            "GPUS": self.config["gpus"], "PYTHON": self.config["python"], "EMULATOR": self._emulator()[1],
-        }
+    def host_facts(self) -> dict[str, str]:
+        return {"gpus": self.config["gpus"], "python": self.config["python"]}
 
     # -- staging ----------------------------------------------------------------------------------
     def stage(self, job: BatchJob, progress: Progress | None = None) -> dict[str, Any]:
         figures = {"bytes_sent": 0, "inputs_sent": 0, "inputs_reused": 0, "bytes_resumed": 0}
         entries = {sha: f"{sha[:2]}/{sha}{Path(item['path']).suffix.lower() or '.mp4'}" for sha, item in job.inputs.items()}
-        # one round trip: make the folders, report on the store, and look for the emulator
+        # one round trip: make the folders, report on the store, and look for the tools the batch needs
         dirs = sorted({f"{self.store}/{n.split('/')[0]}" for n in entries.values()} | {f"{self.root}/bin"})
-        emulator = self._emulator()[1] if job.model.get("runtime") == "emulator" else None
+        tools = sorted(job.tools.items())
         script = (f"mkdir -p {' '.join(remote.q(d) for d in dirs)} && {{ {remote.store_report(self.store, list(entries.values()))}; }}"
-                  + (f"; [ -f {remote.q(emulator)} ] && echo @@emulator" if emulator else "") + "; true")
+                  + "".join(f"; [ -f {remote.q(there)} ] && echo @@tool {remote.q(there)}" for _, there in tools)
+                  + "; true")
         text = self.conn.run(script, what="look at the store").text
         report = self._parse_report(text)
-        need_emulator = emulator is not None and "@@emulator" not in text
+        present = {line[len("@@tool "):] for line in text.splitlines() if line.startswith("@@tool ")}
+        missing_tools = [(Path(here), there) for here, there in tools if there not in present]
         to_send: list[tuple[str, dict[str, Any], str]] = []
         for sha, name in entries.items():
             size, mtime, marker, part = report.get(name, ("-", "-", "-", "-"))
@@ -166,8 +158,8 @@ class SSHExecutor(Executor):
                     figures["bytes_sent"] += sent
                     figures["bytes_resumed"] += resumed
                     figures["inputs_sent"] += 1
-        if need_emulator:
-            self._install_emulator()
+        for here, there in missing_tools:
+            self._install_tool(here, there)
         # the batch's own small files and the input links, in one round trip
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -186,7 +178,7 @@ class SSHExecutor(Executor):
         report: dict[str, tuple[str, str, str, str]] = {}
         for line in out.splitlines():
             parts = line.split(" ", 1)
-            if len(parts) < 2:
+            if len(parts) < 2 or line.startswith("@@"):
                 continue
             name, rest = parts
             fields = rest.split(" ")
@@ -222,16 +214,14 @@ class SSHExecutor(Executor):
     def _send(self, local: Path, remote_path: str, offset: int, tick: Any) -> tuple[int, int]:
         return self.conn.send_file(local, remote_path, offset, tick)
 
-    def _install_emulator(self) -> None:
-        """The emulator is named by its own hash in bin/, so a host holds each version once."""
-        local, remote_path = self._emulator()
+    def _install_tool(self, local: Path, remote_path: str) -> None:
         tmp = remote_path + ".part"
         self._send(local, tmp, 0, lambda n: None)
-        self.conn.run(["mv", "-f", tmp, remote_path], what="install the emulator")
+        self.conn.run(["mv", "-f", tmp, remote_path], what=f"install {local.name}")
 
     # -- running ----------------------------------------------------------------------------------
     def launch(self, job: BatchJob) -> dict[str, Any]:
-        out = self.conn.run(cosmoskit_remote.start_command(self.remote_dir(job)), what="start the launcher").text.strip()
+        out = self.conn.run(start_command(self.remote_dir(job)), what="start the launcher").text.strip()
         if not out.isdigit():
             raise CosmoskitError(f"{self.label}: could not start the launcher: {out!r}")
         return {"pid": int(out)}
@@ -273,10 +263,8 @@ class SSHExecutor(Executor):
                                     handle.get("container")), what="stop the batch")
 
     # -- looking -----------------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
-        from cosmoskit_local.gpu import parse_nvidia_smi
-
-        out: dict[str, Any] = {"host": f"{self.config['host']}:{self.config['port']}", "reachable": False}
+    def status(self) -> ExecutorStatus:
+        out = ExecutorStatus(host=f"{self.config['host']}:{self.config['port']}", reachable=False)
         try:
             # status answers now: one quick retry, not the minute a running batch gets
             self.conn.retrying(lambda: self.conn.client(), "connect", patience=1.0)
@@ -284,37 +272,47 @@ class SSHExecutor(Executor):
             text = self.conn.run(remote.status(self.root, docker), what="read the host's status", check=False,
                                  patience=1.0).text
         except CosmoskitError as exc:
-            out["error"] = str(exc)
+            out.error = str(exc)
             return out
-        out["reachable"] = True
+        out.reachable = True
         sections = remote.sections(text)
         gpus = sections.get("gpus", [])
         if gpus == ["no-nvidia-smi"]:
-            out["gpus"], out["gpu_error"] = [], "no nvidia-smi on the host"
+            out.gpu_note = "no nvidia-smi on the host"
         else:
-            out["gpus"] = parse_nvidia_smi("\n".join(gpus))
+            out.gpus = parse_nvidia_smi("\n".join(gpus))
         containers = sections.get("containers", [])
         if containers and ("docker-failed" in containers[-1] or "not found" in containers[0] or "Cannot connect" in containers[0]):
-            out["containers"], out["docker_error"] = [], containers[0][:200]
+            out.lines.append(f"docker: {containers[0][:200]}")
         else:
-            out["containers"] = [dict(zip(("name", "image", "running_for"), c.split("\t"))) for c in containers if c.strip()]
+            for c in containers:
+                if c.strip():
+                    name, image, age = (c.split("\t") + ["", ""])[:3]
+                    out.jobs.append(HostJob("container", name, detail=f"{image}, {age}", handle_key="container",
+                                            handle_value=name))
         disk = (sections.get("disk") or [""])[0].split()
         if len(disk) >= 4 and disk[3].isdigit():
-            out["disk_free_bytes"] = int(disk[3]) * 1024
-        out["launchers"] = [dict(zip(("pid", "batch_dir"), l.split(" ", 1))) for l in sections.get("launchers", []) if l.strip()]
+            out.disk_free_bytes = int(disk[3]) * 1024
+        for line in sections.get("launchers", []):
+            if line.strip():
+                pid, _, folder = line.partition(" ")
+                out.jobs.append(HostJob("launcher", pid, detail=folder, handle_key="batch_dir", handle_value=folder))
         return out
 
     def kill_all(self) -> list[str]:
         """Stop every cosmoskit batch and cosmos_* container on this host (``cosmoskit kill --host``)."""
         status = self.status()
-        if not status.get("reachable"):
-            raise CosmoskitError(status.get("error") or f"{self.label} is unreachable")
+        if not status.reachable:
+            raise CosmoskitError(status.error or f"{self.label} is unreachable")
         stopped = []
-        for launcher in status.get("launchers", []):
-            self.cancel({"batch_dir": launcher["batch_dir"], "reason": "cancelled"})
-            stopped.append(launcher["batch_dir"])
+        for job in status.jobs:
+            if job.kind == "launcher":
+                self.cancel({"batch_dir": job.handle_value, "reason": "cancelled"})
+                stopped.append(job.handle_value)
         m = self.model_settings()
-        for c in status.get("containers", []):
-            self.conn.run(f"{m['docker_command']} kill {remote.q(c['name'])} >/dev/null 2>&1; true", what="kill a container")
-            stopped.append(c["name"])
+        for job in status.jobs:
+            if job.kind == "container":
+                self.conn.run(f"{m['docker_command']} kill {remote.q(job.id)} >/dev/null 2>&1; true",
+                              what="kill a container")
+                stopped.append(job.id)
         return stopped

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from cosmoskit._core.errors import CosmoskitError
+from cosmoskit.api import CosmoskitError
 
 
 def host_entry(host: str, port: int) -> str:
