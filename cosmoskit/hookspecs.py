@@ -5,9 +5,11 @@ the callback, calls the hook once per plugin, and rejects a name registered
 twice, naming both plugins.  ``docs/plugins.md`` documents each hook; a test
 keeps it in step with this module.
 """
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from pluggy import HookimplMarker, HookspecMarker
 
@@ -81,7 +83,7 @@ def register_tables(register: Callable[[Any], None]) -> None:
 
 
 @hookspec
-def register_commands(app: "typer.Typer") -> None:
+def register_commands(app: typer.Typer) -> None:
     """Add commands to the ``cosmoskit`` command line.
 
     ``app`` is the root ``typer.Typer``: use ``@app.command()`` or

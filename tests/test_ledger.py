@@ -169,6 +169,55 @@ def test_cli_reports_a_damaged_file_in_one_line_and_restores_it(project: Path) -
     assert len(orjson.loads(result.stdout)) == 1
 
 
+def test_restoring_the_index_rebuilds_it_from_the_files_so_no_run_is_stranded(project: Path) -> None:
+    """An outside probe put garbage in index.json and restored its (older) backup: the worker then looped on
+    `launch failed (no run rs_…)`. The index derives from the other files; it is rebuilt, never taken old."""
+    ledger, _, runs = seeded(project)
+    with ledger.transaction() as tx:  # a third write, so index.json.bak no longer lists every run
+        runs.append(tx.add_run(run_doc())["id"])
+    root = project / "ledger"
+    (root / "index.json").write_text("garbage\n")
+    result = run_cli("ledger", "restore", "index.json", "--json", cwd=project)
+    assert result.returncode == 0, result
+    done = orjson.loads(result.stdout)
+    assert done["rebuilt"] and done["lost"] == [] and done["kept"]
+    assert Path(done["kept"]).read_text() == "garbage\n"
+    assert set(disk(root / "index.json")["runs"]) == set(runs)
+    for run_id in runs:
+        shown = run_cli("run", "show", run_id, "--json", cwd=project)
+        assert shown.returncode == 0, shown
+
+
+def test_restoring_an_older_active_file_names_the_lost_runs_and_leaves_no_dangling_id(project: Path) -> None:
+    ledger, _, runs = seeded(project)
+    root = project / "ledger"
+    truncate(root / "active.json")
+    result = run_cli("ledger", "restore", "active.json", "--json", cwd=project)
+    assert result.returncode == 0, result
+    done = orjson.loads(result.stdout)
+    assert done["lost"] == [f"run {runs[1]}"], "the run of the last transaction is named, exactly"
+    human = run_cli("ledger", "restore", "active.json", cwd=project)  # again: nothing more is lost
+    assert human.returncode == 0 and "lost" not in human.stderr, human
+    for command in (("run", "show", runs[1]), ("cancel", runs[1]), ("run", "delete", runs[1], "--yes")):
+        gone = run_cli(*command, cwd=project)
+        assert gone.returncode == 1, gone
+        assert gone.stderr.startswith("Error: no run matches") and "Traceback" not in gone.stderr, gone.stderr
+        assert len(gone.stderr.strip().splitlines()) == 1
+    assert run_cli("run", "show", runs[0], "--json", cwd=project).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["../../victim.json", "/etc/passwd", "ledger/../../victim.json", ".lock",
+                                  "active.json.bak"])
+def test_restore_refuses_anything_but_a_ledger_file(project: Path, name: str) -> None:
+    seeded(project)
+    victim = project.parent / "victim.json"
+    victim.write_text("{}")
+    (project.parent / "victim.json.bak").write_text('{"t": {}}')
+    result = run_cli("ledger", "restore", name, cwd=project)
+    assert result.returncode == 1 and result.stderr.startswith("Error: "), result
+    assert victim.read_text() == "{}" and not list(project.parent.glob("victim.json.damaged*"))
+
+
 # ---------------------------------------------------------------- the transaction API
 def test_one_transaction_reads_each_file_once_and_writes_each_changed_file_once(home, monkeypatch) -> None:
     ledger, prompts, runs = seeded(home)
@@ -401,3 +450,30 @@ def test_list_runs_finds_a_finished_run_newer_than_the_queue(home) -> None:
     with Ledger(home).read() as tx:
         got = queries.list_runs(tx, limit=3)
     assert got[0]["id"] == newest["id"]
+
+
+# ---------------------------------------------------------------- owners
+def test_a_zombie_or_a_recycled_pid_is_not_a_live_owner() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from cosmoskit._core import owner
+
+    me = owner.me()
+    assert owner.alive(me) and owner.is_me(me)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        record = {"pid": child.pid, "host": me["host"], "start": owner._start_time(child.pid)}
+        assert owner.alive(record)
+        assert not owner.alive({**record, "start": "1"}), "the same pid with another start time is another process"
+        child.kill()
+        deadline = __import__("time").monotonic() + 30
+        while (owner._stat(child.pid) or ("?",))[0] != "Z" and __import__("time").monotonic() < deadline:
+            __import__("time").sleep(0.01)
+        assert owner._stat(child.pid)[0] == "Z", "the killed child is a zombie until it is reaped"
+        assert not owner.alive(record), "killed but not reaped is dead"
+    finally:
+        child.wait()
+    assert not owner.alive(record)
+    assert not owner.alive({"pid": os.getpid(), "host": me["host"], "start": "1"})

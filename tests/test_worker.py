@@ -37,6 +37,31 @@ def test_two_workers_never_run_a_run_twice(project, cli, videos):
     assert len(owners) == 2, "both workers took part"
 
 
+def test_a_live_worker_adopts_the_batch_of_a_worker_killed_mid_batch(project, cli, videos):
+    """SIGKILL one of two workers while its batch runs: its runs must not stay `running` until someone runs
+    `attach`. The killed worker is left unreaped (a zombie), which must count as dead."""
+    configure(project, emulator={"seconds_per_chunk": 1})
+    pid = prompt(cli, "orphaned batch", videos["scene"])
+    ids = [queue(cli, pid, "vis=1") for _ in range(8)]
+    a = worker(project, "--strategy", "single")
+    mine = wait_for(lambda: next((b for b in batches() if b["state"] == "running" and b["owner"]["pid"] == a.pid),
+                                 None), timeout=120)
+    b = worker(project, "--strategy", "single")
+    # B is past its start-up reattach once it runs a batch of its own: A dies under a live B
+    wait_for(lambda: any(bt["owner"]["pid"] == b.pid for bt in batches()), timeout=120)
+    a.send_signal(signal.SIGKILL)  # and not reaped: a zombie until the test ends
+    try:
+        wait_for(lambda: all(runs()[i]["status"] == "completed" for i in ids), timeout=240)
+    finally:
+        b.send_signal(signal.SIGTERM)
+        out, err = b.communicate(timeout=60)
+        a.wait()
+    assert f"batch {mine['id']}" in err and "its process died" in err, err
+    final = runs()
+    assert all(final[i]["attempts"] == 1 for i in mine["runs"]), "its lines finished on the host and were kept"
+    assert sorted(r for bt in batches() for r in bt["runs"]) == sorted(ids), "each run in exactly one batch"
+
+
 def test_priority_then_first_in_first_out(project, cli, videos):
     pid = prompt(cli, "priorities", videos["lone"])
     low = queue(cli, pid, "edge=1")

@@ -3,6 +3,7 @@
 Start-up is kept small: command modules import their heavy dependencies
 (tinydb, rich tables, paramiko …) inside the command functions.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,16 +34,30 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    config: Optional[str] = typer.Option(None, "--config", "-c", help="Path to cosmoskit.yaml (else COSMOSKIT_CONFIG, else found upwards from here)."),
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+    config: Optional[str] = typer.Option(
+        None, "--config", "-c", help="Path to cosmoskit.yaml (else COSMOSKIT_CONFIG, else found upwards from here)."
+    ),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
 ) -> None:
     """Drive NVIDIA Cosmos Transfer on GPU hosts: prompts, runs, batches, executors, a drop folder."""
     context.set_config_option(config)
 
 
 def _add_core_commands() -> None:
-    from cosmoskit._cli import (batch_cmds, config_cmd, ledger_cmd, plugins_cmd, prompt_cmd, queue_cmd, run_cmd,
-                               status_cmd, verify_cmd, worker_cmd)
+    from cosmoskit._cli import (
+        batch_cmds,
+        config_cmd,
+        ledger_cmd,
+        plugins_cmd,
+        prompt_cmd,
+        queue_cmd,
+        run_cmd,
+        status_cmd,
+        verify_cmd,
+        worker_cmd,
+    )
 
     app.add_typer(prompt_cmd.app, name="prompt")
     app.add_typer(run_cmd.app, name="run")
@@ -102,13 +117,17 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         if raise_errors:
             raise
-        sys.stderr.write("Interrupted. A batch already started keeps running where it runs: `cosmoskit attach` "
-                         "follows it again; runs that had not started are back in the queue (`cosmoskit queue list`).\n")
+        sys.stderr.write(
+            "Interrupted. A batch already started keeps running where it runs: `cosmoskit attach` "
+            "follows it again; runs that had not started are back in the queue (`cosmoskit queue list`).\n"
+        )
         sys.exit(130)
     except Exception as exc:
         # A bug, not bad input: one line by default, the traceback on request.
         if raise_errors:
             raise
-        sys.stderr.write(f"Error: internal error: {exc.__class__.__name__}: {exc} "
-                         f"(set COSMOSKIT_RAISE_ERRORS=1 to see the traceback)\n")
+        sys.stderr.write(
+            f"Error: internal error: {exc.__class__.__name__}: {exc} "
+            f"(set COSMOSKIT_RAISE_ERRORS=1 to see the traceback)\n"
+        )
         sys.exit(1)

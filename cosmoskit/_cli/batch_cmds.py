@@ -1,4 +1,5 @@
 """``cosmoskit logs``, ``cancel``, ``attach`` and ``kill``: looking at and steering batches, whatever their executor."""
+
 from __future__ import annotations
 
 import sys
@@ -24,7 +25,8 @@ def logs(
     engine = context.engine()
     with context.ledger().read() as tx:
         doc = tx.get_run(run)
-        batch = tx.batch(doc["batch_id"]) if doc.get("batch_id") else None
+        batch_id = doc.get("batch_id")
+        batch = tx.batch(batch_id) if batch_id else None
     out = sys.stdout
     if batch is None or batch["state"] not in BATCH_ACTIVE:
         folder = run_folder(context.home(), doc["id"]) / "logs"
@@ -55,11 +57,12 @@ def logs(
         engine.close()
 
 
-def cancel(target: str = typer.Argument(..., help="A run or a batch (id or unique prefix)."),
-           json_: bool = JSON_OPTION) -> None:
+def cancel(
+    target: str = typer.Argument(..., help="A run or a batch (id or unique prefix)."), json_: bool = JSON_OPTION
+) -> None:
     """Cancel a queued or running run, or a whole batch; stops exactly what it names."""
-    from cosmoskit._core import context, owner
     from cosmoskit._cli import output
+    from cosmoskit._core import context, owner
 
     engine = context.engine()
     try:
@@ -80,7 +83,14 @@ def cancel(target: str = typer.Argument(..., help="A run or a batch (id or uniqu
         return
     for r in runs:
         if r:
-            output.say(f"{r['id']}: {r['status']}" + (" (stop requested; its batch's owner settles it)" if r["status"] not in ("cancelled", "completed", "failed") else ""))
+            output.say(
+                f"{r['id']}: {r['status']}"
+                + (
+                    " (stop requested; its batch's owner settles it)"
+                    if r["status"] not in ("cancelled", "completed", "failed")
+                    else ""
+                )
+            )
 
 
 def attach(
@@ -88,8 +98,8 @@ def attach(
     json_: bool = JSON_OPTION,
 ) -> None:
     """Reattach to batches whose process died: follow the running ones and finish every run, relaunching nothing."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
     from cosmoskit._core.display import BatchDisplay
     from cosmoskit._core.ledger import BATCH_ACTIVE
 
@@ -119,8 +129,10 @@ def attach(
         output.table(None, ("batch", "result"), done.items())
 
 
-def kill(host: str = typer.Option(..., "--host", help="Executor name: stop everything cosmoskit runs there."),
-         json_: bool = JSON_OPTION) -> None:
+def kill(
+    host: str = typer.Option(..., "--host", help="Executor name: stop everything cosmoskit runs there."),
+    json_: bool = JSON_OPTION,
+) -> None:
     """Stop everything cosmoskit runs on one executor, known to the ledger or not; its runs become cancelled."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
@@ -133,6 +145,8 @@ def kill(host: str = typer.Option(..., "--host", help="Executor name: stop every
     if json_:
         output.emit_json({"host": host, "stopped": stopped, "batches": batches})
     elif stopped or batches:
-        output.say(f"{host}: stopped {len(stopped)} launcher(s)/container(s)/job(s); {len(batches)} batch(es) cancelled.")
+        output.say(
+            f"{host}: stopped {len(stopped)} launcher(s)/container(s)/job(s); {len(batches)} batch(es) cancelled."
+        )
     else:
         output.say(f"{host}: nothing was running.")

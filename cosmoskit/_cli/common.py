@@ -1,4 +1,5 @@
 """Small pieces several commands share."""
+
 from __future__ import annotations
 
 import sys

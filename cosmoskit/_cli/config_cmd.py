@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 app = typer.Typer(help="Show and check the configuration.", no_args_is_help=True)
 
 
-def _effective(check_executors: bool) -> tuple:
+def _effective(check_executors: bool) -> tuple[Any, dict[str, Any]]:
     from cosmoskit._core import context, plugins
-
     from cosmoskit._core.sections import owned_sections
 
     settings = context.settings()
@@ -34,29 +35,43 @@ def show(json_: bool = typer.Option(False, "--json", help="Output as JSON.")) ->
     settings, data = _effective(check_executors=True)
     sources = dict(settings.sources)
     for name in data["executors"]:
-        sources[f"executors.{name}"] = settings.located.where(f"executors.{name}") if name in settings.data["executors"] else "default"
+        sources[f"executors.{name}"] = (
+            settings.located.where(f"executors.{name}") if name in settings.data["executors"] else "default"
+        )
     if json_:
-        output.emit_json({
-            "config_file": str(settings.config_path) if settings.config_path else None,
-            "config_found": settings.config_found,
-            "home": str(settings.home),
-            "home_source": settings.home_source,
-            "settings": data,
-            "sources": sources,
-        })
+        output.emit_json(
+            {
+                "config_file": str(settings.config_path) if settings.config_path else None,
+                "config_found": settings.config_found,
+                "home": str(settings.home),
+                "home_source": settings.home_source,
+                "settings": data,
+                "sources": sources,
+            }
+        )
         return
     output.say(f"[bold]config file[/bold]  {settings.config_path or '(none)'}  [dim]({settings.config_found})[/dim]")
     output.say(f"[bold]home[/bold]         {settings.home}  [dim]({settings.home_source})[/dim]")
     rows = []
 
     def walk(value: object, prefix: str) -> None:
-        if isinstance(value, dict) and prefix.rstrip(".") not in ("model.env",) and not prefix.startswith("executors.") and value:
+        if (
+            isinstance(value, dict)
+            and prefix.rstrip(".") not in ("model.env",)
+            and not prefix.startswith("executors.")
+            and value
+        ):
             for k, v in value.items():
                 walk(v, f"{prefix}{k}.")
             return
         key = prefix.rstrip(".")
-        rows.append((key, output.escape(repr(value) if not isinstance(value, str) else value),
-                     sources.get(key, sources.get(key.rsplit(".", 1)[0], "default"))))
+        rows.append(
+            (
+                key,
+                output.escape(repr(value) if not isinstance(value, str) else value),
+                sources.get(key, sources.get(key.rsplit(".", 1)[0], "default")),
+            )
+        )
 
     for key, value in data.items():
         if key == "home":

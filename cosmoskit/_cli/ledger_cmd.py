@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 app = typer.Typer(help="Where the ledger lives, and restoring a damaged file from its backup.", no_args_is_help=True)
@@ -33,13 +35,19 @@ def info(json_: bool = typer.Option(False, "--json", help="Output as JSON.")) ->
             counts[name] = len(tx.plugin_table(name))
         schema = tx.meta_get("schema_version")
         paused = (tx.meta_get("queue") or {}).get("paused", False)
-    files = []
+    files: list[dict[str, Any]] = []
     for root, _dirs, names in os.walk(ledger.root):
         for name in sorted(names):
             if name.endswith(".json"):
                 p = os.path.join(root, name)
                 files.append({"file": os.path.relpath(p, ledger.root), "bytes": os.path.getsize(p)})
-    data = {"path": str(ledger.root), "schema_version": schema, "queue_paused": paused, "counts": counts, "files": files}
+    data = {
+        "path": str(ledger.root),
+        "schema_version": schema,
+        "queue_paused": paused,
+        "counts": counts,
+        "files": files,
+    }
     if json_:
         output.emit_json(data)
         return
@@ -49,10 +57,26 @@ def info(json_: bool = typer.Option(False, "--json", help="Output as JSON.")) ->
 
 
 @app.command("restore")
-def restore(name: str = typer.Argument(..., help="Ledger file to restore, e.g. active.json or history/2026-11.json.")) -> None:
-    """Put a damaged ledger file's backup (<file>.bak) back; the damaged file is kept aside, never overwritten."""
-    from cosmoskit._core import context
+def restore(
+    name: str = typer.Argument(..., help="Ledger file to restore, e.g. active.json or history/2026-11.json."),
+    json_: bool = typer.Option(False, "--json", help="Output as JSON."),
+) -> None:
+    """Put a damaged ledger file right (its backup, or rebuilt when it derives from the others) and repair
+    what depends on it; says which acknowledged records the backup does not hold."""
     from cosmoskit._cli import output
+    from cosmoskit._core import context
+    from cosmoskit._core.verify import restore as restore_file
 
-    restored, kept = context.ledger().store.restore(name)
-    output.say(f"Restored {restored} from its backup." + (f" The damaged file is kept as {kept}." if kept else ""))
+    done = restore_file(context.ledger(), context.home(), name)
+    if json_:
+        output.emit_json({"file": str(done.path), "kept": str(done.kept) if done.kept else None,
+                          "rebuilt": done.rebuilt, "lost": done.lost, "repairs": [f.as_dict() for f in done.repairs]})
+        return
+    what = "Rebuilt" if done.rebuilt else "Restored"
+    source = "from the other ledger files" if done.rebuilt else "from its backup"
+    output.say(f"{what} {done.path} {source}." + (f" The damaged file is kept as {done.kept}." if done.kept else ""))
+    for f in done.repairs:
+        output.say(f"  repaired: {output.escape(f.detail)} ({f.action})")
+    if done.lost:
+        output.warn(f"The backup predates the last change: {len(done.lost)} acknowledged record(s) are lost: "
+                    + ", ".join(done.lost))

@@ -1,8 +1,10 @@
 """Printing: JSON for machines, rich for people."""
+
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 _console = None
 _err_console = None

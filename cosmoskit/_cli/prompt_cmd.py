@@ -13,28 +13,32 @@ app = typer.Typer(help="Create, list, show and delete prompts.", no_args_is_help
 @app.command("create")
 def create(
     text: str = typer.Argument(..., help="The prompt text."),
-    input: Path = typer.Argument(..., help="Folder with color.mp4/rgb.mp4/input.mp4 and optional depth/seg/edge/vis videos, or one mp4."),
+    input: Path = typer.Argument(
+        ..., help="Folder with color.mp4/rgb.mp4/input.mp4 and optional depth/seg/edge/vis videos, or one mp4."
+    ),
     name: Optional[str] = typer.Option(None, "--name", help="Readable name (made from the text when left out)."),
     negative: Optional[str] = typer.Option(None, "--negative", help="Negative prompt (else the configured default)."),
     json_: bool = JSON_OPTION,
 ) -> None:
     """Create a prompt from text and its input videos."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
     from cosmoskit._core.prompts import new_prompt
 
     ledger = context.ledger()
     with ledger.read() as tx:
         taken = {p["name"] for p in tx.prompts()}
-    doc = new_prompt(text, input, name=name, negative=negative, taken_names=taken)
+    made = new_prompt(text, input, name=name, negative=negative, taken_names=taken)
     with ledger.transaction() as tx:
-        doc = tx.add_prompt(doc)
+        doc = tx.add_prompt(made)
     if json_:
         output.emit_json(doc)
         return
     inputs = ", ".join(f"{k}={Path(v['path']).name}" for k, v in doc["inputs"].items())
-    output.say(f"Created prompt [bold]{doc['id']}[/bold] {output.escape(doc['name'])} "
-               f"({doc['frames']} frames, {doc['fps']:g} fps, {doc['width']}x{doc['height']}; {output.escape(inputs)})")
+    output.say(
+        f"Created prompt [bold]{doc['id']}[/bold] {output.escape(doc['name'])} "
+        f"({doc['frames']} frames, {doc['fps']:g} fps, {doc['width']}x{doc['height']}; {output.escape(inputs)})"
+    )
 
 
 @app.command("list")
@@ -45,14 +49,15 @@ def list_(
     json_: bool = JSON_OPTION,
 ) -> None:
     """List prompts, newest first."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
     from cosmoskit._core.queries import run_counts
 
     needle = search.lower() if search else None
     with context.ledger().read() as tx:
-        prompts = [p for p in tx.prompts()
-                   if needle is None or needle in p["name"].lower() or needle in p["text"].lower()]
+        prompts = [
+            p for p in tx.prompts() if needle is None or needle in p["name"].lower() or needle in p["text"].lower()
+        ]
         counts = run_counts(tx) if has_runs is not None or not json_ else None
     if has_runs is not None and counts is not None:
         prompts = [p for p in prompts if bool(counts.get(p["id"])) == has_runs]
@@ -72,18 +77,25 @@ def list_(
             return text
         import re
 
-        return re.sub(re.escape(output.escape(search or "")), lambda m: f"[reverse]{m.group(0)}[/reverse]", text, flags=re.I)
+        return re.sub(
+            re.escape(output.escape(search or "")), lambda m: f"[reverse]{m.group(0)}[/reverse]", text, flags=re.I
+        )
 
-    output.table(None, ("id", "name", "text", "runs", "created"),
-                 ((p["id"], mark(p["name"]), mark(p["text"]), (counts or {}).get(p["id"], 0), output.short_time(p["created"]))
-                  for p in prompts))
+    output.table(
+        None,
+        ("id", "name", "text", "runs", "created"),
+        (
+            (p["id"], mark(p["name"]), mark(p["text"]), (counts or {}).get(p["id"], 0), output.short_time(p["created"]))
+            for p in prompts
+        ),
+    )
 
 
 @app.command("show")
 def show(prompt: str = typer.Argument(..., help="Prompt id or unique prefix."), json_: bool = JSON_OPTION) -> None:
     """Show one prompt with its runs."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
     from cosmoskit._core.queries import list_runs
 
     with context.ledger().read() as tx:
@@ -95,14 +107,23 @@ def show(prompt: str = typer.Argument(..., help="Prompt id or unique prefix."), 
     output.say(f"[bold]{doc['id']}[/bold]  {output.escape(doc['name'])}")
     output.say(output.escape(doc["text"]))
     if doc.get("negative_prompt"):
-        output.say(f"[dim]negative:[/dim] {output.escape(doc['negative_prompt'])}")
+        output.say(f"[dim]negative:[/dim] {output.escape(doc['negative_prompt'] or '')}")
     if doc.get("parent_prompt"):
         output.say(f"[dim]enhanced from[/dim] {doc['parent_prompt']}")
-    output.table("inputs", ("video", "path", "frames", "fps", "size"),
-                 ((k, v["path"], v["frames"], f"{v['fps']:g}", f"{v['width']}x{v['height']}") for k, v in doc["inputs"].items()))
+    output.table(
+        "inputs",
+        ("video", "path", "frames", "fps", "size"),
+        ((k, v["path"], v["frames"], f"{v['fps']:g}", f"{v['width']}x{v['height']}") for k, v in doc["inputs"].items()),
+    )
     if runs:
-        output.table("runs", ("id", "operation", "status", "created", "rating"),
-                     ((r["id"], r["operation"], r["status"], output.short_time(r["created"]), r.get("rating") or "") for r in runs))
+        output.table(
+            "runs",
+            ("id", "operation", "status", "created", "rating"),
+            (
+                (r["id"], r["operation"], r["status"], output.short_time(r["created"]), r.get("rating") or "")
+                for r in runs
+            ),
+        )
     else:
         output.say("No runs yet.")
 
@@ -111,12 +132,14 @@ def show(prompt: str = typer.Argument(..., help="Prompt id or unique prefix."), 
 def delete(
     prompt: Optional[str] = typer.Argument(None, help="Prompt id or unique prefix."),
     all_: bool = typer.Option(False, "--all", help="Delete every prompt."),
-    delete_outputs: bool = typer.Option(False, "--delete-outputs", help="Also delete the run folders (kept by default)."),
+    delete_outputs: bool = typer.Option(
+        False, "--delete-outputs", help="Also delete the run folders (kept by default)."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
 ) -> None:
     """Delete prompts and their runs from the ledger; outputs stay unless --delete-outputs."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
     from cosmoskit._core.errors import CosmoskitError
     from cosmoskit._core.ledger import RUN_ACTIVE
     from cosmoskit._core.queries import folder_size, remove_folder, run_folder
@@ -126,9 +149,9 @@ def delete(
     ledger = context.ledger()
     home = context.home()
     with ledger.read() as tx:
-        targets = [dict(p) for p in tx.prompts()] if all_ else [tx.get_prompt(prompt or "")]
+        targets = [p.copy() for p in tx.prompts()] if all_ else [tx.get_prompt(prompt or "")]
         wanted = {p["id"] for p in targets}
-        runs = [dict(r) for r in tx.runs() if r["prompt_id"] in wanted]
+        runs = [r.copy() for r in tx.runs() if r["prompt_id"] in wanted]
     busy = [r for r in runs if r["status"] in RUN_ACTIVE]
     if busy:
         raise CosmoskitError(
@@ -146,7 +169,9 @@ def delete(
     if delete_outputs:
         output.say(f"Will delete {len(existing)} run folder(s), {output.human_size(size)}.")
     elif existing:
-        output.say(f"Keeps {len(existing)} run folder(s), {output.human_size(size)} (pass --delete-outputs to remove them).")
+        output.say(
+            f"Keeps {len(existing)} run folder(s), {output.human_size(size)} (pass --delete-outputs to remove them)."
+        )
     confirm("Delete?", yes, typed="delete all" if all_ else None)
     with ledger.transaction() as tx:
         for r in runs:
@@ -160,4 +185,7 @@ def delete(
     if delete_outputs:
         for f in existing:
             remove_folder(f)
-    output.say(f"Deleted {len(targets)} prompt(s), {len(runs)} run(s)" + (f", {len(existing)} folder(s)." if delete_outputs else "."))
+    output.say(
+        f"Deleted {len(targets)} prompt(s), {len(runs)} run(s)"
+        + (f", {len(existing)} folder(s)." if delete_outputs else ".")
+    )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -9,7 +9,7 @@ from cosmoskit._cli.common import JSON_OPTION
 app = typer.Typer(help="The queue: list, plan, pause, resume, cancel, retry.", no_args_is_help=True)
 
 
-def _planned(strategy: str | None):
+def _planned(strategy: str | None) -> tuple[Any, ...]:
     from cosmoskit._core import context
     from cosmoskit._core.costmodel import CostModel
     from cosmoskit._core.planning import plan
@@ -35,22 +35,37 @@ def _minutes(seconds: float) -> str:
 
 
 @app.command("list")
-def list_(strategy: Optional[str] = typer.Option(None, "--strategy", help="Plan with this strategy (default: batching.strategy)."),
-          json_: bool = JSON_OPTION) -> None:
+def list_(
+    strategy: Optional[str] = typer.Option(
+        None, "--strategy", help="Plan with this strategy (default: batching.strategy)."
+    ),
+    json_: bool = JSON_OPTION,
+) -> None:
     """Queued runs in the order they will run, with estimated start and finish from the cost model."""
     from cosmoskit._cli import output
     from cosmoskit._core.estimate import schedule
 
-    engine, runs, batches, model, slots, running, paused = _planned(strategy)
+    _engine, runs, batches, model, slots, running, paused = _planned(strategy)
     estimates = schedule(batches, model, slots, busy_for=[0.0] * 0)
     rows = []
     for pos, est in enumerate(estimates, 1):
         run = runs[est.run_id]
         item = next(i for i in batches[est.batch].items if i.run_id == est.run_id)
-        rows.append({"position": pos, "run": run["id"], "prompt": run.get("prompt_id"), "operation": run["operation"],
-                     "priority": run.get("priority", 0), "controls": sorted(item.controls), "batch": est.batch + 1,
-                     "estimated_start_s": round(est.start, 1), "estimated_finish_s": round(est.finish, 1),
-                     "attempts": run.get("attempts", 0), "last_error": run.get("error")})
+        rows.append(
+            {
+                "position": pos,
+                "run": run["id"],
+                "prompt": run.get("prompt_id"),
+                "operation": run["operation"],
+                "priority": run.get("priority", 0),
+                "controls": sorted(item.controls),
+                "batch": est.batch + 1,
+                "estimated_start_s": round(est.start, 1),
+                "estimated_finish_s": round(est.finish, 1),
+                "attempts": run.get("attempts", 0),
+                "last_error": run.get("error"),
+            }
+        )
     if json_:
         output.emit_json({"paused": paused, "running_batches": [b["id"] for b in running], "queue": rows})
         return
@@ -61,25 +76,51 @@ def list_(strategy: Optional[str] = typer.Option(None, "--strategy", help="Plan 
     if not rows:
         output.say("The queue is empty.")
         return
-    output.table(None, ("#", "run", "operation", "prio", "controls", "batch", "starts in", "done in"),
-                 ((r["position"], r["run"], r["operation"], r["priority"], ",".join(r["controls"]), r["batch"],
-                   _minutes(r["estimated_start_s"]), _minutes(r["estimated_finish_s"])) for r in rows))
-    output.say(f"[dim]Estimates from the cost model (batching.cost), {slots} executor slot(s), ignoring running batches.[/dim]")
+    output.table(
+        None,
+        ("#", "run", "operation", "prio", "controls", "batch", "starts in", "done in"),
+        (
+            (
+                r["position"],
+                r["run"],
+                r["operation"],
+                r["priority"],
+                ",".join(r["controls"]),
+                r["batch"],
+                _minutes(r["estimated_start_s"]),
+                _minutes(r["estimated_finish_s"]),
+            )
+            for r in rows
+        ),
+    )
+    output.say(
+        f"[dim]Estimates from the cost model (batching.cost), {slots} executor slot(s), ignoring running batches.[/dim]"
+    )
 
 
 @app.command("plan")
-def plan_(strategy: Optional[str] = typer.Option(None, "--strategy", help="Strategy to plan with (default: batching.strategy)."),
-          json_: bool = JSON_OPTION) -> None:
+def plan_(
+    strategy: Optional[str] = typer.Option(
+        None, "--strategy", help="Strategy to plan with (default: batching.strategy)."
+    ),
+    json_: bool = JSON_OPTION,
+) -> None:
     """The batches a worker would launch now, their GPU time, and the speed-up over one run at a time."""
     from cosmoskit._cli import output
     from cosmoskit._core.estimate import summary
 
-    engine, runs, batches, model, slots, running, paused = _planned(strategy)
+    engine, _runs, batches, model, _slots, _running, _paused = _planned(strategy)
     name = strategy or engine.settings.get("batching.strategy")
-    planned = [{"batch": n, "runs": b.run_ids, "controls": sorted(b.controls),
-                "gpu_seconds": round(model.batch_seconds(b.items, b.controls), 1),
-                "one_at_a_time_seconds": round(model.single_seconds(b.items), 1)}
-               for n, b in enumerate(batches, 1)]
+    planned = [
+        {
+            "batch": n,
+            "runs": b.run_ids,
+            "controls": sorted(b.controls),
+            "gpu_seconds": round(model.batch_seconds(b.items, b.controls), 1),
+            "one_at_a_time_seconds": round(model.single_seconds(b.items), 1),
+        }
+        for n, b in enumerate(batches, 1)
+    ]
     total = summary(batches, model)
     if json_:
         output.emit_json({"strategy": name, **total, "batches": planned})
@@ -87,16 +128,29 @@ def plan_(strategy: Optional[str] = typer.Option(None, "--strategy", help="Strat
     if not planned:
         output.say("The queue is empty.")
         return
-    output.table(f"plan ({name})", ("batch", "runs", "controls", "GPU time", "alone"),
-                 ((p["batch"], len(p["runs"]), ",".join(p["controls"]), _minutes(p["gpu_seconds"]),
-                   _minutes(p["one_at_a_time_seconds"])) for p in planned))
-    output.say(f"{total['runs']} runs in {total['batches']} batches: {_minutes(total['gpu_seconds'])} of GPU time "
-               f"against {_minutes(total['one_at_a_time_seconds'])} one at a time (speed-up {total['speedup']:.2f}x).")
+    output.table(
+        f"plan ({name})",
+        ("batch", "runs", "controls", "GPU time", "alone"),
+        (
+            (
+                p["batch"],
+                len(p["runs"]),
+                ",".join(p["controls"]),
+                _minutes(p["gpu_seconds"]),
+                _minutes(p["one_at_a_time_seconds"]),
+            )
+            for p in planned
+        ),
+    )
+    output.say(
+        f"{total['runs']} runs in {total['batches']} batches: {_minutes(total['gpu_seconds'])} of GPU time "
+        f"against {_minutes(total['one_at_a_time_seconds'])} one at a time (speed-up {total['speedup']:.2f}x)."
+    )
 
 
 def _set_paused(value: bool) -> None:
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
 
     with context.ledger().transaction() as tx:
         state = dict(tx.meta_get("queue") or {})
@@ -118,10 +172,10 @@ def resume() -> None:
 
 
 @app.command("cancel")
-def cancel(runs: List[str] = typer.Argument(..., help="Runs (ids or prefixes)."), json_: bool = JSON_OPTION) -> None:
+def cancel(runs: list[str] = typer.Argument(..., help="Runs (ids or prefixes)."), json_: bool = JSON_OPTION) -> None:
     """Cancel runs: queued ones at once, running ones by stopping their batch."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
 
     engine = context.engine()
     try:
@@ -136,11 +190,12 @@ def cancel(runs: List[str] = typer.Argument(..., help="Runs (ids or prefixes).")
 
 
 @app.command("retry")
-def retry(runs: List[str] = typer.Argument(..., help="Failed or cancelled runs (ids or prefixes)."),
-          json_: bool = JSON_OPTION) -> None:
+def retry(
+    runs: list[str] = typer.Argument(..., help="Failed or cancelled runs (ids or prefixes)."), json_: bool = JSON_OPTION
+) -> None:
     """Put failed or cancelled runs back in the queue, with fresh attempts."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
     from cosmoskit._core.errors import CosmoskitError
 
     done = []
@@ -149,8 +204,19 @@ def retry(runs: List[str] = typer.Argument(..., help="Failed or cancelled runs (
             run = tx.get_run(text)
             if run["status"] not in ("failed", "cancelled"):
                 raise CosmoskitError(f"run {run['id']} is {run['status']}; only failed or cancelled runs are retried")
-            done.append(tx.update_run(run["id"], status="queued", attempts=0, batch_id=None, error=None, reason=None,
-                                      finished=None, max_controls=None, retry=False))
+            done.append(
+                tx.update_run(
+                    run["id"],
+                    status="queued",
+                    attempts=0,
+                    batch_id=None,
+                    error=None,
+                    reason=None,
+                    finished=None,
+                    max_controls=None,
+                    retry=False,
+                )
+            )
     if json_:
         output.emit_json(done)
         return

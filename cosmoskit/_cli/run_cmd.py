@@ -1,30 +1,34 @@
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from cosmoskit._cli.common import JSON_OPTION, confirm
 
+if TYPE_CHECKING:
+    from cosmoskit._core.records import RunRecord
+
 app = typer.Typer(help="List, show, rate and delete runs.", no_args_is_help=True)
 
 
-def _weights(run: dict) -> str:
-    w = (run.get("params") or {}).get("weights") or {}
-    return ",".join(f"{k}={v:g}" for k, v in w.items()) if w else ""
+def _summary(run: RunRecord) -> str:
+    from cosmoskit._cli.submission import summary
+
+    return summary(run)
 
 
 @app.command("list")
 def list_(
-    status: Optional[List[str]] = typer.Option(None, "--status", help="Only runs in this status (repeatable)."),
+    status: Optional[list[str]] = typer.Option(None, "--status", help="Only runs in this status (repeatable)."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Only runs of this prompt (id or prefix)."),
     operation: Optional[str] = typer.Option(None, "--operation", help="Only transfer, upscale, enhance …"),
     limit: int = typer.Option(50, "--limit", "-n", help="Show at most this many (0 = all)."),
     json_: bool = JSON_OPTION,
 ) -> None:
     """List runs, newest first."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
     from cosmoskit._core.errors import CosmoskitError
     from cosmoskit._core.ledger import RUN_STATUSES
     from cosmoskit._core.queries import list_runs
@@ -41,16 +45,29 @@ def list_(
     if not runs:
         output.say("No runs.")
         return
-    output.table(None, ("id", "prompt", "operation", "status", "weights", "created", "rating"),
-                 ((r["id"], r["prompt_id"], r["operation"], r["status"], _weights(r), output.short_time(r["created"]),
-                   r.get("rating") or "") for r in runs))
+    output.table(
+        None,
+        ("id", "prompt", "operation", "status", "parameters", "created", "rating"),
+        (
+            (
+                r["id"],
+                r["prompt_id"],
+                r["operation"],
+                r["status"],
+                _summary(r),
+                output.short_time(r["created"]),
+                r.get("rating") or "",
+            )
+            for r in runs
+        ),
+    )
 
 
 @app.command("show")
 def show(run: str = typer.Argument(..., help="Run id or unique prefix."), json_: bool = JSON_OPTION) -> None:
     """Show one run: parameters, status, batch, outputs, error."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
 
     with context.ledger().read() as tx:
         doc = tx.get_run(run)
@@ -58,20 +75,28 @@ def show(run: str = typer.Argument(..., help="Run id or unique prefix."), json_:
         output.emit_json(doc)
         return
     output.say(f"[bold]{doc['id']}[/bold]  {doc['operation']}  [bold]{doc['status']}[/bold]")
-    rows = [("prompt", doc.get("prompt_id")), ("created", doc.get("created")), ("priority", doc.get("priority", 0)),
-            ("attempts", doc.get("attempts", 0)), ("batch", doc.get("batch_id")), ("parent run", doc.get("parent_run")),
-            ("rating", doc.get("rating")), ("error", doc.get("error"))]
+    rows = [
+        ("prompt", doc.get("prompt_id")),
+        ("created", doc.get("created")),
+        ("priority", doc.get("priority", 0)),
+        ("attempts", doc.get("attempts", 0)),
+        ("batch", doc.get("batch_id")),
+        ("parent run", doc.get("parent_run")),
+        ("rating", doc.get("rating")),
+        ("error", doc.get("error")),
+    ]
     rows += [(f"param {k}", v) for k, v in (doc.get("params") or {}).items()]
     rows += [(f"output {k}", v) for k, v in (doc.get("outputs") or {}).items()]
     output.table(None, ("field", "value"), ((k, output.escape(str(v))) for k, v in rows if v not in (None, "", {})))
 
 
 @app.command("rate")
-def rate(run: str = typer.Argument(..., help="Run id or unique prefix."),
-         stars: int = typer.Argument(..., help="1 to 5.")) -> None:
+def rate(
+    run: str = typer.Argument(..., help="Run id or unique prefix."), stars: int = typer.Argument(..., help="1 to 5.")
+) -> None:
     """Rate a run from 1 to 5."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
     from cosmoskit._core.errors import CosmoskitError
 
     if not 1 <= stars <= 5:
@@ -89,8 +114,8 @@ def delete(
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
 ) -> None:
     """Delete a run from the ledger; its folder stays unless --delete-outputs."""
-    from cosmoskit._core import context
     from cosmoskit._cli import output
+    from cosmoskit._core import context
     from cosmoskit._core.errors import CosmoskitError
     from cosmoskit._core.ledger import RUN_ACTIVE
     from cosmoskit._core.queries import folder_size, remove_folder, run_folder
@@ -99,12 +124,21 @@ def delete(
     with ledger.read() as tx:
         doc = tx.get_run(run)
     if doc["status"] in RUN_ACTIVE:
-        raise CosmoskitError(f"run {doc['id']} is {doc['status']}; cancel it first", hint=f"cosmoskit cancel {doc['id']}")
+        raise CosmoskitError(
+            f"run {doc['id']} is {doc['status']}; cancel it first", hint=f"cosmoskit cancel {doc['id']}"
+        )
     folder = run_folder(context.home(), doc["id"])
     size = folder_size(folder)
-    output.say(f"Will delete run {doc['id']} ({doc['operation']}, {doc['status']}) from the ledger"
-               + (f" and its folder {folder} ({output.human_size(size)})." if delete_outputs and folder.exists()
-                  else f"; keeps {folder} ({output.human_size(size)})." if folder.exists() else "."))
+    output.say(
+        f"Will delete run {doc['id']} ({doc['operation']}, {doc['status']}) from the ledger"
+        + (
+            f" and its folder {folder} ({output.human_size(size)})."
+            if delete_outputs and folder.exists()
+            else f"; keeps {folder} ({output.human_size(size)})."
+            if folder.exists()
+            else "."
+        )
+    )
     confirm("Delete?", yes)
     with ledger.transaction() as tx:
         current = tx.run(doc["id"])
@@ -140,7 +174,7 @@ def _operations_epilog() -> str:
 class _OperationsHelp(typer.core.TyperCommand):
     """``--help`` lists each operation's parameters, read from the plugins only when asked for."""
 
-    @property  # type: ignore[override]
+    @property
     def epilog(self) -> str:
         from rich.markup import escape
 
@@ -154,9 +188,11 @@ class _OperationsHelp(typer.core.TyperCommand):
 @app.command("create", cls=_OperationsHelp)
 def create(
     operation: str = typer.Argument(..., help="A registered operation (see below)."),
-    prompts: Optional[List[str]] = typer.Argument(None, help="Prompt ids or prefixes; several may share one batch."),
-    param: Optional[List[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE, repeatable; see below."),
-    executor: Optional[str] = typer.Option(None, "--executor", "-e", help="Executor from cosmoskit.yaml (default: default_executor)."),
+    prompts: Optional[list[str]] = typer.Argument(None, help="Prompt ids or prefixes; several may share one batch."),
+    param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE, repeatable; see below."),
+    executor: Optional[str] = typer.Option(
+        None, "--executor", "-e", help="Executor from cosmoskit.yaml (default: default_executor)."
+    ),
     queue: bool = typer.Option(False, "--queue", help="Only queue the runs; a worker runs them."),
     priority: int = typer.Option(0, "--priority", help="Queue priority: higher runs first."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Write and show the spec files and command; run nothing."),
@@ -177,8 +213,16 @@ def create(
         refs = [None]
     engine = context.engine()
     try:
-        sub = engine.submit(operation, refs, params, priority=priority, executor=executor, show_log=show_log,
-                            quiet=json_, mode="dry-run" if dry_run else "queue" if queue else "now")
+        sub = engine.submit(
+            operation,
+            refs,
+            params,
+            priority=priority,
+            executor=executor,
+            show_log=show_log,
+            quiet=json_,
+            mode="dry-run" if dry_run else "queue" if queue else "now",
+        )
     finally:
         engine.close()
     show_submission(sub, engine.home, json_=json_)

@@ -1,11 +1,16 @@
 """``cosmoskit status``: each executor's own report joined with what the ledger places there."""
+
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
 from cosmoskit._cli.common import JSON_OPTION
+
+if TYPE_CHECKING:
+    from cosmoskit._core.hoststatus import ExecutorStatus
+    from cosmoskit._core.records import BatchRecord
 
 
 def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
@@ -17,8 +22,8 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
     settings = context.settings()
     engine = context.engine()
     with context.ledger().read() as tx:
-        active = [dict(b) for b in tx.active_batches()]
-        runs = {r["id"]: dict(r) for r in tx.active_runs()}
+        active = [b.copy() for b in tx.active_batches()]
+        runs = {r["id"]: r.copy() for r in tx.active_runs()}
     out = []
     try:
         for label in names or settings.executor_names():
@@ -32,16 +37,22 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
             except CosmoskitError as exc:
                 status = ExecutorStatus.unreachable("", str(exc))
             entry.update(status.as_dict())
-            entry["batches"] = [{"id": b["id"], "state": b["state"], "operation": b["operation"],
-                                 "runs": [{"id": r, "status": runs.get(r, {}).get("status")} for r in b["runs"]]}
-                                for b in mine]
+            entry["batches"] = [
+                {
+                    "id": b["id"],
+                    "state": b["state"],
+                    "operation": b["operation"],
+                    "runs": [{"id": r, "status": runs[r]["status"] if r in runs else None} for r in b["runs"]],
+                }
+                for b in mine
+            ]
             out.append(entry)
     finally:
         engine.close()
     return out
 
 
-def mismatches(label: str, batches: list[dict[str, Any]], status: Any, poll: Any) -> list[str]:
+def mismatches(label: str, batches: list[BatchRecord], status: ExecutorStatus, poll: Any) -> list[str]:
     """Zombies (running in the ledger, gone at the place) and orphans (running at the place, unknown to the ledger)."""
     from cosmoskit._core.errors import CosmoskitError
 
@@ -56,18 +67,21 @@ def mismatches(label: str, batches: list[dict[str, Any]], status: Any, poll: Any
         except CosmoskitError:
             continue
         if state == "vanished":
-            warnings.append(f"zombie: batch {b['id']} ({len(b['runs'])} runs) is running in the ledger "
-                            f"but nothing runs on {label}; `cosmoskit attach` requeues its runs")
+            warnings.append(
+                f"zombie: batch {b['id']} ({len(b['runs'])} runs) is running in the ledger "
+                f"but nothing runs on {label}; `cosmoskit attach` requeues its runs"
+            )
     for job in status.jobs:
         known = {str((b.get("handle") or {}).get(job.handle_key)) for b in batches}
         if job.handle_key and job.handle_value not in known:
-            warnings.append(f"orphan: {job.describe()} has no batch in the ledger; "
-                            f"`cosmoskit kill --host {label}` stops it")
+            warnings.append(
+                f"orphan: {job.describe()} has no batch in the ledger; `cosmoskit kill --host {label}` stops it"
+            )
     return warnings
 
 
 def status(
-    host: Optional[List[str]] = typer.Option(None, "--host", help="Only these executors."),
+    host: Optional[list[str]] = typer.Option(None, "--host", help="Only these executors."),
     json_: bool = JSON_OPTION,
 ) -> None:
     """Each executor: reachable or not and why, GPUs, jobs, batches and runs, disk, zombies and orphans."""
@@ -85,9 +99,20 @@ def status(
             free = e.get("disk_free_bytes")
             output.say(f"{head}  [green]reachable[/green]" + (f", {output.human_size(free)} free" if free else ""))
             if e.get("gpus"):
-                output.table(None, ("gpu", "name", "memory", "util", "temp"),
-                             ((g["index"], g["name"], f"{_num(g['memory_used_mb'])}/{_num(g['memory_total_mb'])} MB",
-                               f"{_num(g['utilization_pct'])}%", f"{_num(g['temperature_c'])} C") for g in e["gpus"]))
+                output.table(
+                    None,
+                    ("gpu", "name", "memory", "util", "temp"),
+                    (
+                        (
+                            g["index"],
+                            g["name"],
+                            f"{_num(g['memory_used_mb'])}/{_num(g['memory_total_mb'])} MB",
+                            f"{_num(g['utilization_pct'])}%",
+                            f"{_num(g['temperature_c'])} C",
+                        )
+                        for g in e["gpus"]
+                    ),
+                )
             elif e.get("gpu_note"):
                 output.say(f"  GPUs: {output.escape(e['gpu_note'])}")
             for line in e.get("lines", []):
@@ -95,8 +120,10 @@ def status(
             for job in e.get("jobs", []):
                 output.say("  " + output.escape(_describe(job)))
         for b in e["batches"]:
-            output.say(f"  batch {b['id']} {b['operation']} {b['state']}: "
-                       + ", ".join(f"{r['id']} {r['status']}" for r in b["runs"]))
+            output.say(
+                f"  batch {b['id']} {b['operation']} {b['state']}: "
+                + ", ".join(f"{r['id']} {r['status']}" for r in b["runs"])
+            )
         for w in e.get("warnings", []):
             output.warn("  warning: " + w)
 

@@ -1,6 +1,8 @@
 """Printing what ``Engine.submit`` did, the same for every command that starts runs."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +11,7 @@ from cosmoskit._cli import output
 STATUS_COLOUR = {"completed": "green", "failed": "red", "cancelled": "yellow"}
 
 
-def summary(run: dict[str, Any]) -> str:
+def summary(run: Mapping[str, Any]) -> str:
     """The run's parameters as its operation summarises them (``vis=0.5,depth=0.5`` for a transfer)."""
     from cosmoskit._core import plugins
     from cosmoskit._core.errors import CosmoskitError
@@ -20,7 +22,7 @@ def summary(run: dict[str, Any]) -> str:
         return ""
 
 
-def show_runs(runs: list[dict[str, Any]], home: Path, *, queued: bool = False) -> None:
+def show_runs(runs: Sequence[Mapping[str, Any]], home: Path, *, queued: bool = False) -> None:
     if queued:
         output.say(f"Queued {len(runs)} run(s): {', '.join(r['id'] for r in runs)}")
         return
@@ -29,8 +31,15 @@ def show_runs(runs: list[dict[str, Any]], home: Path, *, queued: bool = False) -
         outs = r.get("outputs") or {}
         main = next(iter(outs.values()), "")
         colour = STATUS_COLOUR.get(r["status"], "white")
-        rows.append((r["id"], r["operation"], f"[{colour}]{r['status']}[/{colour}]", output.escape(summary(r)),
-                     main if main else output.escape(r.get("error") or "")))
+        rows.append(
+            (
+                r["id"],
+                r["operation"],
+                f"[{colour}]{r['status']}[/{colour}]",
+                output.escape(summary(r)),
+                main if main else output.escape(r.get("error") or ""),
+            )
+        )
     output.table(None, ("run", "operation", "status", "parameters", f"output (under {home}) or reason"), rows)
 
 

@@ -1,16 +1,20 @@
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Optional
 
 import typer
 
 
 def worker(
-    host: Optional[List[str]] = typer.Option(None, "--host", help="Executor(s) to serve (default: every configured one)."),
+    host: Optional[list[str]] = typer.Option(
+        None, "--host", help="Executor(s) to serve (default: every configured one)."
+    ),
     strategy: Optional[str] = typer.Option(None, "--strategy", help="Batching strategy (default: batching.strategy)."),
     once: bool = typer.Option(False, "--once", help="Stop when the queue is empty and nothing runs."),
 ) -> None:
-    """Run the queue: plan batches, launch one per free executor, follow them; Ctrl-C leaves running batches to finish."""
+    """Run the queue: plan batches, launch one per free executor, follow them.
+
+    Ctrl-C leaves running batches to finish where they run."""
     import sys
 
     from cosmoskit._core import context

@@ -1,4 +1,5 @@
 """A batch being prepared or run: its folder here, its folder where the model runs, its inputs."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -6,6 +7,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from cosmoskit._core.records import PromptRecord, RunRecord, VideoRecord
 
 if TYPE_CHECKING:
     from cosmoskit._core.executor import Executor
@@ -33,16 +36,16 @@ class BatchJob:
     """
 
     id: str
-    operation: "Operation"
-    runs: list[dict[str, Any]]
-    prompts: dict[str, dict[str, Any]]
+    operation: Operation
+    runs: list[RunRecord]
+    prompts: dict[str, PromptRecord]
     dir: Path
     remote_root: str
     model: dict[str, Any] = field(default_factory=dict)
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     container: str = ""  # the name a containerised model process gets (unique per batch)
     tools: dict[str, str] = field(default_factory=dict)  # files cosmoskit ships (local path -> path at the place)
-    place: "Executor | None" = None
+    place: Executor | None = None
 
     def ship_tool(self, local: Path) -> str:
         """Ship one of cosmoskit's own files (the emulator …) to the place; return its path there."""
@@ -59,7 +62,7 @@ class BatchJob:
     def local(self, rel: str) -> Path:
         return self.dir / rel
 
-    def stage_input(self, item: dict[str, Any]) -> str:
+    def stage_input(self, item: VideoRecord) -> str:
         """Ship a video (a prompt input record: path, sha256, bytes) with the batch; return its path for the model."""
         sha = item["sha256"]
         suffix = Path(item["path"]).suffix.lower() or ".mp4"

@@ -5,6 +5,7 @@ folder and its parents (as git finds ``.git``).  The project home is the
 folder that holds it, unless ``home:`` or ``COSMOSKIT_HOME`` says otherwise;
 with no configuration at all a per-user data folder serves.
 """
+
 from __future__ import annotations
 
 import os
@@ -28,14 +29,25 @@ def env_names(value: dict[str, Any]) -> str | None:
             return f"key {problem}"
     return None
 
+
 CORE_SCHEMA: dict[str, Any] = {
-    "home": Field(str, None, "project home: ledger/, outputs/ and batches/ live here; relative to this file", nullable=True),
+    "home": Field(
+        str, None, "project home: ledger/, outputs/ and batches/ live here; relative to this file", nullable=True
+    ),
     "default_executor": Field(str, "local", "executor used when a command names none"),
     "executors": Field(dict, {}, "named places to run: each has a `type` (local, ssh, slurm …) and that type's keys"),
     "model": {
-        "runtime": Field(str, "emulator", "how the launcher runs the model: docker, direct (the host's Python), "
-                         "emulator (CPU stand-in) or a plugin's runtime"),
-        "cosmos_repo": Field(str, "~/cosmos-transfer1", "the cosmos-transfer1 checkout on the GPU host (mounted at /workspace under docker)"),
+        "runtime": Field(
+            str,
+            "emulator",
+            "how the launcher runs the model: docker, direct (the host's Python), "
+            "emulator (CPU stand-in) or a plugin's runtime",
+        ),
+        "cosmos_repo": Field(
+            str,
+            "~/cosmos-transfer1",
+            "the cosmos-transfer1 checkout on the GPU host (mounted at /workspace under docker)",
+        ),
         "checkpoint_dir": Field(str, "~/cosmos-transfer1/checkpoints", "model checkpoints on the GPU host"),
         "docker_image": Field(str, "cosmos-transfer1:latest", "image built from the repo's Dockerfile"),
         "docker_command": Field(str, "docker", "`docker` or `sudo docker`"),
@@ -44,26 +56,58 @@ CORE_SCHEMA: dict[str, Any] = {
     },
     "batching": {
         "strategy": Field(str, "optimal", "single, strict, mixed, optimal or a plugin's"),
-        "max_runs_per_batch": Field(int, 16, "most runs one model load may serve (bounds what one failed batch loses)", check=positive),
-        "batch_size": Field(int, 1, "transfer.py --batch_size: lines denoised together (>1 needs equal size and length)", check=positive),
+        "max_runs_per_batch": Field(
+            int, 16, "most runs one model load may serve (bounds what one failed batch loses)", check=positive
+        ),
+        "batch_size": Field(
+            int, 1, "transfer.py --batch_size: lines denoised together (>1 needs equal size and length)", check=positive
+        ),
         "gpu_memory_gb": Field(float, 80.0, "memory of one GPU (H100-80GB class)", check=positive),
         "cost": {
-            "load_base_seconds": Field(float, 180.0, "model load: T5, guardrails and the 7B base (assumption; calibrate)", check=non_negative),
-            "load_per_control_seconds": Field(float, 60.0, "model load: each control network, a separate 7B model (assumption; calibrate)", check=non_negative),
-            "chunk_seconds_per_step": Field(float, 12.7, "one 121-frame chunk, per step, one control (from T25 H100 NVL: 445.52 s / 35)", check=non_negative),
-            "chunk_control_factor": Field(float, 0.35, "extra generation per added control network (T1 encoder: 15 of 28 blocks)", check=non_negative),
-            "memory_base_gb": Field(float, 14.0, "GPU memory of the 7B base in bf16, text encoder and guardrails offloaded", check=non_negative),
-            "memory_per_control_gb": Field(float, 14.0, "GPU memory of each control network (a 7B model in bf16)", check=non_negative),
+            "load_base_seconds": Field(
+                float, 180.0, "model load: T5, guardrails and the 7B base (assumption; calibrate)", check=non_negative
+            ),
+            "load_per_control_seconds": Field(
+                float,
+                60.0,
+                "model load: each control network, a separate 7B model (assumption; calibrate)",
+                check=non_negative,
+            ),
+            "chunk_seconds_per_step": Field(
+                float,
+                12.7,
+                "one 121-frame chunk, per step, one control (from T25 H100 NVL: 445.52 s / 35)",
+                check=non_negative,
+            ),
+            "chunk_control_factor": Field(
+                float,
+                0.35,
+                "extra generation per added control network (T1 encoder: 15 of 28 blocks)",
+                check=non_negative,
+            ),
+            "memory_base_gb": Field(
+                float,
+                14.0,
+                "GPU memory of the 7B base in bf16, text encoder and guardrails offloaded",
+                check=non_negative,
+            ),
+            "memory_per_control_gb": Field(
+                float, 14.0, "GPU memory of each control network (a 7B model in bf16)", check=non_negative
+            ),
         },
     },
     "timeouts": {
         "connect_seconds": Field(float, 15.0, "SSH connect and authentication", check=positive),
-        "batch_seconds": Field(float, 6 * 3600.0, "a batch running longer is killed and its runs failed", check=positive),
+        "batch_seconds": Field(
+            float, 6 * 3600.0, "a batch running longer is killed and its runs failed", check=positive
+        ),
         "poll_seconds": Field(float, 2.0, "how often a running batch is polled", check=positive),
     },
     "worker": {
         "max_attempts": Field(int, 3, "attempts per run before it fails", check=positive),
-        "backoff_seconds": Field(float, 10.0, "first wait after a transient host failure (doubles)", check=non_negative),
+        "backoff_seconds": Field(
+            float, 10.0, "first wait after a transient host failure (doubles)", check=non_negative
+        ),
     },
 }
 
@@ -199,7 +243,11 @@ class Settings:
         if not isinstance(raw["type"], str) or raw["type"] not in types:
             # name the file and line here: the plugins' lookup error cannot
             known = ", ".join(sorted(types)) or "none (no plugin provides one)"
-            raise error(self.located, f"executors.{name}.type", f"is not a known executor type: {raw['type']!r} (known: {known})")
+            raise error(
+                self.located,
+                f"executors.{name}.type",
+                f"is not a known executor type: {raw['type']!r} (known: {known})",
+            )
         return raw
 
     def check_sections(self) -> None:

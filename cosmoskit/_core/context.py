@@ -1,4 +1,5 @@
 """Per-process access to the settings and the ledger, for commands (core and plugin) alike."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,8 @@ if TYPE_CHECKING:
     from cosmoskit._core.ledger import Ledger
 
 _config_option: str | None = None
-_settings: "Settings | None" = None
-_ledger: "Ledger | None" = None
+_settings: Settings | None = None
+_ledger: Ledger | None = None
 
 
 def set_config_option(path: str | None) -> None:
@@ -20,7 +21,7 @@ def set_config_option(path: str | None) -> None:
     _config_option, _settings, _ledger = path, None, None
 
 
-def settings() -> "Settings":
+def settings() -> Settings:
     global _settings
     if _settings is None:
         from cosmoskit._core import config
@@ -33,7 +34,7 @@ def home() -> Path:
     return settings().home
 
 
-def ledger() -> "Ledger":
+def ledger() -> Ledger:
     global _ledger
     if _ledger is None:
         from cosmoskit._core.ledger import Ledger
@@ -42,7 +43,7 @@ def ledger() -> "Ledger":
     return _ledger
 
 
-def engine() -> "Engine":
+def engine() -> Engine:
     """A new Engine over this process's settings and ledger; close it when done (it holds connections)."""
     from cosmoskit._core.engine import Engine
 

@@ -18,10 +18,12 @@ code, and marked as such.  With non-negative parameters every cost and the
 memory never decrease as controls are added, which the `optimal` strategy's
 proof of exactness relies on.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from cosmoskit._core.strategy import Item
 
@@ -56,10 +58,13 @@ class CostModel:
     max_runs: int = 16
 
     @classmethod
-    def from_settings(cls, settings: Any) -> "CostModel":
+    def from_settings(cls, settings: Any) -> CostModel:
         cost = settings.get("batching.cost") or {}
-        return cls(**cost, gpu_memory_gb=settings.get("batching.gpu_memory_gb"),
-                   max_runs=settings.get("batching.max_runs_per_batch"))
+        return cls(
+            **cost,
+            gpu_memory_gb=settings.get("batching.gpu_memory_gb"),
+            max_runs=settings.get("batching.max_runs_per_batch"),
+        )
 
     def networks(self, controls: Iterable[str]) -> int:
         """Control networks a load carries (at least one: the base model's own)."""
@@ -89,5 +94,5 @@ class CostModel:
     def max_networks(self) -> int:
         """The most control networks one batch may carry on this GPU (0 if not even one fits)."""
         if self.memory_per_control_gb <= 0:
-            return 10 ** 6 if self.memory_base_gb <= self.gpu_memory_gb else 0
+            return 10**6 if self.memory_base_gb <= self.gpu_memory_gb else 0
         return max(0, int((self.gpu_memory_gb - self.memory_base_gb) // self.memory_per_control_gb + 1e-9))

@@ -1,14 +1,16 @@
 """Live progress of a batch: staging bytes, model load, chunk k of n per run, fetching."""
+
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
 class BatchDisplay:
     """Turns engine events into a rich progress display (or plain lines when not on a terminal)."""
 
-    def __init__(self, runs: list[dict[str, Any]], *, show_log: bool = False, quiet: bool = False) -> None:
+    def __init__(self, runs: Sequence[Mapping[str, Any]], *, show_log: bool = False, quiet: bool = False) -> None:
         self.run_ids = [r["id"] for r in runs]
         self.show_log = show_log
         self.quiet = quiet
@@ -17,19 +19,40 @@ class BatchDisplay:
         self.tasks: dict[str, Any] = {}
         self.current_line = -1
 
-    def __enter__(self) -> "BatchDisplay":
+    def __enter__(self) -> BatchDisplay:
         if self.live:
             from rich.console import Console, Group
             from rich.live import Live
-            from rich.progress import (BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn, TransferSpeedColumn)
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
 
             console = Console(stderr=True)
-            self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                     TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), console=console)
+            self.progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TextColumn("{task.fields[detail]}"),
+                TimeElapsedColumn(),
+                console=console,
+            )
             # byte transfers get their own bars: size, speed and time left
-            self.bytes = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                  TransferSpeedColumn(), TimeRemainingColumn(), console=console)
+            self.bytes = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+            )
             self._live = Live(Group(self.bytes, self.progress), console=console, refresh_per_second=8)
             self._live.start()
         return self
@@ -79,7 +102,12 @@ class BatchDisplay:
                 k = data["line"]
                 rid = self.run_ids[k] if k < len(self.run_ids) else f"line {k}"
                 t = self._task(f"run:{k}", f"  {rid}", data["chunks"])
-                p.update(t, completed=data["chunk"] - 1, total=data["chunks"], detail=f"chunk {data['chunk']}/{data['chunks']}")
+                p.update(
+                    t,
+                    completed=data["chunk"] - 1,
+                    total=data["chunks"],
+                    detail=f"chunk {data['chunk']}/{data['chunks']}",
+                )
                 for j in range(k):
                     if f"run:{j}" in self.tasks:
                         task = self.tasks[f"run:{j}"]
@@ -91,7 +119,9 @@ class BatchDisplay:
             self._task("fetch", "  fetching outputs", None)
         elif kind == "finished":
             if "fetch" in self.tasks:
-                p.update(self.tasks["fetch"], total=1, completed=1, detail=f"{data['completed']}/{data['runs']} completed")
+                p.update(
+                    self.tasks["fetch"], total=1, completed=1, detail=f"{data['completed']}/{data['runs']} completed"
+                )
         elif kind == "unreachable":
             p.console.print(f"[yellow]host unreachable, retrying: {data['error']}[/yellow]")
         elif kind == "timeout":

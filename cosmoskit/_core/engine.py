@@ -3,8 +3,9 @@
 It owns no operation, executor or batching policy: those come from plugins.
 Every state change goes through the ledger first, so a process that dies at
 any point leaves enough behind for the next one to reattach instead of
-launching again (DESIGN.md, "The flow of one batch").
+launching again (README.md, "How it works").
 """
+
 from __future__ import annotations
 
 import os
@@ -12,20 +13,31 @@ import shlex
 import shutil
 import sys
 import time
-from pathlib import Path
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Literal
+from pathlib import Path
+from typing import Any, Literal, cast
 
 import orjson
 
 from cosmoskit._core import ids, owner, plugins, timeutil, verdicts
-from cosmoskit._core.batchjob import COMMAND_ARGS, COMMAND_JSON, LAUNCH_ENV, LOG, MANIFEST, STOP_ARGS, STOP_REASON, BatchJob
+from cosmoskit._core.batchjob import (
+    COMMAND_ARGS,
+    COMMAND_JSON,
+    LAUNCH_ENV,
+    LOG,
+    MANIFEST,
+    STOP_ARGS,
+    STOP_REASON,
+    BatchJob,
+)
 from cosmoskit._core.config import Settings
 from cosmoskit._core.errors import CosmoskitError
 from cosmoskit._core.executor import Executor, PollResult
 from cosmoskit._core.ledger import BATCH_ACTIVE, RUN_ACTIVE, RUN_TERMINAL, Ledger, Tx
 from cosmoskit._core.operation import Operation, Outcome
-from cosmoskit._core.queries import run_folder
+from cosmoskit._core.queries import prompts_of, run_folder
+from cosmoskit._core.records import BatchRecord, PromptRecord, RunRecord
 from cosmoskit._core.remotefiles import LAUNCHER
 from cosmoskit._core.runtime import Runtime, env_name_problem
 
@@ -39,21 +51,26 @@ class Submission:
     """What ``Engine.submit`` did: the runs (as stored; for a dry run, as they would be) and, for a dry
     run, the folder it wrote and the text of its files."""
 
-    runs: list[dict[str, Any]]
+    runs: list[RunRecord]
     mode: SubmitMode
     folder: Path | None = None
     files: dict[str, str] = field(default_factory=dict)
 
     @property
-    def unfinished(self) -> list[dict[str, Any]]:
+    def unfinished(self) -> list[RunRecord]:
         """Runs run now that did not complete (failed, cancelled, or still waiting for a relaunch)."""
         return [r for r in self.runs if r.get("status") != "completed"] if self.mode == "now" else []
+
 
 VANISH_RECHECK_SECONDS = 1.0  # how long to wait before looking again at a batch that seems to have vanished
 
 
 def _quiet(kind: str, data: dict[str, Any]) -> None:
     pass
+
+
+def _deleted_run(run_id: str) -> RunRecord:
+    return {"id": run_id, "prompt_id": None, "operation": "", "params": {}, "status": "cancelled", "created": ""}
 
 
 def container_name(operation: str, batch_id: str) -> str:
@@ -108,10 +125,17 @@ class Engine:
         self._executors.clear()
 
     # ------------------------------------------------------------------ runs
-    def new_runs(self, operation: str, prompt_ids: Iterable[str | None], params: dict[str, Any], *,
-                 priority: int = 0, extra: dict[str, Any] | None = None,
-                 prompts: dict[str, dict[str, Any]] | None = None,
-                 variations: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def new_runs(
+        self,
+        operation: str,
+        prompt_ids: Iterable[str | None],
+        params: dict[str, Any],
+        *,
+        priority: int = 0,
+        extra: dict[str, Any] | None = None,
+        prompts: dict[str, PromptRecord] | None = None,
+        variations: list[dict[str, Any]] | None = None,
+    ) -> list[RunRecord]:
         """Validate and build run records (nothing is written).
 
         One run per prompt, or with ``variations`` one per prompt and variation (each laid over ``params``),
@@ -124,47 +148,61 @@ class Engine:
         if missing:
             with self.ledger.read() as tx:
                 given.update({p: tx.get_prompt(p) for p in missing})
-        docs = []
+        docs: list[RunRecord] = []
         for ref in prompt_ids:
             prompt = given.get(ref) if ref is not None else None
             for variation in variations or [{}]:
                 run_params = op.validate({**params, **variation}, prompt)
-                docs.append({
-                    "id": ids.new_id("rs"),
-                    "prompt_id": prompt["id"] if prompt else None,
-                    "operation": operation,
-                    "params": run_params,
-                    "status": "queued",
-                    "priority": priority,
-                    "attempts": 0,
-                    "batch_id": None,
-                    "outputs": {},
-                    "error": None,
-                    "reason": None,
-                    "parent_run": (extra or {}).get("parent_run"),
-                    "rating": None,
-                    "started": None,
-                    "finished": None,
-                    **{k: v for k, v in (extra or {}).items() if k != "parent_run"},
-                })
+                docs.append(
+                    {
+                        "id": ids.new_id("rs"),
+                        "prompt_id": prompt["id"] if prompt else None,
+                        "operation": operation,
+                        "params": run_params,
+                        "status": "queued",
+                        "priority": priority,
+                        "attempts": 0,
+                        "batch_id": None,
+                        "outputs": {},
+                        "error": None,
+                        "reason": None,
+                        "parent_run": (extra or {}).get("parent_run"),
+                        "rating": None,
+                        "started": None,
+                        "finished": None,
+                        "created": timeutil.now(),
+                    }
+                )
+                docs[-1].update({k: v for k, v in (extra or {}).items() if k != "parent_run"})  # type: ignore[typeddict-item]
         return docs
 
-    def queue(self, docs: list[dict[str, Any]], *, prompts: Iterable[dict[str, Any]] = (),
-              also: Callable[[Tx], None] | None = None) -> list[dict[str, Any]]:
+    def queue(
+        self, docs: list[RunRecord], *, prompts: Iterable[PromptRecord] = (), also: Callable[[Tx], None] | None = None
+    ) -> list[RunRecord]:
         """Put new runs in the queue, in one transaction with the ``prompts`` they need that are not in the
         ledger yet and whatever ``also`` writes (the drop folder's ingest record): all of it or none."""
         with self.ledger.transaction() as tx:
             for prompt in prompts:
-                tx.add_prompt(prompt)
+                tx.add_prompt(dict(prompt))
             runs = tx.add_runs(docs)
             if also is not None:
                 also(tx)
             return runs
 
-    def submit(self, operation: str, prompt_refs: Iterable[str | None], params: dict[str, Any], *,
-               variations: list[dict[str, Any]] | None = None, mode: SubmitMode = "now", priority: int = 0,
-               extra: dict[str, Any] | None = None, executor: str | None = None, show_log: bool = False,
-               quiet: bool = False) -> Submission:
+    def submit(
+        self,
+        operation: str,
+        prompt_refs: Iterable[str | None],
+        params: dict[str, Any],
+        *,
+        variations: list[dict[str, Any]] | None = None,
+        mode: SubmitMode = "now",
+        priority: int = 0,
+        extra: dict[str, Any] | None = None,
+        executor: str | None = None,
+        show_log: bool = False,
+        quiet: bool = False,
+    ) -> Submission:
         """The one way new runs start: validate them all (nothing is written on a bad parameter), then write
         a dry-run folder, queue them, or run them now in the foreground (following them to the end).
 
@@ -179,8 +217,9 @@ class Engine:
             return Submission(self.queue(docs), mode)
         return Submission(self.run_now(docs, executor=executor, show_log=show_log, quiet=quiet), mode)
 
-    def run_now(self, docs: list[dict[str, Any]], *, executor: str | None = None, show_log: bool = False,
-                quiet: bool = False) -> list[dict[str, Any]]:
+    def run_now(
+        self, docs: list[RunRecord], *, executor: str | None = None, show_log: bool = False, quiet: bool = False
+    ) -> list[RunRecord]:
         """Launch new runs (from ``new_runs``) now as one batch, with a live display, follow them to the end,
         relaunch what deserves a second try, and return the final run records."""
         from cosmoskit._core.foreground import run_now
@@ -188,9 +227,17 @@ class Engine:
         return run_now(self, docs, executor=executor, show_log=show_log, quiet=quiet)
 
     # ------------------------------------------------------------------ launching
-    def launch(self, run_ids: list[str] | None = None, *, executor: str | None = None, docs: list[dict[str, Any]] | None = None,
-               strategy: str | None = None, on_event: Event = _quiet, partial: bool = False,
-               max_attempts: int | None = None) -> dict[str, Any]:
+    def launch(
+        self,
+        run_ids: list[str] | None = None,
+        *,
+        executor: str | None = None,
+        docs: list[RunRecord] | None = None,
+        strategy: str | None = None,
+        on_event: Event = _quiet,
+        partial: bool = False,
+        max_attempts: int | None = None,
+    ) -> BatchRecord:
         """Claim queued runs (or insert new ``docs`` already claimed), stage and start one batch.
 
         The batch record with its handle is in the ledger before anything is
@@ -225,34 +272,54 @@ class Engine:
             op = self.operation(runs[0]["operation"])
             if not op.batchable and len(runs) > 1:
                 raise CosmoskitError(f"{op.name} runs one at a time; got {len(runs)}")
-            batch = tx.add_batch({
-                "operation": op.name,
-                "executor": ex.label,
-                "executor_type": ex.name,
-                "runs": [r["id"] for r in runs],
-                "strategy": strategy,
-                "state": "staging",
-                "owner": me,
-                "handle": {},
-                "log_path": None,
-                "started": None,
-                "finished": None,
-            })
+            batch = tx.add_batch(
+                {
+                    "operation": op.name,
+                    "executor": ex.label,
+                    "executor_type": ex.name,
+                    "runs": [r["id"] for r in runs],
+                    "strategy": strategy,
+                    "state": "staging",
+                    "owner": me,
+                    "handle": {},
+                    "log_path": None,
+                    "started": None,
+                    "finished": None,
+                }
+            )
             bid = batch["id"]
             for r in runs:
-                tx.update_run(r["id"], status="staging", batch_id=bid, attempts=r.get("attempts", 0) + 1,
-                              executor=ex.label, error=None, reason=None, retry=False)
-            prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
+                tx.update_run(
+                    r["id"],
+                    status="staging",
+                    batch_id=bid,
+                    attempts=r.get("attempts", 0) + 1,
+                    executor=ex.label,
+                    error=None,
+                    reason=None,
+                    retry=False,
+                )
+            prompts = prompts_of(tx, runs)
         runs = [{**r, "batch_id": bid} for r in runs]
         try:
             job = self._job(batch, op, runs, prompts, ex)
-            handle = {"executor": ex.label, "type": ex.name, "batch_dir": job.remote_root,
-                      "container": job.container, **ex.handle_base()}
+            handle = {
+                "executor": ex.label,
+                "type": ex.name,
+                "batch_dir": job.remote_root,
+                "container": job.container,
+                **ex.handle_base(),
+            }
             self._write_batch_folder(job, ex)
             with self.ledger.transaction() as tx:
                 tx.update_batch(bid, handle=handle, log_path=str(job.local(LOG)))
             on_event("staging", {"batch": bid, "runs": len(runs)})
-            figures = ex.stage(job, progress=lambda label, done, total: on_event("transfer", {"label": label, "done": done, "total": total}))
+            figures = ex.stage(
+                job,
+                progress=lambda label, done, total: on_event(
+                    "transfer", {"label": label, "done": done, "total": total}
+                ),
+            )
             extra = ex.launch(job)
         except BaseException as exc:
             self._abort_launch(bid, exc, max_attempts)
@@ -281,17 +348,39 @@ class Engine:
                     if input_problem:
                         tx.update_run(rid, status="failed", error=message, reason="input", finished=timeutil.now())
                     elif max_attempts is not None and run.get("attempts", 1) >= max_attempts:
-                        tx.update_run(rid, status="failed", error=f"launch failed: {message}", reason="launch",
-                                      finished=timeutil.now())
+                        tx.update_run(
+                            rid,
+                            status="failed",
+                            error=f"launch failed: {message}",
+                            reason="launch",
+                            finished=timeutil.now(),
+                        )
                     else:
-                        tx.update_run(rid, status="queued", batch_id=None, error=f"launch failed: {message}",
-                                      reason="launch")
+                        tx.update_run(
+                            rid, status="queued", batch_id=None, error=f"launch failed: {message}", reason="launch"
+                        )
             tx.update_batch(batch_id, state="failed", error=f"launch failed: {message}", finished=timeutil.now())
 
-    def _job(self, batch: dict[str, Any], op: Operation, runs: list[dict[str, Any]],
-             prompts: dict[str, dict[str, Any]], ex: Executor, folder: Path | None = None) -> BatchJob:
-        job = BatchJob(batch["id"], op, runs, prompts, folder or self.home / "batches" / batch["id"], "",
-                       ex.model_settings(), container=container_name(op.name, batch["id"]), place=ex)
+    def _job(
+        self,
+        batch: BatchRecord | dict[str, Any],
+        op: Operation,
+        runs: list[RunRecord],
+        prompts: dict[str, PromptRecord],
+        ex: Executor,
+        folder: Path | None = None,
+    ) -> BatchJob:
+        job = BatchJob(
+            batch["id"],
+            op,
+            runs,
+            prompts,
+            folder or self.home / "batches" / batch["id"],
+            "",
+            ex.model_settings(),
+            container=container_name(op.name, batch["id"]),
+            place=ex,
+        )
         job.remote_root = (batch.get("handle") or {}).get("batch_dir") or ex.remote_dir(job)
         return job
 
@@ -308,22 +397,30 @@ class Engine:
         argv = job.operation.prepare(job)
         runtime = self.runtime(job.operation.runtime or job.model.get("runtime"))
         launch = runtime.command(argv, job, ex.host_facts())
-        job.write_json(COMMAND_JSON, {
-            "batch": job.id,
-            "operation": job.operation.name,
-            "runs": [r["id"] for r in job.runs],
-            "argv": argv,
-            "shell": shlex.join(argv),
-            "runtime": runtime.name,
-            "launch": launch.argv,
-            "cwd": launch.cwd or job.remote_root,
-        })
+        job.write_json(
+            COMMAND_JSON,
+            {
+                "batch": job.id,
+                "operation": job.operation.name,
+                "runs": [r["id"] for r in job.runs],
+                "argv": argv,
+                "shell": shlex.join(argv),
+                "runtime": runtime.name,
+                "launch": launch.argv,
+                "cwd": launch.cwd or job.remote_root,
+            },
+        )
         job.local(COMMAND_ARGS).write_bytes(_nul_joined(launch.argv))
         if launch.stop:
             job.local(STOP_ARGS).write_bytes(_nul_joined(launch.stop))
         job.write_json(MANIFEST, {"inputs": sorted(job.inputs.values(), key=lambda i: i["name"])})
-        env = {"BATCH_ID": job.id, "CONTAINER": job.container, "RUNTIME": runtime.name, "RUN_DIR": launch.cwd or "",
-               "TIMEOUT_SECONDS": str(int(self.settings.get("timeouts.batch_seconds")))}
+        env = {
+            "BATCH_ID": job.id,
+            "CONTAINER": job.container,
+            "RUNTIME": runtime.name,
+            "RUN_DIR": launch.cwd or "",
+            "TIMEOUT_SECONDS": str(int(self.settings.get("timeouts.batch_seconds"))),
+        }
         lines = [f"{k}={shlex.quote(str(v))}" for k, v in env.items()]
         # the runtime's own exports last: they are what makes its command work (PYTHONPATH …)
         for key, value in {**(job.model.get("env") or {}), **launch.env}.items():
@@ -334,30 +431,39 @@ class Engine:
         job.write_text(LAUNCH_ENV, "\n".join(lines) + "\n")
         shutil.copyfile(LAUNCHER, job.local("launch.sh"))
 
-    def dry_run(self, docs: list[dict[str, Any]], *, executor: str | None = None) -> BatchJob:
+    def dry_run(self, docs: list[RunRecord], *, executor: str | None = None) -> BatchJob:
         """Write a batch folder for ``docs`` without touching the ledger or starting anything."""
         ex = self.executor(executor)
         op = self.operation(docs[0]["operation"])
-        batch = {"id": "bt_dryrun" + ids.new_id("bt")[3:9], "handle": {}}
+        batch_id = "bt_dryrun" + ids.new_id("bt")[3:9]
+        batch: dict[str, Any] = {"id": batch_id, "handle": {}}
         for d in docs:
             d.setdefault("id", ids.new_id("rs"))
         with self.ledger.read() as tx:
-            prompts = {d["prompt_id"]: tx.prompt(d["prompt_id"]) for d in docs if d.get("prompt_id")}
-        job = self._job(batch, op, docs, prompts, ex, folder=self.home / "batches" / "dry-run" / batch["id"])
+            prompts = prompts_of(tx, docs)
+        job = self._job(batch, op, docs, prompts, ex, folder=self.home / "batches" / "dry-run" / batch_id)
         self._write_batch_folder(job, ex)
         return job
 
     # ------------------------------------------------------------------ following
-    def job_for(self, batch: dict[str, Any]) -> BatchJob:
+    def job_for(self, batch: BatchRecord) -> BatchJob:
         op = self.operation(batch["operation"])
         ex = self.executor(batch["executor"])
         with self.ledger.read() as tx:
-            runs = [tx.run(rid) or {"id": rid} for rid in batch["runs"]]
-            prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
+            # a run deleted meanwhile still holds its line in the batch
+            runs = [tx.run(rid) or _deleted_run(rid) for rid in batch["runs"]]
+            prompts = prompts_of(tx, runs)
         return self._job(batch, op, runs, prompts, ex)
 
-    def follow(self, batch_id: str, *, on_event: Event = _quiet, max_attempts: int = 2,
-               poll_seconds: float | None = None, stop: Any = None) -> dict[str, Outcome]:
+    def follow(
+        self,
+        batch_id: str,
+        *,
+        on_event: Event = _quiet,
+        max_attempts: int = 2,
+        poll_seconds: float | None = None,
+        stop: Any = None,
+    ) -> dict[str, Outcome]:
         """Watch a running batch to its end (streaming its log into progress events), then finish it.
 
         With ``stop`` (an Event) set, it returns without finishing: the batch goes on where it
@@ -376,7 +482,7 @@ class Engine:
         handle = batch["handle"]
         offset, partial = 0, b""
         timeout = float(self.settings.get("timeouts.batch_seconds"))
-        started = timeutil.parse(batch["started"]) if batch.get("started") else None
+        started = timeutil.parse(batch["started"]) if batch.get("started") else None  # type: ignore[arg-type]
         delay = min(0.2, poll_seconds)
         stopping = False
         unreachable = 0.0
@@ -412,7 +518,11 @@ class Engine:
                 break
             if stop is not None and stop.is_set():
                 return {}
-            if not stopping and started is not None and (timeutil.parse(timeutil.now()) - started).total_seconds() > timeout:
+            if (
+                not stopping
+                and started is not None
+                and (timeutil.parse(timeutil.now()) - started).total_seconds() > timeout
+            ):
                 stopping = True
                 on_event("timeout", {"batch": batch_id})
                 self._stop(batch_id, "timeout")
@@ -443,15 +553,20 @@ class Engine:
         self.executor(batch["executor"]).cancel({**batch["handle"], "reason": reason})
 
     # ------------------------------------------------------------------ finishing
-    def finish(self, batch_id: str, result: PollResult, *, on_event: Event = _quiet,
-               max_attempts: int = 2) -> dict[str, Outcome]:
+    def finish(
+        self, batch_id: str, result: PollResult, *, on_event: Event = _quiet, max_attempts: int = 2
+    ) -> dict[str, Outcome]:
         """Fetch what a batch produced and settle every run on its own merits."""
         me = owner.me()
         with self.ledger.transaction() as tx:
             batch = tx.batch(batch_id)
             if batch is None or batch["state"] not in BATCH_ACTIVE:
                 return {}
-            if batch["state"] == "fetching" and owner.alive(batch.get("finisher")) and not owner.is_me(batch.get("finisher")):
+            if (
+                batch["state"] == "fetching"
+                and owner.alive(batch.get("finisher"))
+                and not owner.is_me(batch.get("finisher"))
+            ):
                 return {}
             batch = tx.update_batch(batch_id, state="fetching", finisher=me)
             for rid in batch["runs"]:
@@ -462,8 +577,13 @@ class Engine:
         ex = self.executor(batch["executor"])
         on_event("fetching", {"batch": batch_id})
         try:
-            ex.fetch(batch["handle"], job,
-                     progress=lambda label, done, total: on_event("transfer", {"label": label, "done": done, "total": total}))
+            ex.fetch(
+                batch["handle"],
+                job,
+                progress=lambda label, done, total: on_event(
+                    "transfer", {"label": label, "done": done, "total": total}
+                ),
+            )
         except Exception:
             # A vanished batch's folder may have outlived its process (a failed Slurm node, a host
             # that came back), so its finished lines are fetched when they can be; when they cannot,
@@ -480,11 +600,15 @@ class Engine:
         else:
             outcomes = job.operation.collect(job, result.exit_code, log)
         end = verdicts.BatchEnd(
-            ending=ending, stop=stop, cancel_runs=frozenset(batch.get("cancel_runs") or []),
+            ending=ending,
+            stop=stop,
+            cancel_runs=frozenset(batch.get("cancel_runs") or []),
             controls=len(set().union(*(job.operation.controls(r) for r in job.runs if r.get("params")))),
-            max_attempts=max_attempts, timeout_seconds=float(self.settings.get("timeouts.batch_seconds")))
+            max_attempts=max_attempts,
+            timeout_seconds=float(self.settings.get("timeouts.batch_seconds")),
+        )
         settled: dict[str, Outcome] = {}
-        finished_runs: list[dict[str, Any]] = []
+        finished_runs: list[RunRecord] = []
         stamp = timeutil.now()
         with self.ledger.transaction() as tx:
             for k, outcome in enumerate(outcomes):
@@ -500,22 +624,27 @@ class Engine:
                 if changes["status"] in RUN_TERMINAL:
                     changes["finished"] = stamp
                 if decided.kind == "completed":
-                    changes.update(job.operation.completed(tx, {**run, **changes}, outcome))
+                    changes.update(job.operation.completed(tx, cast(RunRecord, {**run, **changes}), outcome))
                 run = tx.update_run(run["id"], **changes)
                 self._write_snapshot(folder, run)
                 settled[run["id"]] = outcome
                 if run["status"] in RUN_TERMINAL:
                     finished_runs.append(run)
             ok = sum(1 for o in outcomes if o.ok)
-            tx.update_batch(batch_id, state=verdicts.batch_state(stop, ok, len(outcomes)), exit_code=result.exit_code,
-                            finished=stamp, stop_reason=stop or None, completed_runs=ok)
+            tx.update_batch(
+                batch_id,
+                state=verdicts.batch_state(stop, ok, len(outcomes)),
+                exit_code=result.exit_code,
+                finished=stamp,
+                stop_reason=stop or None,
+                completed_runs=ok,
+            )
         on_event("finished", {"batch": batch_id, "completed": ok, "runs": len(outcomes)})
         for run in finished_runs:
             self._notify(run)
         return settled
 
-    def _fill_run_folder(self, job: BatchJob, k: int, run: dict[str, Any], outcome: Outcome, log: str,
-                         folder: Path) -> None:
+    def _fill_run_folder(self, job: BatchJob, k: int, run: RunRecord, outcome: Outcome, log: str, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for name, src in outcome.files.items():
             link_or_copy(Path(src), folder / name)
@@ -528,22 +657,50 @@ class Engine:
         (logs / "run.log").write_text(job.operation.run_log(job, k, log), encoding="utf-8")
 
     @staticmethod
-    def _write_snapshot(folder: Path, run: dict[str, Any]) -> None:
+    def _write_snapshot(folder: Path, run: RunRecord) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "run.json").write_bytes(orjson.dumps(run, option=orjson.OPT_INDENT_2))
 
-    def _notify(self, run: dict[str, Any]) -> None:
+    def _notify(self, run: RunRecord) -> None:
         try:
             plugins.pm.hook.run_finished(run=dict(run))
         except Exception as exc:  # a notification must never fail a run
             sys.stderr.write(f"warning: a run_finished hook failed for {run['id']}: {exc}\n")
 
     # ------------------------------------------------------------------ reattaching
-    def reconcile(self, *, finish: bool = True, on_event: Event = _quiet, max_attempts: int = 2,
-                  only_orphans: bool = True) -> dict[str, str]:
-        """Look at every unfinished batch nobody alive is following: finish the exited, requeue the vanished."""
+    def adopt_orphans(self, executors: Iterable[str] | None = None) -> list[str]:
+        """Take over the unfinished batches whose process died (a killed worker or client, or one killed
+        but not yet reaped), on these executors; returns the ids now this process's to settle.
+
+        The claim is one transaction, so of several live processes exactly one adopts each batch."""
+        wanted = set(executors) if executors is not None else None
+        me = owner.me()
+        taken = []
+        with self.ledger.transaction() as tx:
+            for batch in tx.active_batches():
+                if wanted is not None and batch["executor"] not in wanted:
+                    continue
+                watcher = batch.get("finisher") if batch["state"] == "fetching" else batch.get("owner")
+                if owner.is_me(watcher) or owner.alive(watcher):
+                    continue
+                tx.update_batch(batch["id"], owner=me)
+                taken.append(batch["id"])
+        return taken
+
+    def reconcile(
+        self,
+        *,
+        finish: bool = True,
+        on_event: Event = _quiet,
+        max_attempts: int = 2,
+        only_orphans: bool = True,
+        batch_ids: Iterable[str] | None = None,
+    ) -> dict[str, str]:
+        """Look at every unfinished batch (or these) nobody alive is following: finish the exited, requeue
+        the vanished; say which still run."""
+        wanted = set(batch_ids) if batch_ids is not None else None
         with self.ledger.read() as tx:
-            batches = [dict(b) for b in tx.active_batches()]
+            batches = [b.copy() for b in tx.active_batches() if wanted is None or b["id"] in wanted]
         seen: dict[str, str] = {}
         for batch in batches:
             watcher = batch.get("finisher") if batch["state"] == "fetching" else batch.get("owner")
@@ -586,16 +743,28 @@ class Engine:
             else:
                 run = tx.get_run(target)
                 if run["status"] == "queued":
-                    tx.update_run(run["id"], status="cancelled", error="cancelled on request", reason="cancelled",
-                                  finished=timeutil.now())
+                    tx.update_run(
+                        run["id"],
+                        status="cancelled",
+                        error="cancelled on request",
+                        reason="cancelled",
+                        finished=timeutil.now(),
+                    )
                     return {"run": run["id"], "stopping": False, "finished_run": run}
                 if run["status"] not in RUN_ACTIVE:
                     raise CosmoskitError(f"run {run['id']} already ended ({run['status']})")
-                batch = tx.batch(run["batch_id"])
-                if batch is None or batch["state"] not in BATCH_ACTIVE:
-                    tx.update_run(run["id"], status="cancelled", error="cancelled on request", reason="cancelled",
-                                  finished=timeutil.now())
+                batch_id = run.get("batch_id")
+                found = tx.batch(batch_id) if batch_id else None
+                if found is None or found["state"] not in BATCH_ACTIVE:
+                    tx.update_run(
+                        run["id"],
+                        status="cancelled",
+                        error="cancelled on request",
+                        reason="cancelled",
+                        finished=timeutil.now(),
+                    )
                     return {"run": run["id"], "stopping": False}
+                batch = found
                 cancel_runs = sorted(set(batch.get("cancel_runs") or []) | {run["id"]})
                 tx.update_batch(batch["id"], stop_requested="cancelled", cancel_runs=cancel_runs)
                 result = {"run": run["id"], "batch": batch["id"], "stopping": True}

@@ -1,4 +1,5 @@
 """The one exception type users see."""
+
 from __future__ import annotations
 
 

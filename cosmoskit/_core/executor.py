@@ -1,10 +1,12 @@
 """The Executor base class: a kind of place where batches run (this machine, an SSH host, a Slurm cluster …)."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypedDict
 
 from cosmoskit._core.schema import Field, Located, apply
 
@@ -57,8 +59,14 @@ def model_options() -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in MODEL_KEYS:
         base = CORE_SCHEMA["model"][key]
-        out[key] = Field(base.type, None, base.doc + " (this executor; else model:)", choices=base.choices,
-                         nullable=True, check=base.check)
+        out[key] = Field(
+            base.type,
+            None,
+            base.doc + " (this executor; else model:)",
+            choices=base.choices,
+            nullable=True,
+            check=base.check,
+        )
     return out
 
 
@@ -111,13 +119,13 @@ class Executor(ABC):
     description: ClassVar[str] = ""
     options: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, label: str, config: dict[str, Any], settings: "Settings") -> None:
+    def __init__(self, label: str, config: dict[str, Any], settings: Settings) -> None:
         self.label = label
         self.config = config
         self.settings = settings
 
     @classmethod
-    def validate_config(cls, label: str, raw: dict[str, Any], settings: "Settings") -> dict[str, Any]:
+    def validate_config(cls, label: str, raw: dict[str, Any], settings: Settings) -> dict[str, Any]:
         schema = {"type": Field(str, cls.name, "executor type", required=True), **cls.options}
         located = settings.located if settings.config_path else Located(None)
         return apply(schema, raw, located, f"executors.{label}.", None)
@@ -141,7 +149,7 @@ class Executor(ABC):
 
     # -- where -----------------------------------------------------------------
     @abstractmethod
-    def remote_dir(self, job: "BatchJob") -> str:
+    def remote_dir(self, job: BatchJob) -> str:
         """Absolute path of the batch folder where the model will see it."""
 
     def host_facts(self) -> dict[str, str]:
@@ -157,23 +165,26 @@ class Executor(ABC):
 
     # -- lifecycle -------------------------------------------------------------
     @abstractmethod
-    def stage(self, job: "BatchJob", progress: Progress | None = None) -> dict[str, Any]:
+    def stage(self, job: BatchJob, progress: Progress | None = None) -> dict[str, Any]:
         """Put the batch folder, its inputs and ``job.tools`` where the model runs.  Returns figures (bytes sent …)."""
 
     @abstractmethod
-    def launch(self, job: "BatchJob") -> dict[str, Any]:
-        """Start ``launch.sh`` detached; return what the handle needs beyond host, folder and container (pid, job id)."""
+    def launch(self, job: BatchJob) -> dict[str, Any]:
+        """Start ``launch.sh`` detached; return what the handle needs beyond host, folder and container
+        (pid, job id)."""
 
     @abstractmethod
     def poll(self, handle: dict[str, Any]) -> PollResult:
-        """Is the batch running, exited (with its code) or vanished?  Raise ``CosmoskitError`` when the place cannot be reached."""
+        """Is the batch running, exited (with its code) or vanished?
+
+        Raise ``CosmoskitError`` when the place cannot be reached."""
 
     @abstractmethod
     def read_log(self, handle: dict[str, Any], offset: int) -> tuple[bytes, int]:
         """Bytes of the batch log from ``offset``; returns (data, new offset)."""
 
     @abstractmethod
-    def fetch(self, handle: dict[str, Any], job: "BatchJob", progress: Progress | None = None) -> None:
+    def fetch(self, handle: dict[str, Any], job: BatchJob, progress: Progress | None = None) -> None:
         """Bring the batch folder's outputs, log and exit code back into ``job.dir``."""
 
     @abstractmethod
@@ -187,9 +198,9 @@ class Executor(ABC):
         Returns what was stopped, one name each."""
 
     @abstractmethod
-    def status(self) -> "ExecutorStatus":
+    def status(self) -> ExecutorStatus:
         """Reachability, GPUs, what runs there and free disk, for ``cosmoskit status``; never raises for an
         unreachable place (say so in the record instead)."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most executors hold nothing to release
         """Release connections; called once the engine is done with the executor."""

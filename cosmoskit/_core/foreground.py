@@ -1,17 +1,18 @@
 """Running runs now, in the foreground, with a live display; relaunching what deserves a second try."""
-from __future__ import annotations
 
-from typing import Any
+from __future__ import annotations
 
 from cosmoskit._core.display import BatchDisplay
 from cosmoskit._core.engine import Engine
 from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.records import RunRecord
 
 RELAUNCHES = 1  # issue: lines without output are relaunched once as a smaller batch, then failed
 
 
-def run_now(engine: Engine, docs: list[dict[str, Any]], *, executor: str | None = None, show_log: bool = False,
-            quiet: bool = False) -> list[dict[str, Any]]:
+def run_now(
+    engine: Engine, docs: list[RunRecord], *, executor: str | None = None, show_log: bool = False, quiet: bool = False
+) -> list[RunRecord]:
     """Launch ``docs`` as one batch (one per run for operations that do not batch), follow to the end,
     relaunch runs that never got their turn, and return the final run records."""
     if not docs:
@@ -27,8 +28,8 @@ def run_now(engine: Engine, docs: list[dict[str, Any]], *, executor: str | None 
             engine.follow(batch["id"], on_event=display, max_attempts=max_attempts)
     while True:
         with engine.ledger.read() as tx:
-            retry = [tx.run(r) for r in run_ids]
-        retry = [r for r in retry if r and r["status"] == "queued" and r.get("retry")]
+            now = [tx.run(r) for r in run_ids]
+        retry = [r for r in now if r is not None and r["status"] == "queued" and r.get("retry")]
         if not retry:
             break
         # Out of memory: each run alone carries only its own controls.  Otherwise the rest as one smaller batch.
@@ -47,4 +48,5 @@ def run_now(engine: Engine, docs: list[dict[str, Any]], *, executor: str | None 
                     raise
                 engine.follow(batch["id"], on_event=display, max_attempts=max_attempts)
     with engine.ledger.read() as tx:
-        return [tx.run(r) for r in run_ids if tx.run(r)]
+        final = [tx.run(r) for r in run_ids]
+    return [r for r in final if r is not None]

@@ -6,6 +6,7 @@ the host does not know is a zombie; something the host runs that no batch names
 is an orphan).  Nothing here knows Docker or Slurm: an executor says what kind of
 thing each :class:`HostJob` is and which batch-handle field would name it.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -75,7 +76,7 @@ class ExecutorStatus:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def unreachable(cls, host: str, error: str) -> "ExecutorStatus":
+    def unreachable(cls, host: str, error: str) -> ExecutorStatus:
         return cls(host=host, reachable=False, error=error)
 
     def as_dict(self) -> dict[str, Any]:
@@ -93,7 +94,7 @@ def parse_nvidia_smi(text: str) -> list[GPU]:
         except ValueError:
             return None
 
-    gpus = []
+    gpus: list[GPU] = []
     for line in (raw for raw in text.splitlines() if raw.strip()):
         parts = [p.strip() for p in line.split(",")]
         if len(parts) < 5:

@@ -1,8 +1,9 @@
 """Record ids (``ps_…``, ``rs_…``, ``bt_…``) and git-style unique-prefix lookup."""
+
 from __future__ import annotations
 
 import secrets
-from typing import Iterable
+from collections.abc import Iterable
 
 from cosmoskit._core.errors import CosmoskitError
 

@@ -14,11 +14,13 @@ month file when it finishes, so years of history cost the hot path nothing.
 All access goes through :meth:`Ledger.transaction`: one cross-process lock,
 each file read at most once, and all changed files committed atomically.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, cast
 
 from tinydb import TinyDB
 from tinydb.storages import Storage
@@ -26,18 +28,34 @@ from tinydb.table import Document, Table
 
 from cosmoskit._core import ids, timeutil
 from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.records import BatchRecord, BatchState, PromptRecord, RunRecord, RunStatus
 from cosmoskit._core.storage import FileState, Store
 
 if TYPE_CHECKING:
     from cosmoskit._core.tables import PluginTable
 
-RUN_STATUSES = ("queued", "staging", "running", "fetching", "completed", "failed", "cancelled")
-RUN_ACTIVE = frozenset(RUN_STATUSES[:4])
-RUN_TERMINAL = frozenset(RUN_STATUSES[4:])
-BATCH_STATES = ("staging", "running", "fetching", "done", "failed", "cancelled", "lost")
-BATCH_ACTIVE = frozenset(BATCH_STATES[:3])
+RUN_STATUSES: tuple[RunStatus, ...] = ("queued", "staging", "running", "fetching", "completed", "failed", "cancelled")
+RUN_ACTIVE: frozenset[str] = frozenset(RUN_STATUSES[:4])
+RUN_TERMINAL: frozenset[str] = frozenset(RUN_STATUSES[4:])
+BATCH_STATES: tuple[BatchState, ...] = ("staging", "running", "fetching", "done", "failed", "cancelled", "lost")
+BATCH_ACTIVE: frozenset[str] = frozenset(BATCH_STATES[:3])
 
 ACTIVE = "active"
+
+
+def _doc(value: dict[str, Any], key: str) -> Document:
+    """A TinyDB document under one of our string ids (TinyDB's annotations say int; StrTable's ids are str)."""
+    return Document(value, doc_id=key)  # type: ignore[arg-type]
+
+
+def _missing(kind: str, record_id: str) -> CosmoskitError:
+    return CosmoskitError(f"the ledger's index lists {kind} {record_id} but its file does not hold it",
+                          hint="`cosmoskit verify --fix` rebuilds the index from the files")
+
+
+def _ids(*keys: str) -> list[int]:
+    """Our string ids where TinyDB's annotations say ints."""
+    return cast("list[int]", list(keys))
 
 
 class StrTable(Table):
@@ -64,12 +82,12 @@ class _TxStorage(Storage):
 
 
 # ---------------------------------------------------------------- migrations
-MIGRATIONS: list[Callable[["Tx"], None]] = []
+MIGRATIONS: list[Callable[[Tx], None]] = []
 migration = MIGRATIONS.append
 
 
 @migration
-def m001_initial(tx: "Tx") -> None:
+def m001_initial(tx: Tx) -> None:
     tx.meta_set("queue", {"paused": False})
 
 
@@ -85,7 +103,7 @@ class Ledger:
         self._migrated_tables: set[str] = set()  # plugin tables this process has brought up to date
 
     @contextmanager
-    def transaction(self) -> Iterator["Tx"]:
+    def transaction(self) -> Iterator[Tx]:
         """Everything inside happens under the lock and commits as one, or not at all."""
         with self.store.locked():
             tx = Tx(self)
@@ -126,7 +144,8 @@ class Tx:
     def raw(self, rel: str, name: str) -> dict[str, dict[str, Any]]:
         """The stored table as a dict, without copying.  Read-only."""
         data = self._state(rel).read() or {}
-        return data.get(name, {})
+        table: dict[str, dict[str, Any]] = data.get(name, {})
+        return table
 
     @staticmethod
     def _month_file(month: str) -> str:
@@ -139,8 +158,11 @@ class Tx:
         folder = self.ledger.root / "history"
         months = {p.stem for p in folder.glob("*.json")} if folder.is_dir() else set()
         # month files this transaction created are not on disk until it commits
-        months.update(rel[len("history/"):-len(".json")] for rel, state in self.files.items()
-                      if rel.startswith("history/") and state.dirty)
+        months.update(
+            rel[len("history/") : -len(".json")]
+            for rel, state in self.files.items()
+            if rel.startswith("history/") and state.dirty
+        )
         return sorted(months, reverse=True)
 
     # ------------------------------------------------------------ meta
@@ -150,7 +172,7 @@ class Tx:
 
     def meta_set(self, key: str, value: Any) -> None:
         table = self.table("meta.json", "meta")
-        table.upsert(Document({"value": value}, doc_id=key))
+        table.upsert(_doc({"value": value}, key))
 
     def migrate(self) -> None:
         applied = self.raw("meta.json", "migrations")
@@ -166,33 +188,36 @@ class Tx:
         for fn in MIGRATIONS:
             if fn.__name__ not in applied:
                 fn(self)
-                table.insert(Document({"applied_at": timeutil.now()}, doc_id=fn.__name__))
+                table.insert(_doc({"applied_at": timeutil.now()}, fn.__name__))
                 self.meta_set("schema_version", SCHEMA_VERSION)
 
     # ------------------------------------------------------------ prompts
-    def add_prompt(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def add_prompt(self, doc: dict[str, Any]) -> PromptRecord:
         doc.setdefault("id", ids.new_id("ps"))
         doc.setdefault("created", timeutil.now())
-        self.table("prompts.json", "prompts").insert(Document(doc, doc_id=doc["id"]))
-        return doc
+        self.table("prompts.json", "prompts").insert(_doc(doc, doc["id"]))
+        return cast(PromptRecord, doc)
 
-    def prompt(self, prompt_id: str) -> dict[str, Any] | None:
+    def prompt(self, prompt_id: str) -> PromptRecord | None:
         doc = self.raw("prompts.json", "prompts").get(prompt_id)
-        return dict(doc) if doc is not None else None
+        return cast(PromptRecord, dict(doc)) if doc is not None else None
 
-    def get_prompt(self, text: str) -> dict[str, Any]:
-        prompt = self.prompt(self.resolve_prompt(text))
-        assert prompt is not None
+    def get_prompt(self, text: str) -> PromptRecord:
+        prompt_id = self.resolve_prompt(text)
+        prompt = self.prompt(prompt_id)
+        if prompt is None:  # resolved from this very file: cannot happen unless the file changed under us
+            raise _missing("prompt", prompt_id)
         return prompt
 
-    def prompts(self) -> Iterable[dict[str, Any]]:
-        return self.raw("prompts.json", "prompts").values()
+    def prompts(self) -> Iterable[PromptRecord]:
+        """Read-only records; copy before changing."""
+        return cast(Iterable[PromptRecord], self.raw("prompts.json", "prompts").values())
 
     def update_prompt(self, prompt_id: str, changes: dict[str, Any]) -> None:
-        self.table("prompts.json", "prompts").update(changes, doc_ids=[prompt_id])
+        self.table("prompts.json", "prompts").update(changes, doc_ids=_ids(prompt_id))
 
     def delete_prompt(self, prompt_id: str) -> None:
-        self.table("prompts.json", "prompts").remove(doc_ids=[prompt_id])
+        self.table("prompts.json", "prompts").remove(doc_ids=_ids(prompt_id))
 
     def resolve_prompt(self, text: str) -> str:
         return ids.resolve("ps", text, self.raw("prompts.json", "prompts").keys())
@@ -209,8 +234,8 @@ class Tx:
             loc = doc["created"][:7] if doc[field] in terminal else ACTIVE
             by_loc.setdefault(loc, []).append(doc)
         for loc, group in by_loc.items():
-            self.table(self._file_of(loc), kind).insert_multiple(Document(d, doc_id=d["id"]) for d in group)
-        index.insert_multiple(Document({"loc": loc}, doc_id=d["id"]) for loc, g in by_loc.items() for d in g)
+            self.table(self._file_of(loc), kind).insert_multiple(_doc(d, d["id"]) for d in group)
+        index.insert_multiple(_doc({"loc": loc}, d["id"]) for loc, g in by_loc.items() for d in g)
 
     def _loc(self, kind: str, doc_id: str) -> str | None:
         entry = self.raw("index.json", kind).get(doc_id)
@@ -234,23 +259,24 @@ class Tx:
         new_loc = ACTIVE if new_state in active_states else current["created"][:7]
         changes = {**changes, "updated": timeutil.now()}
         if new_loc == loc:
-            self.table(self._file_of(loc), kind).update(changes, doc_ids=[doc_id])
+            self.table(self._file_of(loc), kind).update(changes, doc_ids=_ids(doc_id))
             return {**current, **changes}
         doc = {**current, **changes}
-        self.table(self._file_of(loc), kind).remove(doc_ids=[doc_id])
-        self.table(self._file_of(new_loc), kind).insert(Document(doc, doc_id=doc_id))
-        self.table("index.json", kind).update({"loc": new_loc}, doc_ids=[doc_id])
+        self.table(self._file_of(loc), kind).remove(doc_ids=_ids(doc_id))
+        self.table(self._file_of(new_loc), kind).insert(_doc(doc, doc_id))
+        self.table("index.json", kind).update({"loc": new_loc}, doc_ids=_ids(doc_id))
         return doc
 
     def _delete(self, kind: str, doc_id: str) -> None:
         loc = self._loc(kind, doc_id)
         if loc is None:
             return
-        self.table(self._file_of(loc), kind).remove(doc_ids=[doc_id])
-        self.table("index.json", kind).remove(doc_ids=[doc_id])
+        self.table(self._file_of(loc), kind).remove(doc_ids=_ids(doc_id))
+        self.table("index.json", kind).remove(doc_ids=_ids(doc_id))
 
-    def _iter(self, kind: str, *, active: bool = True, history: bool = True,
-              months: Iterable[str] | None = None) -> Iterator[dict[str, Any]]:
+    def _iter(
+        self, kind: str, *, active: bool = True, history: bool = True, months: Iterable[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """Read-only documents; copy before changing."""
         if active:
             yield from self.raw("active.json", kind).values()
@@ -259,71 +285,77 @@ class Tx:
                 yield from self.raw(self._month_file(month), kind).values()
 
     # runs
-    def add_run(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def add_run(self, doc: dict[str, Any]) -> RunRecord:
         return self.add_runs([doc])[0]
 
-    def add_runs(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def add_runs(self, docs: list[dict[str, Any]] | list[RunRecord]) -> list[RunRecord]:
         stamp = timeutil.now()
         for doc in docs:
             doc.setdefault("id", ids.new_id("rs"))
             doc.setdefault("created", stamp)
             doc.setdefault("status", "queued")
-        self._add("runs", docs)
-        return docs
+        self._add("runs", cast(list[dict[str, Any]], docs))
+        return cast(list[RunRecord], docs)
 
-    def run(self, run_id: str) -> dict[str, Any] | None:
-        return self._get("runs", run_id)
+    def run(self, run_id: str) -> RunRecord | None:
+        return cast("RunRecord | None", self._get("runs", run_id))
 
-    def get_run(self, text: str) -> dict[str, Any]:
-        run = self.run(self.resolve_run(text))
-        assert run is not None
+    def get_run(self, text: str) -> RunRecord:
+        run_id = self.resolve_run(text)
+        run = self.run(run_id)
+        if run is None:
+            raise _missing("run", run_id)
         return run
 
-    def update_run(self, run_id: str, **changes: Any) -> dict[str, Any]:
-        return self._update("runs", run_id, changes)
+    def update_run(self, run_id: str, **changes: Any) -> RunRecord:
+        return cast(RunRecord, self._update("runs", run_id, changes))
 
     def delete_run(self, run_id: str) -> None:
         self._delete("runs", run_id)
 
-    def runs(self, **kw: Any) -> Iterator[dict[str, Any]]:
-        return self._iter("runs", **kw)
+    def runs(self, **kw: Any) -> Iterator[RunRecord]:
+        return cast(Iterator[RunRecord], self._iter("runs", **kw))
 
-    def active_runs(self) -> list[dict[str, Any]]:
-        return list(self.raw("active.json", "runs").values())
+    def active_runs(self) -> list[RunRecord]:
+        """Read-only records of unfinished runs; copy before changing."""
+        return cast(list[RunRecord], list(self.raw("active.json", "runs").values()))
 
     def resolve_run(self, text: str) -> str:
         return ids.resolve("rs", text, self.raw("index.json", "runs").keys())
 
     # batches
-    def add_batch(self, doc: dict[str, Any]) -> dict[str, Any]:
+    def add_batch(self, doc: dict[str, Any]) -> BatchRecord:
         doc.setdefault("id", ids.new_id("bt"))
         doc.setdefault("created", timeutil.now())
         doc.setdefault("state", "staging")
         self._add("batches", [doc])
-        return doc
+        return cast(BatchRecord, doc)
 
-    def batch(self, batch_id: str) -> dict[str, Any] | None:
-        return self._get("batches", batch_id)
+    def batch(self, batch_id: str) -> BatchRecord | None:
+        return cast("BatchRecord | None", self._get("batches", batch_id))
 
-    def get_batch(self, text: str) -> dict[str, Any]:
-        batch = self.batch(self.resolve_batch(text))
-        assert batch is not None
+    def get_batch(self, text: str) -> BatchRecord:
+        batch_id = self.resolve_batch(text)
+        batch = self.batch(batch_id)
+        if batch is None:
+            raise _missing("batch", batch_id)
         return batch
 
-    def update_batch(self, batch_id: str, **changes: Any) -> dict[str, Any]:
-        return self._update("batches", batch_id, changes)
+    def update_batch(self, batch_id: str, **changes: Any) -> BatchRecord:
+        return cast(BatchRecord, self._update("batches", batch_id, changes))
 
-    def batches(self, **kw: Any) -> Iterator[dict[str, Any]]:
-        return self._iter("batches", **kw)
+    def batches(self, **kw: Any) -> Iterator[BatchRecord]:
+        return cast(Iterator[BatchRecord], self._iter("batches", **kw))
 
-    def active_batches(self) -> list[dict[str, Any]]:
-        return list(self.raw("active.json", "batches").values())
+    def active_batches(self) -> list[BatchRecord]:
+        """Read-only records of unfinished batches; copy before changing."""
+        return cast(list[BatchRecord], list(self.raw("active.json", "batches").values()))
 
     def resolve_batch(self, text: str) -> str:
         return ids.resolve("bt", text, self.raw("index.json", "batches").keys())
 
     # ------------------------------------------------------------ plugin tables
-    def plugin_table(self, name: str) -> "PluginTable":
+    def plugin_table(self, name: str) -> PluginTable:
         """A table a plugin declared with ``register_tables``, migrated to its newest version."""
         from cosmoskit._core import plugins
         from cosmoskit._core.tables import PluginTable
@@ -339,7 +371,7 @@ class Tx:
                 key = f"{name}:{fn.__name__}"
                 if key not in applied:
                     fn(table, self)
-                    log.insert(Document({"applied_at": timeutil.now()}, doc_id=key))
+                    log.insert(_doc({"applied_at": timeutil.now()}, key))
             self._tables_migrated.append(name)
         return table
 

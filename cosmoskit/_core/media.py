@@ -1,4 +1,5 @@
 """Video facts from ffmpeg (the imageio-ffmpeg wheel, so no system install) and content hashes."""
+
 from __future__ import annotations
 
 import hashlib
@@ -22,7 +23,7 @@ def ffmpeg_exe() -> str:
         import imageio_ffmpeg
     except ImportError as exc:  # pragma: no cover - it is a dependency
         raise CosmoskitError("imageio-ffmpeg is not installed", hint="pip install imageio-ffmpeg") from exc
-    return imageio_ffmpeg.get_ffmpeg_exe()
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
 
 
 @dataclass(frozen=True)
@@ -53,14 +54,16 @@ def probe(path: Path) -> VideoInfo:
         raise CosmoskitError(f"{path}: no such file")
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"],
-        capture_output=True, text=True, errors="replace",
+        capture_output=True,
+        text=True,
+        errors="replace",
     )
     err = proc.stderr
     stream = _STREAM.search(err)
     if proc.returncode != 0 or stream is None:
         reason = _last_error_line(err) or "no video stream"
         raise CosmoskitError(f"{path}: not a readable video ({reason})")
-    line = err[stream.start():].splitlines()[0]
+    line = err[stream.start() :].splitlines()[0]
     fps_match = _FPS.search(line)
     frames = [int(m.group("n")) for m in _FRAME.finditer(err)]
     if not frames or frames[-1] == 0:
@@ -90,15 +93,39 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def make_test_video(path: Path, *, width: int = 64, height: int = 36, frames: int = 8, fps: float = 24,
-                    source: str = "testsrc2", extra: list[str] | None = None) -> Path:
+def make_test_video(
+    path: Path,
+    *,
+    width: int = 64,
+    height: int = 36,
+    frames: int = 8,
+    fps: float = 24,
+    source: str = "testsrc2",
+    extra: list[str] | None = None,
+) -> Path:
     """Encode a small synthetic clip with ffmpeg's lavfi sources (used by the demo and the tests)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     cmd = [
-        ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-        "-f", "lavfi", "-i", f"{source}{':' if '=' in source else '='}size={width}x{height}:rate={fps}",
-        "-frames:v", str(frames), *(extra or []),
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path),
+        ffmpeg_exe(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"{source}{':' if '=' in source else '='}size={width}x{height}:rate={fps}",
+        "-frames:v",
+        str(frames),
+        *(extra or []),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:

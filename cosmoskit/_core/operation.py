@@ -1,9 +1,12 @@
 """The Operation base class: one kind of GPU job (``transfer``, ``upscale``, ``enhance`` …)."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
+
+from cosmoskit._core.records import PromptRecord, Reason, RunRecord
 
 if TYPE_CHECKING:
     from cosmoskit._core.batchjob import BatchJob
@@ -25,7 +28,7 @@ class Outcome:
     ok: bool
     files: dict[str, str] = field(default_factory=dict)
     error: str | None = None
-    reason: str | None = None  # guardrail | oom | validation | timeout | crash | not_reached
+    reason: Reason | None = None
     retry: bool = False
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -76,56 +79,61 @@ class Operation(ABC):
     def parameter_schema(cls) -> dict[str, Any]:
         return cls.options if cls.parameters is None else cls.parameters
 
-    def __init__(self, settings: "Settings") -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.defaults: dict[str, Any] = settings.section(self.config_section or self.name, self.options) if self.options else {}
+        self.defaults: dict[str, Any] = (
+            settings.section(self.config_section or self.name, self.options) if self.options else {}
+        )
 
     # -- planning -------------------------------------------------------
     @abstractmethod
-    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def validate(self, params: dict[str, Any], prompt: PromptRecord | None) -> dict[str, Any]:
         """Return complete, normalised parameters for a new run, or raise CosmoskitError."""
 
     @classmethod
-    def summary(cls, run: dict[str, Any]) -> str:
+    def summary(cls, run: RunRecord) -> str:
         """A short line of the run's parameters for tables (default: nothing)."""
         return ""
 
-    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+    def controls(self, run: RunRecord) -> tuple[str, ...]:
         """Control networks the run loads (they drive model-load cost and memory)."""
         return ()
 
-    def batch_key(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> tuple[Any, ...]:
+    def batch_key(self, run: RunRecord, prompt: PromptRecord | None) -> tuple[Any, ...]:
         """Runs may share one model load only if their keys are equal."""
         return (self.name, run["id"]) if not self.batchable else (self.name,)
 
-    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
-        return int((prompt or {}).get("frames") or 121)
+    def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
+        return int((prompt or {}).get("frames") or 121)  # type: ignore[call-overload]
 
-    def chunks(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
+    def chunks(self, run: RunRecord, prompt: PromptRecord | None) -> int:
         """Generation units of the cost model: 121-frame chunks, each next one adding 120 frames."""
         frames = max(1, self.frames(run, prompt))
         return max(1, -(-(frames - 1) // 120))
 
-    def steps(self, run: dict[str, Any]) -> int:
+    def steps(self, run: RunRecord) -> int:
         return int(run.get("params", {}).get("num_steps", 35))
 
     # -- running ----------------------------------------------------------
     @abstractmethod
-    def prepare(self, job: "BatchJob") -> list[str]:
+    def prepare(self, job: BatchJob) -> list[str]:
         """Write the model's input files into ``job.dir`` and return the argv to run there."""
 
     @abstractmethod
-    def collect(self, job: "BatchJob", exit_code: int | None, log: str) -> list[Outcome]:
+    def collect(self, job: BatchJob, exit_code: int | None, log: str) -> list[Outcome]:
         """Map what the batch produced back to its runs, one Outcome each, in line order."""
 
-    def run_log(self, job: "BatchJob", index: int, log: str) -> str:
+    def run_log(self, job: BatchJob, index: int, log: str) -> str:
         """The part of the batch log about the run on line ``index`` (default: all of it)."""
         return log
 
     def progress(self, line: str) -> dict[str, Any] | None:
-        """Parse one log line into a progress event (``{"phase": "load"}``, ``{"line": k, "chunk": c, "chunks": n}`` …)."""
+        """Parse one log line into a progress event: ``{"phase": "loaded"}``,
+        ``{"line": k, "chunk": c, "chunks": n}`` …"""
         return None
 
-    def completed(self, tx: "Tx", run: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
-        """Ledger changes beyond the run itself once a run completes (``enhance`` makes a prompt).  Returns run changes."""
+    def completed(self, tx: Tx, run: RunRecord, outcome: Outcome) -> dict[str, Any]:
+        """Ledger changes beyond the run itself once a run completes (``enhance`` makes a prompt).
+
+        Returns changes to the run record."""
         return {}

@@ -1,4 +1,5 @@
 """``--param KEY=VALUE`` strings into an operation's parameters, by the type its schema declares."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -44,8 +45,10 @@ def parse_params(operation: str, schema: dict[str, Any], pairs: list[str]) -> di
             raise CosmoskitError(f"--param {pair!r} needs the form KEY=VALUE")
         if key not in schema:
             known = ", ".join(schema) or "none"
-            raise CosmoskitError(f"{operation} has no parameter {key!r}; its parameters: {known}",
-                                 hint="`cosmoskit run create --help` lists them")
+            raise CosmoskitError(
+                f"{operation} has no parameter {key!r}; its parameters: {known}",
+                hint="`cosmoskit run create --help` lists them",
+            )
         if key in out:
             raise CosmoskitError(f"--param {key} is given twice")
         out[key] = convert(key, schema[key], raw.strip())

@@ -1,33 +1,37 @@
 """From queued runs to planned batches: the planner's view of runs, and validity of a plan."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cosmoskit._core import plugins
 from cosmoskit._core.costmodel import CostModel
+from cosmoskit._core.records import PromptRecord, RunRecord
 from cosmoskit._core.strategy import Batch, Item
 
 if TYPE_CHECKING:
     from cosmoskit._core.engine import Engine
 
 
-def items_for(engine: "Engine", runs: list[dict[str, Any]], prompts: dict[str, dict[str, Any]]) -> list[Item]:
+def items_for(engine: Engine, runs: list[RunRecord], prompts: dict[str, PromptRecord]) -> list[Item]:
     """Each queued run as the planner sees it; the operation says what may share a load."""
     items = []
     for run in runs:
         op = engine.operation(run["operation"])
         prompt = prompts.get(run.get("prompt_id") or "")
-        items.append(Item(
-            run_id=run["id"],
-            group=op.batch_key(run, prompt),
-            controls=frozenset(op.controls(run)),
-            chunks=op.chunks(run, prompt),
-            steps=op.steps(run),
-            priority=int(run.get("priority") or 0),
-            created=run["created"],
-            batchable=op.batchable,
-            max_controls=run.get("max_controls"),
-        ))
+        items.append(
+            Item(
+                run_id=run["id"],
+                group=op.batch_key(run, prompt),
+                controls=frozenset(op.controls(run)),
+                chunks=op.chunks(run, prompt),
+                steps=op.steps(run),
+                priority=int(run.get("priority") or 0),
+                created=run["created"],
+                batchable=op.batchable,
+                max_controls=run.get("max_controls"),
+            )
+        )
     return items
 
 
@@ -53,14 +57,15 @@ def valid(batch: Batch, model: CostModel) -> str | None:
     return None
 
 
-def plan(engine: "Engine", runs: list[dict[str, Any]], prompts: dict[str, dict[str, Any]],
-         strategy: str | None = None) -> list[Batch]:
+def plan(
+    engine: Engine, runs: list[RunRecord], prompts: dict[str, PromptRecord], strategy: str | None = None
+) -> list[Batch]:
     name = strategy or engine.settings.get("batching.strategy")
     model = CostModel.from_settings(engine.settings)
     items = items_for(engine, runs, prompts)
     if not items:
         return []
-    batches = plugins.get_strategy(name)().plan(items, model)
+    batches: list[Batch] = plugins.get_strategy(name)().plan(items, model)
     seen = [i.run_id for b in batches for i in b.items]
     if sorted(seen) != sorted(i.run_id for i in items):
         raise RuntimeError(f"strategy {name!r} did not place every queued run exactly once")

@@ -5,6 +5,7 @@ door as third-party packages.  ``COSMOSKIT_LOAD_PLUGINS`` limits what loads:
 unset loads everything, empty loads nothing, otherwise a comma list of
 entry-point or distribution names.
 """
+
 from __future__ import annotations
 
 import os
@@ -94,28 +95,39 @@ def check() -> None:
 
 
 def plugin_name(plugin: object) -> str:
-    return pm.get_name(plugin) or getattr(plugin, "__name__", repr(plugin))
+    return pm.get_name(plugin) or str(getattr(plugin, "__name__", repr(plugin)))
+
+
+def owner_of(contribution: Any) -> str:
+    """The plugin that registered a class (``_plugin``) or an instance such as a Section (``plugin``)."""
+    return str(getattr(contribution, "_plugin" if isinstance(contribution, type) else "plugin", ""))
 
 
 def _base_class(hook_name: str) -> type | None:
     """The class a ``register_*`` hook's contributions must subclass."""
     if hook_name == "register_operations":
         from cosmoskit._core.operation import Operation
+
         return Operation
     if hook_name == "register_strategies":
         from cosmoskit._core.strategy import BatchingStrategy
+
         return BatchingStrategy
     if hook_name == "register_executors":
         from cosmoskit._core.executor import Executor
+
         return Executor
     if hook_name == "register_runtimes":
         from cosmoskit._core.runtime import Runtime
+
         return Runtime
     if hook_name == "register_settings":
         from cosmoskit._core.sections import Section
+
         return Section
     if hook_name == "register_tables":
         from cosmoskit._core.tables import LedgerTable
+
         return LedgerTable
     return None
 
@@ -261,8 +273,7 @@ def describe() -> list[dict[str, Any]]:
     contributions: dict[str, dict[str, list[str]]] = {}
     for hook_name, label in REGISTER_HOOKS.items():
         for name, obj in registry(hook_name).items():
-            owner = obj._plugin if isinstance(obj, type) else obj.plugin
-            contributions.setdefault(owner, {}).setdefault(label, []).append(name)
+            contributions.setdefault(owner_of(obj), {}).setdefault(label, []).append(name)
     out = []
     for plugin in pm.get_plugins():
         name = plugin_name(plugin)

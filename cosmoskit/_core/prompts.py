@@ -1,4 +1,5 @@
 """Making prompts: finding a prompt's videos, probing them, naming the prompt."""
+
 from __future__ import annotations
 
 import re
@@ -17,11 +18,58 @@ CONTROL_NAMES = {
     "keypoint": ("keypoint.mp4",),
 }
 
-_STOP = set(
-    "a an the of in on at to for from with and or but is are was were be been being by as into onto over under "
-    "this that these those it its their his her our your my video scene shows showing captures there which who "
-    "while very some".split()
-)
+_STOP = {
+    "a",
+    "an",
+    "the",
+    "of",
+    "in",
+    "on",
+    "at",
+    "to",
+    "for",
+    "from",
+    "with",
+    "and",
+    "or",
+    "but",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "by",
+    "as",
+    "into",
+    "onto",
+    "over",
+    "under",
+    "this",
+    "that",
+    "these",
+    "those",
+    "it",
+    "its",
+    "their",
+    "his",
+    "her",
+    "our",
+    "your",
+    "my",
+    "video",
+    "scene",
+    "shows",
+    "showing",
+    "captures",
+    "there",
+    "which",
+    "who",
+    "while",
+    "very",
+    "some",
+}
 
 
 def find_inputs(source: Path) -> dict[str, Path]:
@@ -62,7 +110,7 @@ def describe_inputs(found: dict[str, Path]) -> dict[str, dict[str, Any]]:
 
     # ffmpeg mostly waits while probing, so the videos of one prompt are probed side by side
     with ThreadPoolExecutor(max_workers=min(4, len(found))) as pool:
-        described = dict(zip(found, pool.map(describe, found.values())))
+        described = dict(zip(found, pool.map(describe, found.values()), strict=False))
     inputs: dict[str, dict[str, Any]] = {key: described[key] for key in found}
     rgb = inputs["rgb"]
     for key, item in inputs.items():
@@ -92,8 +140,15 @@ def name_from_text(text: str, taken: set[str] | None = None, words: int = 4) -> 
     return name
 
 
-def new_prompt(text: str, source: Path, *, name: str | None = None, negative: str | None = None,
-               taken_names: set[str] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def new_prompt(
+    text: str,
+    source: Path,
+    *,
+    name: str | None = None,
+    negative: str | None = None,
+    taken_names: set[str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """A prompt record ready for the ledger (probing happens here, outside any lock)."""
     if not text or not text.strip():
         raise CosmoskitError("the prompt text is empty")

@@ -1,19 +1,28 @@
 """Read-side helpers over the ledger shared by commands."""
+
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, cast
 
 from cosmoskit._core.ledger import RUN_ACTIVE, Tx
+from cosmoskit._core.records import PromptRecord, RunRecord
 
 
 def run_folder(home: Path, run_id: str) -> Path:
     return home / "outputs" / f"run_{run_id}"
 
 
-def list_runs(tx: Tx, *, status: Iterable[str] | None = None, prompt_id: str | None = None,
-              operation: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+def list_runs(
+    tx: Tx,
+    *,
+    status: Iterable[str] | None = None,
+    prompt_id: str | None = None,
+    operation: str | None = None,
+    limit: int | None = None,
+) -> list[RunRecord]:
     """Runs matching the filters, newest first.
 
     History files are per month of creation and read newest first, stopping
@@ -23,9 +32,11 @@ def list_runs(tx: Tx, *, status: Iterable[str] | None = None, prompt_id: str | N
     statuses = set(status) if status else None
 
     def match(run: dict[str, Any]) -> bool:
-        return ((statuses is None or run["status"] in statuses)
-                and (prompt_id is None or run.get("prompt_id") == prompt_id)
-                and (operation is None or run.get("operation") == operation))
+        return (
+            (statuses is None or run["status"] in statuses)
+            and (prompt_id is None or run.get("prompt_id") == prompt_id)
+            and (operation is None or run.get("operation") == operation)
+        )
 
     found = [r for r in tx.raw("active.json", "runs").values() if match(r)]
     want_history = statuses is None or bool(statuses - RUN_ACTIVE)
@@ -40,20 +51,32 @@ def list_runs(tx: Tx, *, status: Iterable[str] | None = None, prompt_id: str | N
     found.sort(key=lambda r: r["created"], reverse=True)
     if limit is not None:
         found = found[:limit]
-    return [dict(r) for r in found]
+    return [cast(RunRecord, dict(r)) for r in found]
 
 
-def queued(tx: Tx) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+def prompts_of(tx: Tx, runs: Iterable[RunRecord]) -> dict[str, PromptRecord]:
+    """The prompts these runs were made from, by id (a prompt deleted meanwhile is left out)."""
+    found: dict[str, PromptRecord] = {}
+    for run in runs:
+        pid = run.get("prompt_id")
+        if pid and pid not in found:
+            prompt = tx.prompt(pid)
+            if prompt is not None:
+                found[pid] = prompt
+    return found
+
+
+def queued(tx: Tx) -> tuple[list[RunRecord], dict[str, PromptRecord]]:
     """The queued runs (copies) and the prompts they need, as the planner takes them."""
-    runs = [dict(r) for r in tx.active_runs() if r["status"] == "queued"]
-    prompts = {r["prompt_id"]: tx.prompt(r["prompt_id"]) for r in runs if r.get("prompt_id")}
-    return runs, prompts
+    runs = [r.copy() for r in tx.active_runs() if r["status"] == "queued"]
+    return runs, prompts_of(tx, runs)
 
 
 def run_counts(tx: Tx) -> dict[str, int]:
     counts: dict[str, int] = {}
     for run in tx.runs():
-        counts[run["prompt_id"]] = counts.get(run["prompt_id"], 0) + 1
+        key = run["prompt_id"] or ""
+        counts[key] = counts.get(key, 0) + 1
     return counts
 
 

@@ -5,6 +5,7 @@ chosen by ``model.runtime`` wraps it into the command the launcher executes, and
 says where to run it, what to export and how to stop it.  ``launch.sh`` knows no
 runtime: it runs ``command.args`` in ``RUN_DIR`` and, when stopped, ``stop.args``.
 """
+
 from __future__ import annotations
 
 import re
@@ -63,10 +64,10 @@ class Runtime(ABC):
     description: ClassVar[str] = ""
     options: ClassVar[dict[str, Any]] = {}
 
-    def __init__(self, settings: "Settings") -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.defaults: dict[str, Any] = settings.section(self.name, self.options) if self.options else {}
 
     @abstractmethod
-    def command(self, argv: list[str], job: "BatchJob", place: dict[str, str]) -> LaunchCommand:
+    def command(self, argv: list[str], job: BatchJob, place: dict[str, str]) -> LaunchCommand:
         """Wrap the model's ``argv`` into what the launcher runs for ``job`` at ``place``."""

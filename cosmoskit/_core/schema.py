@@ -1,12 +1,21 @@
 """A small typed schema for configuration sections, with errors that name the key, the file and the line."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cosmoskit._core.errors import CosmoskitError
 
-_TYPE_NAMES = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "a mapping", list: "a list"}
+_TYPE_NAMES = {
+    str: "a string",
+    int: "an integer",
+    float: "a number",
+    bool: "true or false",
+    dict: "a mapping",
+    list: "a list",
+}
 
 
 @dataclass
@@ -60,7 +69,7 @@ def non_negative(v: Any) -> str | None:
     return None if v >= 0 else f"must be 0 or more, not {v}"
 
 
-Section = dict  # name -> Field | Section
+Section = dict[str, Any]  # name -> Field | Section
 
 
 @dataclass
@@ -85,8 +94,9 @@ def error(located: Located, path: str, problem: str) -> CosmoskitError:
     return CosmoskitError(f"{located.where(path)}: {path} {problem}")
 
 
-def apply(schema: Section, data: Any, located: Located, prefix: str = "",
-          sources: dict[str, str] | None = None) -> dict[str, Any]:
+def apply(
+    schema: Section, data: Any, located: Located, prefix: str = "", sources: dict[str, str] | None = None
+) -> dict[str, Any]:
     """Validate ``data`` against ``schema``; fill defaults; record each key's source."""
     if data is None:
         data = {}

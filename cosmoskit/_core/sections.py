@@ -5,6 +5,7 @@ folder); operations and runtimes declare theirs with their ``options``
 (``transfer:``, ``emulator:``).  One name has one owner: a second is an error
 naming both plugins.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -34,15 +35,17 @@ def owned_sections() -> dict[str, Section]:
         if section.name in found:
             raise CosmoskitError(
                 f"the configuration section {section.name!r} is defined by both {found[section.name].plugin!r} "
-                f"and {section.plugin!r}", hint="uninstall one of them or leave it out of COSMOSKIT_LOAD_PLUGINS")
+                f"and {section.plugin!r}",
+                hint="uninstall one of them or leave it out of COSMOSKIT_LOAD_PLUGINS",
+            )
         found[section.name] = section
 
-    for name, section in plugins.registry("register_settings").items():
+    for _name, section in plugins.registry("register_settings").items():
         add(section)
     for cls in plugins.get_operations().values():
         if cls.options:
-            add(Section(cls.config_section or cls.name, cls.options, cls.description, cls._plugin))
+            add(Section(cls.config_section or cls.name, cls.options, cls.description, plugins.owner_of(cls)))
     for cls in plugins.get_runtimes().values():
         if cls.options:
-            add(Section(cls.name, cls.options, cls.description, cls._plugin))
+            add(Section(cls.name, cls.options, cls.description, plugins.owner_of(cls)))
     return found

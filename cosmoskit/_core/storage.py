@@ -12,18 +12,20 @@ Before a file is replaced, its previous version is kept as ``<file>.bak``.
 A damaged file is never written over: loading it raises an error that names
 it and says how to restore the backup.
 """
+
 from __future__ import annotations
 
 import os
-import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
 
 from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.lock import LedgerLock
 
 JOURNAL = "journal.json"
 TMP_SUFFIX = ".tmp-commit"
@@ -105,31 +107,19 @@ class Store:
     def __init__(self, root: Path, lock_timeout: float = 120.0) -> None:
         self.root = root
         self.lock_timeout = lock_timeout
-        self._local = threading.local()  # transaction depth, per thread (the lock is per thread too)
-        self._lock: Any = None
+        self._lock: LedgerLock | None = None
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        from filelock import FileLock, Timeout
-
         self.root.mkdir(parents=True, exist_ok=True)
         if self._lock is None:
-            self._lock = FileLock(str(self.root / ".lock"), timeout=self.lock_timeout)
+            self._lock = LedgerLock(self.root, self.lock_timeout)
+        self._lock.acquire()
         try:
-            self._lock.acquire()
-        except Timeout as exc:
-            raise CosmoskitError(
-                f"the ledger in {self.root} stayed locked for {self.lock_timeout:.0f} s",
-                hint="another cosmoskit process holds it; check `ps` for a stuck one",
-            ) from exc
-        depth = getattr(self._local, "depth", 0) + 1
-        self._local.depth = depth
-        try:
-            if depth == 1:
+            if self._lock.depth == 1:
                 self.recover()
             yield
         finally:
-            self._local.depth = depth - 1
             self._lock.release()
 
     def recover(self) -> None:
@@ -167,6 +157,8 @@ class Store:
         dirty = [f for f in files if f.dirty]
         if not dirty:
             return
+        if self._lock is not None:
+            self._lock.check()
         entries = []
         for state in dirty:
             state.path.parent.mkdir(parents=True, exist_ok=True)
@@ -182,7 +174,7 @@ class Store:
             fsync_dir(dirty[0].path.parent)
         else:
             write_atomic(self.root / JOURNAL, orjson.dumps(entries))
-            for (tmp_name, _), state in zip(entries, dirty):
+            for (tmp_name, _), state in zip(entries, dirty, strict=False):
                 self._install(self.root / tmp_name, state.path)
             for folder in {s.path.parent for s in dirty}:
                 fsync_dir(folder)
@@ -191,10 +183,22 @@ class Store:
         for state in dirty:
             state.dirty = False
 
+    def path_of(self, name: str) -> Path:
+        """A ledger file named as a user names it (``active.json``, ``history/2026-11.json``); nothing outside
+        the ledger folder, and nothing that is not one of its JSON files."""
+        path = (self.root / name).resolve()
+        if not path.is_relative_to(self.root.resolve()) or path == self.root.resolve():
+            raise CosmoskitError(f"{name} is not a file of the ledger in {self.root}",
+                                 hint="name it relative to that folder, e.g. active.json or history/2026-11.json")
+        if path.suffix != ".json" or path.name.startswith("."):
+            raise CosmoskitError(f"{name} is not a ledger file (those end in .json)")
+        return path
+
     def restore(self, name: str) -> tuple[Path, Path | None]:
-        """Put ``<name>.bak`` back in place; keep the damaged file under a new, unused name."""
+        """Put ``<name>.bak`` back in place; keep the damaged file under a new, unused name.
+        The caller holds the lock, so it can repair what depends on the file in the same breath."""
         with self.locked():
-            path = self.root / name
+            path = self.path_of(name)
             backup = path.with_name(path.name + ".bak")
             if not backup.exists():
                 raise CosmoskitError(f"no backup {backup} to restore")

@@ -1,9 +1,10 @@
 """The BatchingStrategy base class: how queued runs become batches."""
+
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from cosmoskit._core.costmodel import CostModel
@@ -14,7 +15,7 @@ class Item:
     """One queued run as the planner sees it."""
 
     run_id: str
-    group: tuple  # runs may share a batch only within one group (operation + model-level arguments)
+    group: tuple[Any, ...]  # runs may share a batch only within one group (operation + model-level arguments)
     controls: frozenset[str]
     chunks: int  # 121-frame chunks of its video
     steps: int
@@ -67,7 +68,7 @@ class BatchingStrategy(ABC):
     description: ClassVar[str] = ""
 
     @abstractmethod
-    def plan(self, items: list[Item], model: "CostModel") -> list[Batch]:
+    def plan(self, items: list[Item], model: CostModel) -> list[Batch]:
         """Every item in exactly one batch, in launch order."""
 
     @staticmethod

@@ -6,11 +6,13 @@ and the same ``.bak`` as the core's files.  Its migrations run once, in order,
 the first time a process opens the table, and are recorded in ``meta.json`` as
 ``<table>:<migration>`` beside the core's.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from cosmoskit._core.errors import CosmoskitError
 
@@ -40,7 +42,7 @@ class LedgerTable:
 class PluginTable:
     """A plugin's records inside one transaction: string keys to JSON objects."""
 
-    def __init__(self, state: "FileState") -> None:
+    def __init__(self, state: FileState) -> None:
         self._state = state
 
     def _records(self) -> dict[str, dict[str, Any]]:

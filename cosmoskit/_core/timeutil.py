@@ -1,11 +1,12 @@
 """Timestamps as ISO-8601 UTC strings, which sort as they compare."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 def parse(stamp: str) -> datetime:

@@ -5,6 +5,7 @@ ended, what was asked of it) and applies the verdicts inside one ledger
 transaction; every rule lives here, and ``tests/test_verdicts.py`` holds them as a
 table.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,11 +26,11 @@ VANISHED_ERROR = "the batch's process vanished on the host (rebooted or killed)"
 class BatchEnd:
     """How the batch ended and what was asked of it."""
 
-    ending: Ending             # the launcher wrote its exit code, or vanished without one
-    stop: Stop = ""            # what stopped it: a cancel or the batch timeout ("" if nothing did)
+    ending: Ending  # the launcher wrote its exit code, or vanished without one
+    stop: Stop = ""  # what stopped it: a cancel or the batch timeout ("" if nothing did)
     cancel_runs: frozenset[str] = frozenset()  # runs a user cancelled ("" stop + empty set: none)
-    controls: int = 1          # control networks the batch's model load carried
-    max_attempts: int = 2      # attempts a run may have before a failure is final
+    controls: int = 1  # control networks the batch's model load carried
+    max_attempts: int = 2  # attempts a run may have before a failure is final
     timeout_seconds: float = 0.0
 
 
@@ -48,17 +49,17 @@ def stop_reason(requested: str | None, written: str, ending: Ending) -> Stop:
     return reason if reason in ("cancelled", "timeout") else ""  # type: ignore[return-value]
 
 
-def outcomes_of_vanished(run_ids: list[str], found: list["Outcome"] | None) -> list["Outcome"]:
+def outcomes_of_vanished(run_ids: list[str], found: list[Outcome] | None) -> list[Outcome]:
     """A vanished batch's runs: each retried, unless it wrote its output before the batch vanished."""
     from cosmoskit._core.operation import Outcome
 
     default = [Outcome(rid, False, error=VANISHED_ERROR, reason="vanished", retry=True) for rid in run_ids]
     if not found:
         return default
-    return [f if f.ok else d for f, d in zip(found, default)]
+    return [f if f.ok else d for f, d in zip(found, default, strict=False)]
 
 
-def verdict(outcome: "Outcome", attempts: int, end: BatchEnd) -> Verdict:
+def verdict(outcome: Outcome, attempts: int, end: BatchEnd) -> Verdict:
     """The verdict for one run of a finished batch.
 
     A run that produced its output is completed, whatever happened to the batch after.  Otherwise: a run a
@@ -73,14 +74,34 @@ def verdict(outcome: "Outcome", attempts: int, end: BatchEnd) -> Verdict:
     if outcome.run_id in end.cancel_runs or cancel_all:
         return Verdict("cancelled", {"status": "cancelled", "error": "cancelled on request", "reason": "cancelled"})
     if end.stop == "cancelled":
-        return Verdict("lost_turn", {"status": "queued", "batch_id": None, "error": None, "reason": None,
-                                     "retry": True, "attempts": max(0, attempts - 1)})
+        return Verdict(
+            "lost_turn",
+            {
+                "status": "queued",
+                "batch_id": None,
+                "error": None,
+                "reason": None,
+                "retry": True,
+                "attempts": max(0, attempts - 1),
+            },
+        )
     if end.stop == "timeout":
-        return Verdict("timed_out", {"status": "failed", "reason": "timeout",
-                                     "error": f"timed out after {end.timeout_seconds:.0f} s (timeouts.batch_seconds)"})
+        return Verdict(
+            "timed_out",
+            {
+                "status": "failed",
+                "reason": "timeout",
+                "error": f"timed out after {end.timeout_seconds:.0f} s (timeouts.batch_seconds)",
+            },
+        )
     if outcome.retry and attempts < end.max_attempts:
-        changes: dict[str, Any] = {"status": "queued", "batch_id": None, "error": outcome.error,
-                                   "reason": outcome.reason, "retry": True}
+        changes: dict[str, Any] = {
+            "status": "queued",
+            "batch_id": None,
+            "error": outcome.error,
+            "reason": outcome.reason,
+            "retry": True,
+        }
         if outcome.reason == "oom":
             changes["max_controls"] = max(1, end.controls - 1)
         return Verdict("retry", changes)
@@ -92,5 +113,5 @@ def batch_state(stop: Stop, completed: int, runs: int) -> str:
     return "cancelled" if stop == "cancelled" else "done" if completed == runs else "failed"
 
 
-def ending_of(result: "PollResult") -> Ending:
+def ending_of(result: PollResult) -> Ending:
     return "vanished" if result.state == "vanished" else "exited"

@@ -6,18 +6,21 @@ thread, settle its runs.  SIGTERM or Ctrl-C stops the claiming; running batches 
 hosts and the next worker reattaches.  Queue changes (new runs, cancels, pause) are seen on the
 next loop, without a restart.
 """
+
 from __future__ import annotations
 
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from cosmoskit._core.config import Settings
 from cosmoskit._core.engine import Engine, Event
 from cosmoskit._core.errors import CosmoskitError
-from cosmoskit._core.ledger import Ledger
+from cosmoskit._core.ledger import BATCH_ACTIVE, Ledger
+from cosmoskit._core.records import PromptRecord, RunRecord
 
 
 @dataclass
@@ -33,9 +36,17 @@ class Slot:
 
 
 class Worker:
-    def __init__(self, settings: Settings, ledger: Ledger, *, executors: list[str] | None = None,
-                 strategy: str | None = None, on_event: Event | None = None, interval: float | None = None,
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        ledger: Ledger,
+        *,
+        executors: list[str] | None = None,
+        strategy: str | None = None,
+        on_event: Event | None = None,
+        interval: float | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.ledger = ledger
         self.engine = Engine(settings, ledger)
@@ -64,6 +75,7 @@ class Worker:
             self._adopt()
             while not self.stop.is_set():
                 self._reap()
+                self._adopt_orphans()
                 launched = self._fill_slots()
                 if once and not launched and not self._busy() and not self._queued_runnable():
                     break
@@ -88,7 +100,12 @@ class Worker:
 
         for sig in previous:
             signal.signal(sig, handler)
-        return lambda: [signal.signal(s, h) for s, h in previous.items()] and None  # type: ignore[func-returns-value]
+
+        def restore() -> None:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
+
+        return restore
 
     def _busy(self) -> bool:
         return any(slot.running for slot in self.slots.values())
@@ -103,7 +120,7 @@ class Worker:
         with self.ledger.read() as tx:
             return bool((tx.meta_get("queue") or {}).get("paused"))
 
-    def _queued(self) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    def _queued(self) -> tuple[list[RunRecord], dict[str, PromptRecord]]:
         from cosmoskit._core.queries import queued
 
         with self.ledger.read() as tx:
@@ -117,7 +134,7 @@ class Worker:
         """Reattach: finish what ended, requeue what vanished, follow what still runs."""
         results = self.engine.reconcile(finish=True, max_attempts=self.max_attempts)
         with self.ledger.read() as tx:
-            running = [dict(b) for b in tx.active_batches() if results.get(b["id"]) == "running"]
+            running = [b.copy() for b in tx.active_batches() if results.get(b["id"]) == "running"]
         for batch in running:
             slot = self.slots.get(batch["executor"])
             if slot is None:
@@ -125,6 +142,26 @@ class Worker:
                 continue
             self.log(f"reattached to batch {batch['id']} on {batch['executor']}")
             self._start_follow(slot, batch["id"])
+
+    def _adopt_orphans(self) -> None:
+        """Batches whose worker or client died while they ran are settled by a live worker: checked every
+        loop, so within one interval of the death being visible (a zombie counts as dead)."""
+        taken = self.engine.adopt_orphans(self.slots)
+        if not taken:
+            return
+        results = self.engine.reconcile(finish=True, max_attempts=self.max_attempts, batch_ids=taken)
+        for batch_id in taken:
+            with self.ledger.read() as tx:
+                batch = tx.batch(batch_id)
+            if batch is None:
+                continue
+            slot = self.slots[batch["executor"]]
+            if batch["state"] in BATCH_ACTIVE:  # still running, or its host did not answer: follow it from now on
+                if batch_id not in slot.running:
+                    self.log(f"adopted batch {batch_id} on {slot.label} ({results.get(batch_id)}): its process died")
+                    self._start_follow(slot, batch_id)
+            else:
+                self.log(f"settled batch {batch_id} of a process that died: {results.get(batch_id, batch['state'])}")
 
     # ------------------------------------------------------------------ launching
     def _fill_slots(self) -> int:
@@ -143,16 +180,23 @@ class Worker:
             while batches and slot.free(time.monotonic()) and not self.stop.is_set():
                 batch = batches.pop(0)
                 try:
-                    record = self.engine.launch(batch.run_ids, executor=slot.label, strategy=self.strategy,
-                                                partial=True, on_event=self.on_event,
-                                                max_attempts=self.max_attempts)
+                    record = self.engine.launch(
+                        batch.run_ids,
+                        executor=slot.label,
+                        strategy=self.strategy,
+                        partial=True,
+                        on_event=self.on_event,
+                        max_attempts=self.max_attempts,
+                    )
                 except CosmoskitError as exc:
                     if "nothing to launch" in str(exc):
                         continue  # another worker claimed these runs first
                     slot.failures += 1
                     slot.resume_at = time.monotonic() + self.backoff * 2 ** (slot.failures - 1)
-                    self.log(f"{slot.label}: launch failed ({exc}); retrying there in "
-                             f"{slot.resume_at - time.monotonic():.0f} s")
+                    self.log(
+                        f"{slot.label}: launch failed ({exc}); retrying there in "
+                        f"{slot.resume_at - time.monotonic():.0f} s"
+                    )
                     break
                 slot.failures = 0
                 launched += 1
@@ -164,8 +208,7 @@ class Worker:
     def _start_follow(self, slot: Slot, batch_id: str) -> None:
         def follow() -> None:
             try:
-                self.engine.follow(batch_id, on_event=self.on_event, max_attempts=self.max_attempts,
-                                   stop=self.stop)
+                self.engine.follow(batch_id, on_event=self.on_event, max_attempts=self.max_attempts, stop=self.stop)
             except CosmoskitError as exc:
                 self.log(f"batch {batch_id}: {exc}")
             except Exception as exc:  # keep the worker alive; the batch stays reattachable
