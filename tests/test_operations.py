@@ -241,7 +241,7 @@ def test_cancel_a_running_batch_from_another_process(project, cli, videos):
     result = cli("cancel", run["id"][:9])
     assert result.exit_code == 0, result
     out, err = client.communicate(timeout=60)
-    assert client.returncode == 0, err
+    assert client.returncode == 3, err  # its run was cancelled: the command says so and does not exit 0
     (run,) = ledger_runs().values()
     assert run["status"] == "cancelled" and run["reason"] == "cancelled"
     (batch,) = ledger_batches()
@@ -264,9 +264,11 @@ def test_timeout_kills_the_batch_and_fails_its_runs(project, cli, videos):
     configure(project, emulator=SLOW, timeouts={"batch_seconds": 1})
     pid = prompt(cli, "too slow", videos["scene"])
     result = cli("transfer", pid, "--weights", "vis=1", "--json")
-    assert result.exit_code == 0, result
+    assert result.exit_code == 3, "a run that did not complete is not success"
     (run,) = result.json()
     assert run["status"] == "failed" and run["reason"] == "timeout" and "timed out" in run["error"]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: 1 of 1 run(s) did not complete") and run["id"] in line
 
 
 def test_logs_of_a_finished_run(project, cli, videos):

@@ -14,7 +14,7 @@ import typer
 
 from cosmoskit import __version__
 from cosmoskit._core import context
-from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CosmoskitError
 
 app = typer.Typer(
     name="cosmoskit",
@@ -102,26 +102,58 @@ def report_error(exc: CosmoskitError) -> None:
     sys.stderr.write(f"Error: {message}\n")
 
 
+def truthy(name: str) -> bool:
+    """An environment switch: 1, true, yes, on (any case) are on; anything else, or unset, is off."""
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+INTERRUPTED = (
+    "Interrupted. A batch already started keeps running where it runs: `cosmoskit attach` follows it "
+    "again (a running worker adopts it); runs that had not started are back in the queue (`cosmoskit queue list`)."
+)
+
+
 def main(argv: list[str] | None = None) -> None:
-    raise_errors = bool(os.environ.get("COSMOSKIT_RAISE_ERRORS"))
+    """The console script: every outcome is one line on stderr and a documented exit code
+    (0 done, 1 error, 2 usage, 3 runs that did not complete, 130 interrupted)."""
+    from typer._click import exceptions as click_errors
+
+    raise_errors = truthy("COSMOSKIT_RAISE_ERRORS")
     try:
         build()
-        app(args=argv, prog_name="cosmoskit")
+        # not standalone: usage errors and Ctrl-C come back here, to be said in one line
+        code = app(args=argv, prog_name="cosmoskit", standalone_mode=False)
     except CosmoskitError as exc:
         if raise_errors:
             raise
         report_error(exc)
-        sys.exit(1)
+        sys.exit(exc.exit_code)
+    except click_errors.NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.format_message() + "\n")  # a group named alone: its help, as before
+        sys.exit(EXIT_USAGE)
+    except click_errors.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "cosmoskit"
+        message = " ".join(exc.format_message().split())
+        sys.stderr.write(f"Error: {message} (see `{where} --help`)\n")
+        sys.exit(EXIT_USAGE)
+    except click_errors.ClickException as exc:
+        sys.stderr.write(f"Error: {' '.join(exc.format_message().split())}\n")
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.stderr.write("Aborted.\n")
+        sys.exit(EXIT_ERROR)
     except SystemExit:
         raise
     except KeyboardInterrupt:
         if raise_errors:
             raise
-        sys.stderr.write(
-            "Interrupted. A batch already started keeps running where it runs: `cosmoskit attach` "
-            "follows it again; runs that had not started are back in the queue (`cosmoskit queue list`).\n"
-        )
-        sys.exit(130)
+        sys.stderr.write(INTERRUPTED + "\n")
+        sys.exit(EXIT_INTERRUPTED)
+    except OSError as exc:
+        if raise_errors:
+            raise
+        report_error(os_error(exc))
+        sys.exit(EXIT_ERROR)
     except Exception as exc:
         # A bug, not bad input: one line by default, the traceback on request.
         if raise_errors:
@@ -130,4 +162,21 @@ def main(argv: list[str] | None = None) -> None:
             f"Error: internal error: {exc.__class__.__name__}: {exc} "
             f"(set COSMOSKIT_RAISE_ERRORS=1 to see the traceback)\n"
         )
-        sys.exit(1)
+        sys.exit(EXIT_ERROR)
+    if code == EXIT_INTERRUPTED:  # Ctrl-C outside any command that says more
+        sys.stderr.write(INTERRUPTED + "\n")
+    sys.exit(code if isinstance(code, int) else EXIT_OK)
+
+
+def os_error(exc: OSError) -> CosmoskitError:
+    """An operating-system error the user can act on, said in one line naming the path."""
+    import errno
+
+    where = exc.filename or "a file"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return CosmoskitError(f"no space left on the disk holding {where}",
+                              hint="free space there (old batches/ and store/ of this project can go), then run "
+                                   "the command again; nothing acknowledged was lost")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return CosmoskitError(f"not allowed to write {where}: {exc.strerror}")
+    return CosmoskitError(f"{where}: {exc.strerror or exc}")

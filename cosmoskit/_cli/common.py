@@ -23,3 +23,14 @@ def confirm(question: str, yes: bool, typed: str | None = None) -> None:
             raise CosmoskitError("not confirmed; nothing was deleted")
     elif not typer.confirm(question, default=False):
         raise CosmoskitError("not confirmed; nothing was deleted")
+
+
+def settle_orphans() -> None:
+    """Before a command shows runs: batches whose process died are settled now (cheap when there are none)."""
+    from cosmoskit._core import context
+
+    engine = context.engine()
+    try:
+        engine.settle_orphans()
+    finally:
+        engine.close()

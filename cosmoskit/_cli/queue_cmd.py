@@ -16,6 +16,7 @@ def _planned(strategy: str | None) -> tuple[Any, ...]:
     from cosmoskit._core.queries import queued
 
     engine = context.engine()
+    engine.settle_orphans()
     with engine.ledger.read() as tx:
         runs, prompts = queued(tx)
         running = [dict(b) for b in tx.active_batches()]

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from cosmoskit._cli.common import JSON_OPTION, confirm
+from cosmoskit._cli.common import JSON_OPTION, confirm, settle_orphans
 
 if TYPE_CHECKING:
     from cosmoskit._core.records import RunRecord
@@ -36,6 +36,7 @@ def list_(
     for s in status or []:
         if s not in RUN_STATUSES:
             raise CosmoskitError(f"unknown status {s!r}; one of {', '.join(RUN_STATUSES)}")
+    settle_orphans()
     with context.ledger().read() as tx:
         prompt_id = tx.resolve_prompt(prompt) if prompt else None
         runs = list_runs(tx, status=status, prompt_id=prompt_id, operation=operation, limit=limit or None)
@@ -69,6 +70,7 @@ def show(run: str = typer.Argument(..., help="Run id or unique prefix."), json_:
     from cosmoskit._cli import output
     from cosmoskit._core import context
 
+    settle_orphans()
     with context.ledger().read() as tx:
         doc = tx.get_run(run)
     if json_:

@@ -21,6 +21,7 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
 
     settings = context.settings()
     engine = context.engine()
+    engine.settle_orphans()
     with context.ledger().read() as tx:
         active = [b.copy() for b in tx.active_batches()]
         runs = {r["id"]: r.copy() for r in tx.active_runs()}

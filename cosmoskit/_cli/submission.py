@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmoskit._cli import output
+from cosmoskit._core.errors import EXIT_RUNS_FAILED, CosmoskitError
 
 STATUS_COLOUR = {"completed": "green", "failed": "red", "cancelled": "yellow"}
 
@@ -43,8 +44,24 @@ def show_runs(runs: Sequence[Mapping[str, Any]], home: Path, *, queued: bool = F
     output.table(None, ("run", "operation", "status", "parameters", f"output (under {home}) or reason"), rows)
 
 
+def not_completed(runs: Sequence[Mapping[str, Any]]) -> CosmoskitError | None:
+    """The error that ends a command whose runs did not all complete (exit code 3), or None."""
+    bad = [r for r in runs if r.get("status") != "completed"]
+    if not bad:
+        return None
+    said = []
+    for r in bad[:3]:
+        why = f"{r.get('reason')}: {r.get('error')}" if r.get("reason") and r.get("error") else r.get("error") or ""
+        said.append(f"{r['id']} {r.get('status')}" + (f" ({why[:120]})" if why else ""))
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return CosmoskitError(f"{len(bad)} of {len(runs)} run(s) did not complete: {'; '.join(said)}{more}",
+                          hint="`cosmoskit run show ID` says why; `cosmoskit queue retry ID` tries again",
+                          exit_code=EXIT_RUNS_FAILED)
+
+
 def show_submission(sub: Any, home: Path, *, json_: bool = False) -> None:
-    """Print a submission: the dry run's files, the queued ids, or the runs' outcomes."""
+    """Print a submission: the dry run's files, the queued ids, or the runs' outcomes; runs run now that
+    did not all complete end the command with exit code 3 (after their table or JSON is printed)."""
     if sub.mode == "dry-run":
         if json_:
             output.emit_json({"folder": str(sub.folder), "files": sub.files})
@@ -56,5 +73,8 @@ def show_submission(sub: Any, home: Path, *, json_: bool = False) -> None:
         return
     if json_:
         output.emit_json(sub.runs)
-        return
-    show_runs(sub.runs, home, queued=sub.mode == "queue")
+    else:
+        show_runs(sub.runs, home, queued=sub.mode == "queue")
+    problem = not_completed(sub.runs) if sub.mode == "now" else None
+    if problem is not None:
+        raise problem

@@ -30,3 +30,12 @@ def worker(
     log(f"worker serving {', '.join(w.slots)} with strategy {strategy or context.settings().get('batching.strategy')}")
     w.run(once=once)
     log(f"worker done: launched {len(w.launched)} batch(es)")
+    if once:
+        from cosmoskit._cli.submission import not_completed
+
+        with context.ledger().read() as tx:
+            batches = [b for b in (tx.batch(i) for i in w.launched) if b is not None]
+            final = {r: tx.run(r) for b in batches for r in b["runs"]}
+        problem = not_completed([r for r in final.values() if r is not None])
+        if problem is not None:
+            raise problem

@@ -687,6 +687,14 @@ class Engine:
                 taken.append(batch["id"])
         return taken
 
+    def settle_orphans(self) -> dict[str, str]:
+        """Before showing what runs: batches whose process died are looked at now (finished if their model
+        exited, requeued if they vanished), so no command shows `running` for a batch that is over."""
+        taken = self.adopt_orphans()
+        if not taken:
+            return {}
+        return self.reconcile(batch_ids=taken, max_attempts=int(self.settings.get("worker.max_attempts")))
+
     def reconcile(
         self,
         *,

@@ -1,0 +1,93 @@
+"""What every command promises a script: one line on stderr for any problem, and documented exit codes
+(0 done, 1 error, 2 usage, 3 runs that did not complete, 130 interrupted)."""
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from conftest import configure, ledger_batches, ledger_runs, make_prompt, run_cli, spawn, wait_for
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "╭" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["transfer", "--wieghts", "x"], "No such option: --wieghts"),
+    (["nosuch"], "No such command 'nosuch'"),
+    (["run", "show"], "Missing argument"),
+    (["run", "list", "--limit", "many"], "'many' is not a valid int"),
+])
+def test_usage_errors_are_one_line_with_the_help_to_read(project, args, needle):
+    proc = run_cli(*args, cwd=project)
+    assert proc.returncode == 2, proc
+    line = one_line(proc.stderr)
+    assert line.startswith("Error: ") and needle in line and "--help`" in line, line
+
+
+def test_a_group_named_alone_shows_its_help(project):
+    proc = run_cli("queue", cwd=project)
+    assert proc.returncode == 2 and "pause" in proc.stdout
+
+
+@pytest.mark.parametrize("value", ["0", "false", "no", ""])
+def test_raise_errors_off_is_read_as_a_boolean(project, value):
+    proc = run_cli("run", "show", "rs_nothing", cwd=project, env={"COSMOSKIT_RAISE_ERRORS": value})
+    assert proc.returncode == 1 and one_line(proc.stderr).startswith("Error: no run matches")
+
+
+def test_raise_errors_on_shows_the_traceback(project):
+    proc = run_cli("run", "show", "rs_nothing", cwd=project, env={"COSMOSKIT_RAISE_ERRORS": "1"})
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+
+
+def test_a_transfer_whose_runs_all_fail_does_not_exit_0(project, cli, videos):
+    """An outside probe: `cosmoskit transfer` exited 0 when every run failed (guardrail block)."""
+    pid = make_prompt(cli, "blocked EMULATOR_GUARDRAIL_BLOCK scene", videos["lone"])
+    proc = run_cli("transfer", pid, "--weights", "edge=1", "--json", cwd=project)
+    assert proc.returncode == 3, proc
+    (run,) = json.loads(proc.stdout)  # the data is still printed, for scripts
+    assert run["status"] == "failed" and run["reason"] == "guardrail"
+    line = one_line(proc.stderr)
+    assert f"{run['id']} failed (guardrail" in line
+
+
+def test_worker_once_exits_3_when_a_run_it_ran_failed(project, cli, videos):
+    good = make_prompt(cli, "fine", videos["lone"])
+    bad = make_prompt(cli, "blocked EMULATOR_GUARDRAIL_BLOCK", videos["lone"])
+    for pid in (good, bad):
+        assert cli("transfer", pid, "--weights", "edge=1", "--queue").exit_code == 0
+    proc = run_cli("worker", "--once", cwd=project)
+    assert proc.returncode == 3, proc
+    assert "1 of 2 run(s) did not complete" in proc.stderr.splitlines()[-1]
+    ok = run_cli("worker", "--once", cwd=project)  # nothing left to run: success
+    assert ok.returncode == 0, ok
+
+
+def test_ctrl_c_says_where_the_runs_went_and_status_tells_the_truth(project, cli, videos):
+    """An outside probe: Ctrl-C exited 130 silently, and `status` still said `running` after the model
+    exited until someone ran `attach`."""
+    configure(project, emulator={"seconds_per_chunk": 3})
+    pid = make_prompt(cli, "interrupt me", videos["scene"])
+    client = spawn(project, "transfer", pid, "--weights", "vis=1")
+    batch = wait_for(lambda: next((b for b in ledger_batches() if b["state"] == "running"), None))
+    client.send_signal(signal.SIGINT)
+    out, err = client.communicate(timeout=60)
+    assert client.returncode == 130, err
+    assert "Traceback" not in err
+    line = err.strip().splitlines()[-1]  # after the plain progress lines of a client without a terminal
+    assert line.startswith("Error: Interrupted: batch " + batch["id"]) and "cosmoskit attach" in line, line
+    # the model goes on without its client; once it has exited, status settles the batch itself
+    folder = Path(batch["handle"]["batch_dir"])
+    wait_for(lambda: (folder / "exit_code").exists(), timeout=120)
+    status = run_cli("status", "--json", cwd=project)
+    assert status.returncode == 0, status
+    assert all(not e["batches"] for e in json.loads(status.stdout)), "no batch shown running after it ended"
+    (run,) = ledger_runs().values()
+    assert run["status"] == "completed", run
