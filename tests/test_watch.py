@@ -395,3 +395,55 @@ def test_polling_observer_for_network_drop_folders(project, template):
         sequence(template, project / "drop" / "on-nfs", READY="")
         wait_for(lambda: len(runs()) == 1, what="the run")
     assert "(polling)" in s.kinds("watching")[0]["message"] and len(s.kinds("queued")) == 1
+
+
+def test_a_folder_the_ledger_cannot_record_is_rejected_and_spares_the_other(drop, template):
+    # the sidecar's name passes the sidecar checks but orjson refuses to write it: the commit itself fails
+    drop.mkdir()
+    sequence(template, drop / "good", "a valid folder dropped beside a bad one", READY="")
+    sequence(template, drop / "unwritable", None, READY="",
+             cosmos__yaml='prompt: fine\nname: "bad\\udcff"\n')
+    session = run_once()
+    assert [e["folder"] for e in session.kinds("queued")] == ["good"]
+    assert [e["folder"] for e in session.kinds("rejected")] == ["unwritable"]
+    all_runs, prompts, ingests = ledger_state()
+    assert len(all_runs) == 1 and [p["text"] for p in prompts] == ["a valid folder dropped beside a bad one"]
+    states = {r["name"]: r["state"] for r in ingests.values()}
+    assert states == {"good": "ingested", "unwritable": "rejected"}  # never left claimed
+    assert (drop / "rejected" / "unwritable" / "REJECTED.txt").is_file()
+    assert not (drop / "processed" / "unwritable").exists()
+    assert (drop / "processed" / "good" / "INGESTED.txt").is_file()
+    again = run_once()  # a restart does not try it again
+    assert not again.kinds("queued") and not again.kinds("resume") and not again.kinds("error")
+    assert {r["name"]: r["state"] for r in ledger_state()[2].values()} == states
+
+
+def test_a_commit_that_keeps_failing_rejects_that_folder_alone_with_the_reason(drop, template, monkeypatch):
+    from cosmoskit._core.ledger import Tx
+
+    add_prompt = Tx.add_prompt
+
+    def failing(self: Any, doc: dict[str, Any]) -> dict[str, Any]:
+        if doc.get("name") == "explode":
+            raise OSError(28, "No space left on device")
+        return add_prompt(self, doc)
+
+    monkeypatch.setattr(Tx, "add_prompt", failing)
+    drop.mkdir()
+    for name in ("a", "b"):
+        sequence(template, drop / name, f"scene {name}", READY="")
+    sequence(template, drop / "boom", None, READY="", cosmos__yaml="prompt: fine\nname: explode\n")
+    session = run_once()
+    assert sorted(e["folder"] for e in session.kinds("queued")) == ["a", "b"]
+    [rejected] = session.kinds("rejected")
+    assert rejected["folder"] == "boom"
+    report = (drop / "rejected" / "boom" / "REJECTED.txt").read_text()
+    assert "could not be recorded in the ledger" in report and "No space left on device" in report
+    _, _, ingests = ledger_state()
+    [record] = [r for r in ingests.values() if r["name"] == "boom"]
+    assert record["state"] == "rejected" and "No space left on device" in record["reasons"][0]
+    assert sorted(r["state"] for r in ingests.values()) == ["ingested", "ingested", "rejected"]
+    assert len(runs()) == 2
+    monkeypatch.setattr(Tx, "add_prompt", add_prompt)
+    again = run_once()
+    assert not again.kinds("queued") and not again.kinds("resume") and len(runs()) == 2
