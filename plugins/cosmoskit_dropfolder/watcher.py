@@ -372,7 +372,7 @@ class DropWatcher:
         self.counts["errors"] += 1
         b.attempts += 1
         plan = after_failure("commit", b.attempts)
-        error = f"{type(exc).__name__}: {exc}"
+        error = printable(f"{type(exc).__name__}: {exc}")  # it may quote what could not be written
         if plan.next == "retry":
             self.emit("error", b.fp.name, f"{b.fp.name}: could not be written to the ledger ({error}); trying "
                                           f"again in {plan.delay:g} s")
