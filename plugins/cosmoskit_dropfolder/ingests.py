@@ -7,6 +7,7 @@ all or nothing, and one folder's failure never touches another's.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,7 +16,8 @@ from cosmoskit import api
 from cosmoskit_dropfolder import records
 from cosmoskit_dropfolder.build import Built
 from cosmoskit_dropfolder.contents import Fingerprint, printable
-from cosmoskit_dropfolder.decisions import Action, CommitCheck, Decision, Seen, commit_check, decide, unique_name
+from cosmoskit_dropfolder.decisions import (Action, CommitCheck, Decision, Seen, after_failure, commit_check, decide,
+                                            unique_name)
 from cosmoskit_dropfolder.records import IngestRecord
 from cosmoskit_dropfolder.settings import INGESTS
 
@@ -118,3 +120,52 @@ class Ingests:
         with self.ledger.read() as tx:
             return [(k, r) for k, r in tx.plugin_table(INGESTS).all().items()  # type: ignore[misc]
                     if r.get("state") == "claimed"]
+
+
+@dataclass
+class Pending:
+    key: str
+    changes: IngestRecord
+    attempts: int = 0   # failed writes so far
+    at: float = 0.0     # monotonic time of the next try
+
+
+class Backlog:
+    """Records to write (a rejection, a vanished claim): each in a transaction of its own, retried when
+    the ledger refuses one, and reported when it gives up (never dropped without a word)."""
+
+    def __init__(self, ingests: Ingests) -> None:
+        self.ingests = ingests
+        self.items: list[Pending] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def add(self, key: str, changes: IngestRecord) -> None:
+        self.items.append(Pending(key, changes))
+
+    def next_at(self, soonest: float) -> float:
+        return min([soonest, *(p.at for p in self.items)])
+
+    def write(self, now: float) -> list[tuple[str | None, str]]:
+        """Write what is due; one (folder, message) per failed write."""
+        errors: list[tuple[str | None, str]] = []
+        items, self.items = self.items, []
+        for p in items:
+            if p.at > now:
+                self.items.append(p)
+                continue
+            try:
+                self.ingests.record(p.key, p.changes)
+            except Exception as exc:
+                p.attempts += 1
+                plan = after_failure("record", p.attempts)
+                name = p.changes.get("name")
+                what = f"could not record {p.changes.get('state')} for {name or p.key} in the ledger ({exc})"
+                if plan.next == "give-up":
+                    errors.append((name, f"{what}; gave up after {p.attempts} attempts"))
+                else:
+                    errors.append((name, f"{what}; trying again in {plan.delay:g} s"))
+                    p.at = now + plan.delay
+                    self.items.append(p)
+        return errors

@@ -20,8 +20,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,39 +27,17 @@ from cosmoskit import api
 
 from cosmoskit_dropfolder import records
 from cosmoskit_dropfolder.build import Builder, Built, Defaults, Rejected
-from cosmoskit_dropfolder.contents import Fingerprint, Walk, content_hash, fingerprint, ingest_key, printable, walk
+from cosmoskit_dropfolder.contents import Fingerprint, content_hash, ingest_key, printable, walk
 from cosmoskit_dropfolder.decisions import Action, Decision, after_failure, recover
-from cosmoskit_dropfolder.ingests import Ingests, claimant_alive
+from cosmoskit_dropfolder.ingests import Backlog, Ingests, claimant_alive
 from cosmoskit_dropfolder.intake import Intake, Tracked
 from cosmoskit_dropfolder.moves import INGESTED_FILE, REJECTED_FILE, Folders
+from cosmoskit_dropfolder.pool import Building, Hashing, Pool
 from cosmoskit_dropfolder.records import IngestRecord, RejectWhy
 
 __all__ = ["DropWatcher", "content_hash", "ingest_key", "walk"]
 
 Emit = Callable[[dict[str, Any]], None]
-
-
-# ---------------------------------------------------------------- work in flight
-@dataclass(frozen=True)
-class Hashing:
-    name: str
-
-
-@dataclass(frozen=True)
-class Building:
-    fp: Fingerprint
-    dest: Path
-    attempts: int      # failed builds before this one
-
-
-@dataclass
-class Pending:
-    """A ledger record to write (a rejection, a vanished claim), retried if the ledger refuses it."""
-
-    key: str
-    changes: IngestRecord
-    attempts: int = 0
-    at: float = 0.0
 
 
 class DropWatcher:
@@ -86,12 +62,11 @@ class DropWatcher:
         self.engine = api.Engine(settings, ledger)
         self.ingests = Ingests(ledger, self.engine, self.me)
         self.builder = Builder(Defaults(w["prompt"], int(w["priority"]), float(w["fps"])), self.engine)
-        self._pool: ThreadPoolExecutor | None = None
-        self._futures: dict[Future, Hashing | Building] = {}
+        self._pool: Pool | None = None
         self._built: list[Built] = []
         self._rebuild: list[tuple[float, Building]] = []     # builds that failed, to try again at a time
         self._recommit: list[tuple[float, Built]] = []       # commits that failed, likewise
-        self._records: list[Pending] = []
+        self._records = Backlog(self.ingests)
         self.counts = {"queued": 0, "runs": 0, "rejected": 0, "changed": 0, "duplicate": 0, "errors": 0}
         self.caught_up = self.intake.caught_up
 
@@ -118,9 +93,12 @@ class DropWatcher:
     def run(self, stop: threading.Event | None = None, *, once: bool = False) -> dict[str, int]:
         stop = stop or threading.Event()
         self.folders.make()
-        api.operation_class("transfer")  # load the registry once, before threads use it
+        try:  # load the registry and the operation once, before the pool's threads share the engine
+            self.engine.operation("transfer")
+        except Exception:
+            pass  # each build reports it then, and the folder is rejected with it
         self.intake.listen_for_overflow()
-        self._pool = ThreadPoolExecutor(max(1, self.jobs), thread_name_prefix="cosmoskit-watch")
+        self._pool = Pool(self.jobs, self.intake.wake, self.builder.build)
         observer = self._start_observer()
         self.emit("watching", None, f"watching {self.root} ({self.observer_kind}): a folder is taken on "
                                     f"a READY file or {self.settle:g} s without change, then "
@@ -137,7 +115,7 @@ class DropWatcher:
                         self.intake.rescan(now, self.folders.make)
                         next_rescan = now + self.rescan_every
                     for t, w in self.intake.complete(time.monotonic()):
-                        self._submit_fingerprint(t, w)
+                        self._pool.hash(t.name, t.path, w)
                     self._collect()
                     self._flush()
                     if once and self._idle():
@@ -159,15 +137,13 @@ class DropWatcher:
         return dict(self.counts)
 
     def _timeout(self, next_rescan: float) -> float:
-        wake = self.intake.wake_at(next_rescan)
+        wake = self._records.next_at(self.intake.wake_at(next_rescan))
         for at, _ in [*self._rebuild, *self._recommit]:
             wake = min(wake, at)
-        for p in self._records:
-            wake = min(wake, p.at)
         return max(0.0, min(wake - time.monotonic(), 5.0))
 
     def _idle(self) -> bool:
-        if self._futures or self._built or self._rebuild or self._recommit or self._records:
+        if self._pool or self._built or self._rebuild or self._recommit or self._records:
             return False
         return self.intake.idle()
 
@@ -175,52 +151,37 @@ class DropWatcher:
         """Finish what is in flight (so nothing is left claimed), start nothing new."""
         if self._pool is None:
             return
-        for fut in list(self._futures):
-            fut.cancel()
-        self._pool.shutdown(wait=True)
+        self._pool.stop()
         try:
             self._collect(final=True)
-            self._flush()
+            self._flush(final=True)
         except Exception as exc:  # pragma: no cover - best effort on the way out
             self.emit("error", None, f"while stopping: {exc}")
         self._pool = None
 
-    # ------------------------------------------------------------ pool work
-    def _submit_fingerprint(self, t: Tracked, w: Walk | None) -> None:
-        assert self._pool is not None
-        fut = self._pool.submit(fingerprint, t.name, t.path, w)
-        self._futures[fut] = Hashing(t.name)
-        fut.add_done_callback(lambda f: self.intake.wake.set())
-
-    def _submit_build(self, fp: Fingerprint, dest: Path, attempts: int) -> None:
-        assert self._pool is not None
-        fut = self._pool.submit(self.builder.build, fp, dest)
-        self._futures[fut] = Building(fp, dest, attempts)
-        fut.add_done_callback(lambda f: self.intake.wake.set())
-
+    # ------------------------------------------------------------ pool results (main thread)
     def _collect(self, final: bool = False) -> None:
+        assert self._pool is not None
         prints: list[tuple[Tracked | None, Fingerprint]] = []
-        for fut in [f for f in self._futures if f.done()]:
-            job = self._futures.pop(fut)
+        for done in self._pool.finished():
+            job = done.job
             if isinstance(job, Hashing):
                 t = self.tracked.get(job.name)
-                if fut.cancelled():
+                if done.cancelled:
                     if t is not None:
                         t.state, t.due = "waiting", time.monotonic()
-                elif fut.exception() is not None:
-                    self._hash_failed(t, job.name, fut.exception())  # type: ignore[arg-type]
+                elif done.error is not None:
+                    self._hash_failed(t, job.name, done.error)
                 else:
-                    prints.append((t, fut.result()))
-            elif fut.cancelled():
+                    prints.append((t, done.result))
+            elif done.cancelled:
                 continue  # its claim stays: the next watcher resumes it
-            elif fut.exception() is not None:
-                self._build_failed(job, fut.exception())  # type: ignore[arg-type]
+            elif done.error is not None:
+                self._build_failed(job, done.error)
+            elif isinstance(done.result, Rejected):
+                self._reject(done.result.fp, done.result.dest, done.result.lines, done.result.why)
             else:
-                result = fut.result()
-                if isinstance(result, Rejected):
-                    self._reject(result.fp, result.dest, result.lines, result.why)
-                else:
-                    self._built.append(result)
+                self._built.append(done.result)
         if prints and not final:
             self._decide(prints)
         else:
@@ -285,7 +246,8 @@ class DropWatcher:
                 self.emit("note", name, f"{name}: same content as {printable(twin.get('name') or '?')}, ingested "
                                         f"{(twin.get('ingested') or '')[:19]} as {twin.get('prompt_id')}; queuing "
                                         f"it again under this name")
-            self._submit_build(fp, dest, 0)
+            assert self._pool is not None
+            self._pool.build(fp, dest, 0)
         elif action is Action.DONE:
             if not (fp.folder / INGESTED_FILE).exists():
                 self.folders.mark_ingested(fp.folder, rec.get("prompt_id"), rec.get("runs") or [], rec.get("hash"),
@@ -324,36 +286,23 @@ class DropWatcher:
                 self.intake.busy_elsewhere(t, time.monotonic())
 
     # ------------------------------------------------------------ commit (main thread)
-    def _flush(self) -> None:
+    def _flush(self, final: bool = False) -> None:
         now = time.monotonic()
         due, self._rebuild = [r for r in self._rebuild if r[0] <= now], [r for r in self._rebuild if r[0] > now]
         for _, job in due:
-            self._submit_build(job.fp, job.dest, job.attempts)
+            if not final:  # when stopping, a failed build stays claimed: the next watcher resumes it
+                assert self._pool is not None
+                self._pool.build(job.fp, job.dest, job.attempts)
         again, self._recommit = [r for r in self._recommit if r[0] <= now], [r for r in self._recommit if r[0] > now]
         built, self._built = self._built + [b for _, b in again], []
         for b in built:
             self._commit(b)  # one transaction per folder: a failure stays with its folder
-        pending, self._records = self._records, []
-        for p in pending:
-            if p.at > now:
-                self._records.append(p)
-                continue
-            try:
-                self.ingests.record(p.key, p.changes)
-            except Exception as exc:
-                self.counts["errors"] += 1
-                p.attempts += 1
-                plan = after_failure("record", p.attempts)
-                what = f"could not record {p.changes.get('state')} for {p.changes.get('name') or p.key} in the ledger"
-                if plan.next == "give-up":
-                    self.emit("error", p.changes.get("name"), f"{what} ({exc}); gave up after {p.attempts} attempts")
-                else:
-                    self.emit("error", p.changes.get("name"), f"{what} ({exc}); trying again in {plan.delay:g} s")
-                    p.at = now + plan.delay
-                    self._records.append(p)
+        for name, message in self._records.write(now):
+            self.counts["errors"] += 1
+            self.emit("error", name, message)
 
     def _record(self, key: str, changes: IngestRecord) -> None:
-        self._records.append(Pending(key, changes))
+        self._records.add(key, changes)
 
     def _commit(self, b: Built) -> None:
         try:
@@ -460,5 +409,5 @@ class DropWatcher:
                                  rec.get("sig") or "", (), rec.get("files") or 0, rec.get("bytes") or 0)
                 self.emit("resume", fp.name, f"{fp.name}: resuming an ingest a stopped watcher had begun "
                                              f"({self.folders.rel(Path(dest))})")
-                self._submit_build(fp, Path(dest), 0)
+                self._pool.build(fp, Path(dest), 0)
             # busy: its watcher runs; rescan: still where it was dropped, the catch-up scan takes it again
