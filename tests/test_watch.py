@@ -447,3 +447,16 @@ def test_a_commit_that_keeps_failing_rejects_that_folder_alone_with_the_reason(d
     monkeypatch.setattr(Tx, "add_prompt", add_prompt)
     again = run_once()
     assert not again.kinds("queued") and not again.kinds("resume") and len(runs()) == 2
+
+
+def test_a_folder_with_an_undecodable_name_is_rejected_and_recorded_beside_others(drop, template):
+    drop.mkdir()
+    odd = os.fsdecode(bytes(drop) + b"/take\xff1")
+    sequence(template, Path(odd), READY="")
+    sequence(template, drop / "no-text", None, READY="")
+    session = run_once()
+    assert sorted(e["folder"] for e in session.kinds("rejected")) == ["no-text", "take\ufffd1"]
+    assert not session.kinds("error")
+    states = {r["name"]: r["state"] for r in ledger_state()[2].values()}
+    assert states == {"no-text": "rejected", "take\ufffd1": "rejected"}
+    assert "undecodable bytes" in (drop / "rejected" / "take\ufffd1" / "REJECTED.txt").read_text()
