@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from cosmoskit_dropfolder.decisions import (MAX_ATTEMPTS, Action, Decision, Failure, Seen, after_failure,
-                                            commit_check, decide, recover, unique_name)
+                                            commit_check, decide, record_key, recover, unique_name)
 from cosmoskit_dropfolder.intake import Look, Settled, settle
 
 PATH = "/drop/shot"
@@ -115,6 +115,22 @@ RECOVER = [
                          ids=[r[0] for r in RECOVER])
 def test_recover(record: Any, alive: bool, at_path: bool, at_dest: bool, expected: str) -> None:
     assert recover(record, claimant_alive=alive, at_path=at_path, at_dest=at_dest) == expected
+
+
+RECORD_KEYS = [
+    ("a rejected claim: its own record", rec("claimed", owner=OWNER), "rejected", "K"),
+    ("rejected again", rec("rejected"), "rejected", "K"),
+    ("a first rejection", None, "rejected", "K"),
+    ("a duplicate: beside the ingest, never over it", INGESTED_MOVED, "rejected", "/drop/rejected/shot|h1"),
+    ("refused after an ingest in place: beside it", INGESTED_HERE, "rejected", "/drop/rejected/shot|h1"),
+    ("a claim that vanished", rec("claimed", owner=OWNER), "vanished", "K"),
+    ("a vanished claim committed after all: left alone", INGESTED_MOVED, "vanished", None),
+]
+
+
+@pytest.mark.parametrize("current, state, expected", [r[1:] for r in RECORD_KEYS], ids=[r[0] for r in RECORD_KEYS])
+def test_record_key(current: Any, state: Any, expected: str | None) -> None:
+    assert record_key("K", current, state, "/drop/rejected/shot|h1") == expected
 
 
 FAILURES = [

@@ -460,3 +460,30 @@ def test_a_folder_with_an_undecodable_name_is_rejected_and_recorded_beside_other
     states = {r["name"]: r["state"] for r in ledger_state()[2].values()}
     assert states == {"no-text": "rejected", "take\ufffd1": "rejected"}
     assert "undecodable bytes" in (drop / "rejected" / "take\ufffd1" / "REJECTED.txt").read_text()
+
+
+def test_a_folder_dropped_again_and_again_is_a_duplicate_every_time(drop, template, project):
+    drop.mkdir()
+    sequence(template, project / "stage" / "shot", "the one and only")
+    for _ in range(3):
+        shutil.copytree(project / "stage" / "shot", drop / "shot")
+        run_once()
+    assert len(runs()) == 1
+    _, _, ingests = ledger_state()
+    assert sorted(r["state"] for r in ingests.values()) == ["ingested", "rejected", "rejected"]
+    assert sorted(p.name for p in (drop / "rejected").iterdir()) == ["shot", "shot.2"]
+
+
+def test_a_link_added_to_a_folder_ingested_in_place_keeps_its_ingest(project, template):
+    configure(project, watch={**FAST, "after": "mark"})
+    drop = project / "drop"
+    drop.mkdir()
+    sequence(template, drop / "kept")
+    run_once()
+    os.symlink("/etc/hostname", drop / "kept" / "notes.txt")  # now it is refused, and moved to rejected/
+    assert [e["folder"] for e in run_once().kinds("rejected")] == ["kept"]
+    (drop / "rejected" / "kept" / "notes.txt").unlink()
+    (drop / "rejected" / "kept" / "REJECTED.txt").unlink()
+    os.rename(drop / "rejected" / "kept", drop / "kept")  # the same content back where it was ingested
+    again = run_once()
+    assert not again.kinds("queued") and len(runs()) == 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Literal, Sequence
 
-from cosmoskit_dropfolder.records import IngestRecord
+from cosmoskit_dropfolder.records import IngestRecord, IngestState
 
 MAX_ATTEMPTS = 3   # a folder whose build or commit fails this often is rejected with the error
 
@@ -109,6 +109,20 @@ def recover(rec: IngestRecord, *, claimant_alive: bool, at_path: bool, at_dest: 
     if not at_dest:
         return "vanished"
     return "resume"
+
+
+# ---------------------------------------------------------------- where a rejection or a vanished claim goes
+def record_key(key: str, current: IngestRecord | None, state: IngestState, moved_key: str) -> str | None:
+    """The key to write a ``rejected`` or ``vanished`` record under (None: write nothing).
+
+    Normally the folder's own (its claim, an earlier rejection).  Never over an ingest: that record is
+    what keeps the content from being queued twice.  A duplicate, or a folder refused after it was
+    ingested in place, shares its key (same path, same content), so its rejection is recorded under
+    ``moved_key`` (keyed by where the rejected copy now lies); a claim found committed after all is
+    not vanished."""
+    if current is None or current.get("state") != "ingested":
+        return key
+    return moved_key if state == "rejected" else None
 
 
 # ---------------------------------------------------------------- after an unexpected error

@@ -15,9 +15,9 @@ from cosmoskit import api
 
 from cosmoskit_dropfolder import records
 from cosmoskit_dropfolder.build import Built
-from cosmoskit_dropfolder.contents import Fingerprint, printable
+from cosmoskit_dropfolder.contents import Fingerprint, ingest_key, printable
 from cosmoskit_dropfolder.decisions import (Action, CommitCheck, Decision, Seen, after_failure, commit_check, decide,
-                                            unique_name)
+                                            record_key, unique_name)
 from cosmoskit_dropfolder.records import IngestRecord
 from cosmoskit_dropfolder.settings import INGESTS
 
@@ -110,11 +110,14 @@ class Ingests:
         return "commit", "ingested"
 
     def record(self, key: str, changes: IngestRecord) -> None:
-        """Merge ``changes`` into one record, in a transaction of its own (a bad record spoils no other)."""
-        key = printable(key)
+        """Merge a ``rejected`` or ``vanished`` state into a record, in a transaction of its own (a bad
+        record spoils no other); an ingest is never overwritten (``decisions.record_key``)."""
         with self.ledger.transaction() as tx:
             table = tx.plugin_table(INGESTS)
-            table.put(key, {**(table.get(key) or {}), **changes})
+            key = record_key(printable(key), table.get(printable(key)), changes.get("state", "rejected"),
+                             printable(ingest_key(changes.get("dest") or "", changes.get("hash") or "")))
+            if key is not None:
+                table.put(key, {**(table.get(key) or {}), **changes})
 
     def claims(self) -> list[tuple[str, IngestRecord]]:
         with self.ledger.read() as tx:
