@@ -134,10 +134,6 @@ class Fingerprint:
     def key(self) -> str:
         return ingest_key(self.path, self.hash)
 
-    def moved(self, folder: Path) -> "Fingerprint":
-        return Fingerprint(self.name, self.path, folder, self.hash, self.sig_digest, self.sig, self.files,
-                           self.bytes, list(self.problems))
-
 
 def fingerprint(name: str, path: Path, w: Walk | None) -> Fingerprint:
     """Hash a folder (runs on a pool thread); what makes it unacceptable whatever it holds goes to ``problems``."""
