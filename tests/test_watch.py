@@ -395,3 +395,95 @@ def test_polling_observer_for_network_drop_folders(project, template):
         sequence(template, project / "drop" / "on-nfs", READY="")
         wait_for(lambda: len(runs()) == 1, what="the run")
     assert "(polling)" in s.kinds("watching")[0]["message"] and len(s.kinds("queued")) == 1
+
+
+def test_a_folder_the_ledger_cannot_record_is_rejected_and_spares_the_other(drop, template):
+    # the sidecar's name passes the sidecar checks but orjson refuses to write it: the commit itself fails
+    drop.mkdir()
+    sequence(template, drop / "good", "a valid folder dropped beside a bad one", READY="")
+    sequence(template, drop / "unwritable", None, READY="",
+             cosmos__yaml='prompt: fine\nname: "bad\\udcff"\n')
+    session = run_once()
+    assert [e["folder"] for e in session.kinds("queued")] == ["good"]
+    assert [e["folder"] for e in session.kinds("rejected")] == ["unwritable"]
+    all_runs, prompts, ingests = ledger_state()
+    assert len(all_runs) == 1 and [p["text"] for p in prompts] == ["a valid folder dropped beside a bad one"]
+    states = {r["name"]: r["state"] for r in ingests.values()}
+    assert states == {"good": "ingested", "unwritable": "rejected"}  # never left claimed
+    assert (drop / "rejected" / "unwritable" / "REJECTED.txt").is_file()
+    assert not (drop / "processed" / "unwritable").exists()
+    assert (drop / "processed" / "good" / "INGESTED.txt").is_file()
+    again = run_once()  # a restart does not try it again
+    assert not again.kinds("queued") and not again.kinds("resume") and not again.kinds("error")
+    assert {r["name"]: r["state"] for r in ledger_state()[2].values()} == states
+
+
+def test_a_commit_that_keeps_failing_rejects_that_folder_alone_with_the_reason(drop, template, monkeypatch):
+    from cosmoskit._core.ledger import Tx
+
+    add_prompt = Tx.add_prompt
+
+    def failing(self: Any, doc: dict[str, Any]) -> dict[str, Any]:
+        if doc.get("name") == "explode":
+            raise OSError(28, "No space left on device")
+        return add_prompt(self, doc)
+
+    monkeypatch.setattr(Tx, "add_prompt", failing)
+    drop.mkdir()
+    for name in ("a", "b"):
+        sequence(template, drop / name, f"scene {name}", READY="")
+    sequence(template, drop / "boom", None, READY="", cosmos__yaml="prompt: fine\nname: explode\n")
+    session = run_once()
+    assert sorted(e["folder"] for e in session.kinds("queued")) == ["a", "b"]
+    [rejected] = session.kinds("rejected")
+    assert rejected["folder"] == "boom"
+    report = (drop / "rejected" / "boom" / "REJECTED.txt").read_text()
+    assert "could not be recorded in the ledger" in report and "No space left on device" in report
+    _, _, ingests = ledger_state()
+    [record] = [r for r in ingests.values() if r["name"] == "boom"]
+    assert record["state"] == "rejected" and "No space left on device" in record["reasons"][0]
+    assert sorted(r["state"] for r in ingests.values()) == ["ingested", "ingested", "rejected"]
+    assert len(runs()) == 2
+    monkeypatch.setattr(Tx, "add_prompt", add_prompt)
+    again = run_once()
+    assert not again.kinds("queued") and not again.kinds("resume") and len(runs()) == 2
+
+
+def test_a_folder_with_an_undecodable_name_is_rejected_and_recorded_beside_others(drop, template):
+    drop.mkdir()
+    odd = os.fsdecode(bytes(drop) + b"/take\xff1")
+    sequence(template, Path(odd), READY="")
+    sequence(template, drop / "no-text", None, READY="")
+    session = run_once()
+    assert sorted(e["folder"] for e in session.kinds("rejected")) == ["no-text", "take\ufffd1"]
+    assert not session.kinds("error")
+    states = {r["name"]: r["state"] for r in ledger_state()[2].values()}
+    assert states == {"no-text": "rejected", "take\ufffd1": "rejected"}
+    assert "undecodable bytes" in (drop / "rejected" / "take\ufffd1" / "REJECTED.txt").read_text()
+
+
+def test_a_folder_dropped_again_and_again_is_a_duplicate_every_time(drop, template, project):
+    drop.mkdir()
+    sequence(template, project / "stage" / "shot", "the one and only")
+    for _ in range(3):
+        shutil.copytree(project / "stage" / "shot", drop / "shot")
+        run_once()
+    assert len(runs()) == 1
+    _, _, ingests = ledger_state()
+    assert sorted(r["state"] for r in ingests.values()) == ["ingested", "rejected", "rejected"]
+    assert sorted(p.name for p in (drop / "rejected").iterdir()) == ["shot", "shot.2"]
+
+
+def test_a_link_added_to_a_folder_ingested_in_place_keeps_its_ingest(project, template):
+    configure(project, watch={**FAST, "after": "mark"})
+    drop = project / "drop"
+    drop.mkdir()
+    sequence(template, drop / "kept")
+    run_once()
+    os.symlink("/etc/hostname", drop / "kept" / "notes.txt")  # now it is refused, and moved to rejected/
+    assert [e["folder"] for e in run_once().kinds("rejected")] == ["kept"]
+    (drop / "rejected" / "kept" / "notes.txt").unlink()
+    (drop / "rejected" / "kept" / "REJECTED.txt").unlink()
+    os.rename(drop / "rejected" / "kept", drop / "kept")  # the same content back where it was ingested
+    again = run_once()
+    assert not again.kinds("queued") and len(runs()) == 1
