@@ -82,6 +82,7 @@ _NAMES: dict[str, str] = {
     "Submission": "_core.engine:Submission",
     "show_submission": "_cli.submission:show_submission",
     "show_runs": "_cli.submission:show_runs",
+    "not_completed": "_cli.submission:not_completed",
     "Worker": "_core.worker:Worker",
     "run_folder": "_core.queries:run_folder",
     "new_id": "_core.ids:new_id",
@@ -164,6 +165,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from cosmoskit._cli.output import (
         warn as warn,
     )
+    from cosmoskit._cli.submission import not_completed as not_completed
     from cosmoskit._cli.submission import show_runs as show_runs
     from cosmoskit._cli.submission import show_submission as show_submission
     from cosmoskit._core.batchjob import (

@@ -33,9 +33,6 @@ def worker(
     if once:
         from cosmoskit._cli.submission import not_completed
 
-        with context.ledger().read() as tx:
-            batches = [b for b in (tx.batch(i) for i in w.launched) if b is not None]
-            final = {r: tx.run(r) for b in batches for r in b["runs"]}
-        problem = not_completed([r for r in final.values() if r is not None])
+        problem = not_completed(w.outcomes())
         if problem is not None:
             raise problem

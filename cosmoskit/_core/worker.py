@@ -90,6 +90,14 @@ class Worker:
                         thread.join()
             self.engine.close()
 
+    def outcomes(self) -> list[RunRecord]:
+        """Where the runs of the batches this worker launched are now (a run relaunched in a later batch
+        counts once, as it ended): what a `--once` worker's exit code is made from."""
+        with self.ledger.read() as tx:
+            batches = [b for b in (tx.batch(i) for i in self.launched) if b is not None]
+            final = {r: tx.run(r) for b in batches for r in b["runs"]}
+        return [r for r in final.values() if r is not None]
+
     def _install_signals(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None

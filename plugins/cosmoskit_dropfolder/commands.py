@@ -122,9 +122,20 @@ def register(app: typer.Typer) -> None:
                 signal.signal(sig, handler)
             if worker_thread is not None:
                 worker_thread.join(timeout=30)
+        ran = None
         if work and once:
-            Worker(settings, Ledger(settings.home), log=worker_log).run(once=True)
+            ran = Worker(settings, Ledger(settings.home), log=worker_log)
+            ran.run(once=True)
         emit({"event": "stopped", "folder": None, "counts": counts,
               "message": f"stopped: {counts['queued']} folder(s) queued as {counts['runs']} run(s), "
                          f"{counts['rejected']} rejected, {counts['changed']} changed, "
                          f"{counts['duplicate']} duplicate(s), {counts['errors']} error(s)"})
+        if once:
+            # a script running `watch --once` learns from the exit code that something needs a look
+            problem = api.not_completed(ran.outcomes()) if ran is not None else None
+            if problem is not None:
+                raise problem
+            if counts["rejected"] or counts["errors"]:
+                raise api.CosmoskitError(
+                    f"{counts['rejected']} folder(s) rejected, {counts['errors']} error(s)",
+                    hint="each rejected folder's REJECTED.txt says why", exit_code=3)
