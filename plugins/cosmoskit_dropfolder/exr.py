@@ -265,8 +265,8 @@ def read_depth(path: str) -> "np.ndarray":
                     (dx0, dy0), (dx1, dy1) = ((int(v) for v in corner) for corner in header["dataWindow"])
                     (vx0, vy0), (vx1, vy1) = ((int(v) for v in corner) for corner in header["displayWindow"])
                     break
-            else:
-                raise BadFrame(f"no channel {channel}")
+            else:  # the header lists it (read_info chose it), so the library failed to decode its pixels
+                raise BadFrame("cannot be decoded (damaged pixel data)")
     except BadFrame:
         raise
     except Exception as exc:  # the library's own errors (RuntimeError, ValueError …): the file is damaged

@@ -373,7 +373,7 @@ def read_image(path: Path) -> ImageInfo:
 # ---------------------------------------------------------------- checks
 @dataclass
 class Checked:
-    """A shot that passed the checks: what to encode and how."""
+    """A checked shot: what to encode and how (encoded only when its checks found no problem)."""
 
     shot: Shot
     frames: int
@@ -393,7 +393,11 @@ def _frame_name(seq: Sequence, number: int, like: str) -> str:
 
 
 def check_shot(folder: Path, shot: Shot) -> tuple[Checked | None, list[Problem]]:
-    """Equal counts, no gaps or duplicate numbers, every frame readable and of one size: every problem found."""
+    """Equal counts, no gaps or duplicate numbers, every frame readable and of one size: every problem found.
+
+    The shot comes back whenever its RGB count and size are known, problems or not, so that the checks
+    that need them (the frame rate against a given video, odd sizes) still run and report too.
+    """
     from cosmoskit import api
     from cosmoskit.api import CosmoskitError
 
@@ -469,10 +473,10 @@ def check_shot(folder: Path, shot: Shot) -> tuple[Checked | None, list[Problem]]
     if len(set(starts.values())) > 1:
         notes.append("frame numbers start at " + ", ".join(f"{n} ({LABEL[m]})" for m, n in starts.items())
                      + "; frames are paired in order")
-    if problems or "rgb" not in sizes or "rgb" not in counts:
+    if "rgb" not in sizes or "rgb" not in counts:
         return None, problems
     width, height, _ = sizes["rgb"]
-    return Checked(shot, counts["rgb"][0], width, height, fps_from_video, info, notes), []
+    return Checked(shot, counts["rgb"][0], width, height, fps_from_video, info, notes), problems
 
 
 def _kind(facts: ImageInfo) -> str:
