@@ -133,6 +133,16 @@ def video_at_another_rate(d: Path) -> None:
     frames(d, "depth.%04d.png", "depth", n=5)
 
 
+def no_prompt_and_a_gap(d: Path) -> None:
+    houdini(d, 4)
+    (d / "depth.0002.png").unlink()
+
+
+def prompt_misspelt(d: Path) -> None:
+    houdini(d, 2)
+    (d / "cosmos.yaml").write_text("promt: a street\n")
+
+
 def nothing_usable(d: Path) -> None:
     d.mkdir(parents=True)
     (d / "notes.txt").write_text("x")
@@ -205,6 +215,16 @@ CASES: list[tuple[str, Callable[[Path], None], dict[str, Any], set[str]]] = [
         "depth.####.png (depth.0001.png … depth.0005.png): 5 depth frames, but the RGB color.mp4 has 6; counts "
         "must be equal",
         "color.mp4: runs at 24 fps but 30 fps was asked for the frames; they must match",
+    }),
+    ("the drop folder: no prompt text, and a gap", no_prompt_and_a_gap, {"require_text": True}, {
+        "no prompt text: add cosmos.yaml (prompt: …) or prompt.txt to the folder, or set watch.prompt in "
+        "cosmoskit.yaml",
+        f"depth.0002.png: missing {S} depth.0001.png to depth.0003.png)",
+    }),
+    ("the drop folder: the prompt key misspelt", prompt_misspelt, {"require_text": True}, {
+        "cosmos.yaml:1: unknown key 'promt' (did you mean 'prompt'?)",
+        "no prompt text: add cosmos.yaml (prompt: …) or prompt.txt to the folder, or set watch.prompt in "
+        "cosmoskit.yaml",
     }),
     ("nothing usable", nothing_usable, {}, {
         "cosmos.yaml and cosmos.yml: keep one",

@@ -315,13 +315,19 @@ def rate_and_size(c: Checked, fps: float | None, default_fps: float) -> tuple[st
     return fps_text(rate), width, height, crop, notes, problems
 
 
+NO_TEXT = ("no prompt text: add cosmos.yaml (prompt: …) or prompt.txt to the folder, or set watch.prompt in "
+           "cosmoskit.yaml")
+
+
 def check(folder: Path, *, fps: float | None = None, default_fps: float = 24.0, shot: str | None = None,
-          single: bool = False, sidecar_fps: bool = True, depth: str | None = None) -> Plan:
+          single: bool = False, sidecar_fps: bool = True, depth: str | None = None,
+          require_text: bool = False) -> Plan:
     """Every problem of ``folder`` — its sidecar, its layout, every frame of every shot — without encoding.
 
     Raises only for a wrong request (no such folder, an unknown ``shot``, ``fps`` out of range); a
     problem of the folder's content is a line in ``Plan.problems``.  ``depth`` ("distance" or
-    "inverse") overrides the sidecar's ``depth:``.
+    "inverse") overrides the sidecar's ``depth:``.  ``require_text``: a folder whose sidecar gives no
+    prompt text is a problem too (the drop folder, when ``watch.prompt`` gives none either).
     """
     from cosmoskit_dropfolder import sidecar
 
@@ -334,6 +340,8 @@ def check(folder: Path, *, fps: float | None = None, default_fps: float = 24.0, 
     if depth is not None and depth not in depthmap.MODES:
         raise CosmoskitError(f"--depth must be {' or '.join(depthmap.MODES)}, not {depth!r}")
     side, problems = sidecar.parse(folder)
+    if require_text and not side.prompt_given:  # a prompt given but unreadable is a line of its own already
+        problems.append(Problem(None, NO_TEXT))
     if fps is None and sidecar_fps:
         fps = side.fps
     depth_mode = depth or side.depth or "distance"
@@ -371,7 +379,8 @@ def check(folder: Path, *, fps: float | None = None, default_fps: float = 24.0, 
 # ---------------------------------------------------------------- the command's work
 def prepare(folder: Path, *, fps: float | None = None, default_fps: float = 24.0, shot: str | None = None,
             force: bool = False, single: bool = False, sidecar_fps: bool = True, verify: bool = True,
-            log: Callable[[str], None] | None = None, depth: str | None = None) -> list[Result]:
+            log: Callable[[str], None] | None = None, depth: str | None = None,
+            require_text: bool = False) -> list[Result]:
     """Check every shot of ``folder`` and encode what needs encoding; raise PrepareError listing all problems.
 
     The sidecar's problems are among them even when ``sidecar_fps`` is false (the watcher reads the
@@ -379,7 +388,7 @@ def prepare(folder: Path, *, fps: float | None = None, default_fps: float = 24.0
     ``verify`` probes each new video (frames and size); the watcher leaves it to ``describe_inputs``.
     """
     plan = check(folder, fps=fps, default_fps=default_fps, shot=shot, single=single, sidecar_fps=sidecar_fps,
-                 depth=depth)
+                 depth=depth, require_text=require_text)
     if plan.problems:
         raise PrepareError(plan.folder, plan.problems)
     work = [_jobs(plan, sp, force) for sp in plan.shots]

@@ -63,6 +63,7 @@ class Sidecar:
     params: dict[str, Any] = field(default_factory=dict)       # run parameters shared by every run
     files: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)      # what could not be read (values left out)
+    prompt_given: bool = False  # a prompt was given, readable or not (or the file could not be read to tell)
 
     def as_dict(self) -> dict[str, Any]:
         return {"text": self.text, "negative_prompt": self.negative, "name": self.name, "fps": self.fps,
@@ -122,6 +123,7 @@ def parse(folder: Path, fields: Mapping[str, Any] | None = None) -> tuple[Sideca
         raw, problem = _read_text(folder / where)
         if problem:
             problems.append(Problem(where, problem))
+            side.prompt_given = True
         else:
             side, found = parse_text(raw or "", where, fields)
             side.files = [where]
@@ -129,6 +131,7 @@ def parse(folder: Path, fields: Mapping[str, Any] | None = None) -> tuple[Sideca
     text_file = folder / "prompt.txt"
     if text_file.is_file():
         side.files.append(text_file.name)
+        side.prompt_given = True
         body, problem = _read_text(text_file)
         if problem:
             problems.append(Problem(text_file.name, problem))
@@ -165,7 +168,7 @@ def parse_text(raw: str, where: str = "cosmos.yaml",
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        return Sidecar(), [Problem(where, f"broken YAML: {problem}", mark.line + 1 if mark else None)]
+        return Sidecar(prompt_given=True), [Problem(where, f"broken YAML: {problem}", mark.line + 1 if mark else None)]
     finally:
         loader.dispose()
 
@@ -232,7 +235,9 @@ def check(data: Any, where: str = "cosmos.yaml", lines: Lines | None = None,
 
     if not isinstance(data, dict):
         bad(f"must be a mapping of keys (prompt:, weights: …), not {type(data).__name__}")
+        side.prompt_given = True  # cannot tell
         return side, problems
+    side.prompt_given = "prompt" in data or "text" in data
     for key in data:
         if key not in KEYS:
             bad(f"unknown key {str(key)!r} ({_suggest(str(key), KEYS)})", key)
