@@ -64,6 +64,8 @@ def halves(left: float, right: float, size: tuple[int, int] = (32, 18), sky_colu
     (["depth"], "depth", None),
     (["N.X", "N.Y", "N.Z", "P.Z"], None, "several depth channels (N.Z, P.Z); keep one"),
     (["zdepth.R", "zdepth.G", "zdepth.B"], "zdepth.R", None),
+    (["R", "G", "B", "VRayZDepth.R", "VRayZDepth.G", "VRayZDepth.B"], "VRayZDepth.R", None),
+    (["R", "G", "B", "SceneDepth"], "SceneDepth", None),
     (["Y"], "Y", None),
     (["R", "G", "B"], "R", None),                                          # grey saved as RGB
     (["Z", "depth.Z"], "Z", None),                                         # the plain Z first

@@ -27,8 +27,12 @@ PIXEL_NAMES = {0: "uint", 1: "half", 2: "float"}
 LINES_PER_CHUNK = {0: 1, 1: 1, 2: 1, 3: 16, 4: 32, 5: 16, 6: 32, 7: 32, 8: 32, 9: 256, 10: 256, 11: 32}
 
 # Layer names that mean depth (``depth.Z``, ``ViewLayer.Depth.Z``, ``zdepth.R`` …): the drop folder's own
-# depth names, plus Mantra's ``Pz``.
+# depth names, Mantra's ``Pz``, and any name holding "depth" (V-Ray's ``VRayZDepth``, ``SceneDepth`` …).
 DEPTH_LAYERS = frozenset(ALIASES["depth"]) | {"pz"}
+
+
+def is_depth_name(name: str) -> bool:
+    return name in DEPTH_LAYERS or "depth" in name
 
 
 @dataclass(frozen=True)
@@ -67,10 +71,10 @@ def pick_depth_channel(names: Iterable[str]) -> tuple[str | None, str | None]:
 
     ranks: list[list[str]] = [
         [n for n in names if n.lower() == "z"],
-        [n for n in names if layer_and_last(n)[1] == "z" and layer_and_last(n)[0] in DEPTH_LAYERS],
-        [n for n in names if "." not in n and n.lower() in DEPTH_LAYERS],
+        [n for n in names if layer_and_last(n)[1] == "z" and is_depth_name(layer_and_last(n)[0])],
+        [n for n in names if "." not in n and is_depth_name(n.lower())],
         [n for n in names if layer_and_last(n)[1] == "z" and layer_and_last(n)[0]],
-        [n for n in names if layer_and_last(n)[1] in ("r", "y", "v") and layer_and_last(n)[0] in DEPTH_LAYERS],
+        [n for n in names if layer_and_last(n)[1] in ("r", "y", "v") and is_depth_name(layer_and_last(n)[0])],
         [n for n in names if n.lower() in ("y", "v")],
         [n for n in names if n.lower() == "r"],
     ]
@@ -220,8 +224,8 @@ def check_chunks(data: bytes, header: Header) -> None:
         first += count or 0
 
 
-def read_info(data: bytes) -> tuple[ImageInfo, int]:
-    """Header facts of a depth EXR and the part holding its depth channel; :class:`BadFrame` if unusable."""
+def read_info(data: bytes) -> ImageInfo:
+    """Header facts of a depth EXR (size, depth channel); :class:`BadFrame` if it cannot be used."""
     header = parse_header(data)
     for part in header.parts:
         if part.kind.startswith("deep"):
@@ -231,14 +235,13 @@ def read_info(data: bytes) -> tuple[ImageInfo, int]:
     channel, problem = pick_depth_channel(names)
     if channel is None:
         raise BadFrame(str(problem))
-    number = next(i for i, p in enumerate(header.parts) if channel in p.channels)
-    part = header.parts[number]
+    part = next(p for p in header.parts if channel in p.channels)
     ptype, xs, ys = part.channels[channel]
     if (xs, ys) != (1, 1):
         raise BadFrame(f"channel {channel} is subsampled ({xs}x{ys}); write the depth at full resolution")
     x0, y0, x1, y1 = part.display_window
     return ImageInfo(x1 - x0 + 1, y1 - y0 + 1, PIXEL_BITS[ptype], "gray", channel=channel,
-                     sample=PIXEL_NAMES[ptype]), number
+                     sample=PIXEL_NAMES[ptype])
 
 
 # ---------------------------------------------------------------- the pixels, by the OpenEXR package
@@ -255,7 +258,7 @@ def read_depth(path: str) -> "np.ndarray":
         data = open(path, "rb").read()
     except OSError as exc:
         raise BadFrame(f"cannot be read ({exc.strerror or exc})") from None
-    channel = read_info(data)[0].channel
+    channel = read_info(data).channel
     try:
         with OpenEXR.File(io.BytesIO(data), separate_channels=True) as f:
             for part in f.parts:

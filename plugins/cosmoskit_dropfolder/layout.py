@@ -366,7 +366,7 @@ def read_image(path: Path) -> ImageInfo:
     if suffix == ".exr":
         from cosmoskit_dropfolder import exr
 
-        return exr.read_info(data)[0]
+        return exr.read_info(data)
     return read_jpeg(data)
 
 

@@ -33,12 +33,15 @@ import time
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from cosmoskit.api import CosmoskitError
 
 from cosmoskit_dropfolder import depthmap, layout
 from cosmoskit_dropfolder.layout import LABEL, OUTPUT_NAME, Checked, Problem, Sequence, Video
+
+if TYPE_CHECKING:
+    from cosmoskit_dropfolder.sidecar import Sidecar
 
 MANIFEST = ".cosmoskit-prepare.json"
 ENCODER_VERSION = 1  # bump when the settings below change: outputs made with older ones are re-encoded
@@ -278,7 +281,7 @@ class Plan:
     """What :func:`check` found: every problem of the folder, or the shots ready to encode."""
 
     folder: Path
-    sidecar: Any                          # sidecar.Sidecar (as far as it reads)
+    sidecar: "Sidecar"                    # as far as it reads
     depth_mode: str                       # "distance" or "inverse" (measured depth)
     shots: list[ShotPlan]
     notes: list[str]
