@@ -11,8 +11,10 @@ import numpy as np
 import OpenEXR
 import pytest
 
+from conftest import configure
 from cosmoskit._core.media import ffmpeg_exe, probe
 from test_prepare import frames
+from test_watch import FAST, ledger_state, run_once
 
 NAN, INF = float("nan"), float("inf")
 
@@ -206,6 +208,22 @@ def test_inverse_depth_from_the_sidecar_or_the_option(project, cli):
     assert (grey[0, 9, 5], grey[0, 9, 25]) == (255, 0)
     bad = cli("prepare", str(shot), "--depth", "far")
     assert bad.exit_code != 0 and "--depth must be distance or inverse, not 'far'" in bad.stderr
+
+
+def test_the_drop_folder_takes_exr_depth(project):
+    configure(project, watch=FAST)
+    shot = project / "drop" / "exr-shot"
+    frames(shot, "color.%04d.png", "rgb", n=2)
+    write_exr(shot / "depth.0001.exr", {"R": np.zeros((18, 32), np.float16), "depth.Z": halves(2, 8)})
+    write_exr(shot / "depth.0002.exr", {"R": np.zeros((18, 32), np.float16), "depth.Z": halves(8, 2)})
+    (shot / "cosmos.yaml").write_text("prompt: a street at night\nweights: {vis: 0.3, depth: 0.7}\n")
+    (shot / "READY").write_text("")
+    session = run_once()
+    assert [e["folder"] for e in session.kinds("queued")] == ["exr-shot"], session.events
+    runs, prompts, _ = ledger_state()
+    assert len(runs) == 1 and set(prompts[0]["inputs"]) == {"rgb", "depth"}
+    grey = decoded_grey(Path(prompts[0]["inputs"]["depth"]["path"]))
+    assert grey[:, 9, 5].tolist() == [255, 0] and grey[:, 9, 25].tolist() == [0, 255]
 
 
 def test_8_bit_depth_is_still_kept_exactly(project):
