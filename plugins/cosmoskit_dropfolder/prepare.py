@@ -482,9 +482,11 @@ def _encode_shot(plan: Plan, sp: ShotPlan, jobs: list[_Job], planned: dict[str, 
         if levels_seen and levels_seen[1] - levels_seen[0] < 16:
             notes.append(f"depth uses only grey levels {levels_seen[0]}–{levels_seen[1]} of 0–255: normalise the "
                          f"depth when rendering, or the model sees an almost flat depth")
-        if entry.get("depth_range"):
-            rng = depthmap.DepthRange(**entry["depth_range"])
-            notes.append(f"{seq.label}: {rng.describe()}")
+        if isinstance(entry.get("depth_range"), dict):
+            try:
+                notes.append(f"{seq.label}: {depthmap.DepthRange(**entry['depth_range']).describe()}")
+            except (TypeError, ValueError):  # a manifest from another version: the note is all that is lost
+                pass
         first, last = seq.ordered()[0][1], seq.ordered()[-1][1]
         result_videos[modality] = {"path": str(sp.out_dir / out_name), "source": f"{seq.label} ({first} … {last})",
                                    "action": "up to date" if up_to_date else "encoded", "encoding": described}
