@@ -250,11 +250,11 @@ def test_a_watcher_that_died_mid_ingest_is_resumed_exactly_once(drop, template):
 
 BAD = {
     "no-rgb": "no RGB frames or video",
-    "counts": "5 depth frames, but the RGB color.####.png",
+    "counts": "depth.0006.png: missing (the RGB frames go on to color.0006.png)",
     "unreadable": "color.0003.png: truncated (the file ends inside its IDAT chunk)",
     "bad-yaml": "cosmos.yaml:3: broken YAML",
-    "bad-key": "cosmos.yaml: unknown key 'wieghts'",
-    "bad-weight": "cosmos.yaml: weight vis=2 is outside 0..1",
+    "bad-key": "cosmos.yaml:2: unknown key 'wieghts'",
+    "bad-weight": "cosmos.yaml:2: weight vis=2 is outside 0..1",
     "no-prompt": "no prompt text: add cosmos.yaml",
     "link-out": "notes.txt: a symbolic link to /etc/hostname; names may not reach outside the folder",
     "name-out": "the name '../../evil' holds a path separator",

@@ -20,6 +20,7 @@ def register(app: typer.Typer) -> None:
         name: Optional[str] = typer.Option(None, "--name", help="The shot to prepare when the folder holds several (shotA_color.0001.png, shotB_color.0001.png …); each shot otherwise goes to its own subfolder."),
         fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of the sequences (else fps: in cosmos.yaml, else 24)."),
         force: bool = typer.Option(False, "--force", help="Encode again even when the videos are up to date."),
+        depth: Optional[str] = typer.Option(None, "--depth", metavar="distance|inverse", help="What EXR and 16-bit PNG depth holds: distance (larger = farther, a Z pass; the default) or inverse (larger = nearer). Else depth: in cosmos.yaml."),
         json_: bool = typer.Option(False, "--json", help="Output as JSON."),
     ) -> None:
         """Check frame sequences and encode them into color.mp4 / depth.mp4 / seg.mp4 for a prompt."""
@@ -35,7 +36,7 @@ def register(app: typer.Typer) -> None:
                 sys.stderr.write(f"{text}\n")
 
         try:
-            results = prepare.prepare(folder, fps=fps, shot=name, force=force, log=log)
+            results = prepare.prepare(folder, fps=fps, shot=name, force=force, log=log, depth=depth)
         except prepare.PrepareError as exc:
             if json_:
                 api.emit_json({"folder": str(exc.folder), "ok": False, "problems": exc.lines(str(exc.folder))})

@@ -7,7 +7,10 @@ Layouts understood (one *shot* per folder, or several with a shot prefix):
 - one subfolder per modality (``rgb/``, ``depth/``, ``seg/`` …) holding numbered frames;
 - videos already named as ``prompts.find_inputs`` wants them (``color.mp4``, ``depth.mp4`` …).
 
-Every problem is one :class:`Problem`: the file (relative to the folder) and what is wrong.
+Frames are PNG (8 or 16 bit) or JPEG; depth may also be OpenEXR (``exr.py``).
+
+Every problem is one :class:`Problem`: the file (relative to the folder) and what is wrong.  Nothing
+here stops at the first problem: a folder's checks find all of them, so one round of fixes is enough.
 """
 from __future__ import annotations
 
@@ -21,8 +24,9 @@ from typing import Iterable
 
 from cosmoskit.api import CONTROL_NAMES, RGB_NAMES
 
-IMAGE_EXTS = (".png", ".jpg", ".jpeg")
-UNSUPPORTED_IMAGE_EXTS = (".exr", ".tif", ".tiff", ".dpx", ".tga", ".bmp", ".hdr", ".webp", ".cin")
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".exr")
+DEPTH_ONLY_EXTS = (".exr",)  # measured depth; colour EXR would need a tone mapping nobody asked for
+UNSUPPORTED_IMAGE_EXTS = (".tif", ".tiff", ".dpx", ".tga", ".bmp", ".hdr", ".webp", ".cin")
 VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
 
 # What each modality becomes (a name prompts.find_inputs accepts).
@@ -49,18 +53,19 @@ OWN_PREFIX = ".cosmoskit"
 
 _FRAME = re.compile(r"^(?P<prefix>.*?)(?P<num>\d+)(?P<ext>\.[A-Za-z0-9]+)$")
 _SPLIT = re.compile(r"[._\-\s]+")
-MAX_PROBLEMS = 40
 
 
 @dataclass(frozen=True)
 class Problem:
     file: str | None  # relative to the folder; None for the folder itself
     text: str
+    at: int | None = None  # a line of ``file`` (the sidecar), shown as ``file:line``
 
     def line(self, root: str | None = None) -> str:
         if self.file is None:
             return f"{root}: {self.text}" if root else self.text
-        return f"{os.path.join(root, self.file) if root else self.file}: {self.text}"
+        where = os.path.join(root, self.file) if root else self.file
+        return f"{where}:{self.at}: {self.text}" if self.at is not None else f"{where}: {self.text}"
 
 
 @dataclass
@@ -182,8 +187,7 @@ def find_sources(folder: Path, own_outputs: Iterable[str] = ()) -> Found:
         seq.frames.setdefault(int(m.group("num")), []).append(name)
 
     for suffix, names in unsupported.items():
-        problems.append(Problem(names[0], f"{suffix[1:].upper()} frames are not supported ({len(names)} "
-                                          f"file(s)); write PNG (16-bit PNG for depth) or JPEG"))
+        problems.append(_unsupported(names, suffix))
     if ignored_other:
         listed = ", ".join(f"{n} {k}" for k, n in sorted(ignored_other.items()))
         notes.append(f"ignored other files: {listed}")
@@ -213,6 +217,10 @@ def find_sources(folder: Path, own_outputs: Iterable[str] = ()) -> Found:
             return
         shot.sources[modality] = source
 
+    for seq in known + sub_sequences:
+        if seq.ext in DEPTH_ONLY_EXTS and seq.modality != "depth":
+            problems.append(Problem(seq.label, f"{seq.ext[1:].upper()} frames are read for depth only; write the "
+                                               f"{LABEL[seq.modality]} frames as PNG or JPEG"))
     for seq in known:
         # two extensions for one prefix are two groups: report it as such
         add(seq.shot, seq.modality, seq, seq.label)
@@ -226,6 +234,7 @@ def find_sources(folder: Path, own_outputs: Iterable[str] = ()) -> Found:
 def _sequence_in_subfolder(folder: Path, sub: str, modality: str, problems: list[Problem],
                            notes: list[str]) -> Sequence | None:
     groups: dict[tuple[str, str], Sequence] = {}
+    unsupported: dict[str, list[str]] = {}
     try:
         names = sorted(e.name for e in os.scandir(folder / sub) if not e.name.startswith("."))
     except OSError as exc:
@@ -235,9 +244,8 @@ def _sequence_in_subfolder(folder: Path, sub: str, modality: str, problems: list
         m = _FRAME.match(name)
         suffix = os.path.splitext(name)[1].lower()
         if suffix in UNSUPPORTED_IMAGE_EXTS and m:
-            problems.append(Problem(f"{sub}/{name}", f"{suffix[1:].upper()} frames are not supported; write PNG "
-                                                   f"(16-bit PNG for depth) or JPEG"))
-            return None
+            unsupported.setdefault(suffix, []).append(f"{sub}/{name}")
+            continue
         if m is None or suffix not in IMAGE_EXTS:
             continue
         key = (m.group("prefix").lower(), suffix)
@@ -245,14 +253,25 @@ def _sequence_in_subfolder(folder: Path, sub: str, modality: str, problems: list
         if seq is None:
             seq = groups[key] = Sequence(modality, f"{sub}/{m.group('prefix')}####{m.group('ext')}", {}, suffix)
         seq.frames.setdefault(int(m.group("num")), []).append(f"{sub}/{name}")
+    for suffix, rels in unsupported.items():
+        problems.append(_unsupported(rels, suffix))
     if not groups:
-        notes.append(f"ignored folder {sub}/ (no numbered PNG or JPEG frames)")
+        if not unsupported:
+            notes.append(f"ignored folder {sub}/ (no numbered PNG, JPEG or EXR frames)")
         return None
     if len(groups) > 1:
         labels = ", ".join(s.label for s in groups.values())
         problems.append(Problem(f"{sub}/", f"holds several frame sequences ({labels}); keep one per folder"))
         return None
     return next(iter(groups.values()))
+
+
+def _unsupported(rels: list[str], suffix: str) -> Problem:
+    what = f"{suffix[1:].upper()} frames are not supported"
+    if len(rels) > 1:
+        what += f" ({len(rels)} files, {rels[0]} … {rels[-1]})"
+    return Problem(rels[0] if len(rels) == 1 else None,
+                   f"{what}; write PNG (16-bit PNG or OpenEXR for depth) or JPEG")
 
 
 # ---------------------------------------------------------------- reading frame headers
@@ -262,6 +281,8 @@ class ImageInfo:
     height: int
     bit_depth: int
     channels: str  # "gray", "gray+alpha", "rgb", "rgba", "palette"
+    channel: str = ""   # EXR: the channel that holds the depth (``Z``, ``depth.Z`` …)
+    sample: str = ""    # EXR: "half", "float" or "uint"
 
 
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
@@ -339,15 +360,20 @@ def read_image(path: Path) -> ImageInfo:
         data = path.read_bytes()
     except OSError as exc:
         raise BadFrame(f"cannot be read ({exc.strerror or exc})") from None
-    if path.suffix.lower() == ".png":
+    suffix = path.suffix.lower()
+    if suffix == ".png":
         return read_png(data)
+    if suffix == ".exr":
+        from cosmoskit_dropfolder import exr
+
+        return exr.read_info(data)
     return read_jpeg(data)
 
 
 # ---------------------------------------------------------------- checks
 @dataclass
 class Checked:
-    """A shot that passed the checks: what to encode and how."""
+    """A checked shot: what to encode and how (encoded only when its checks found no problem)."""
 
     shot: Shot
     frames: int
@@ -367,7 +393,11 @@ def _frame_name(seq: Sequence, number: int, like: str) -> str:
 
 
 def check_shot(folder: Path, shot: Shot) -> tuple[Checked | None, list[Problem]]:
-    """Equal counts, no gaps or duplicate numbers, every frame readable and of one size."""
+    """Equal counts, no gaps or duplicate numbers, every frame readable and of one size: every problem found.
+
+    The shot comes back whenever its RGB count and size are known, problems or not, so that the checks
+    that need them (the frame rate against a given video, odd sizes) still run and report too.
+    """
     from cosmoskit import api
     from cosmoskit.api import CosmoskitError
 
@@ -377,7 +407,6 @@ def check_shot(folder: Path, shot: Shot) -> tuple[Checked | None, list[Problem]]
         present = ", ".join(s.label if isinstance(s, Sequence) else s.rel for s in shot.sources.values())
         problems.append(Problem(None, "no RGB frames or video (expected color.####.png, rgb_####.png, rgb/ or "
                                       "color.mp4" + (f"; found only {present}" if present else "") + ")"))
-        return None, problems
 
     counts: dict[str, tuple[int, str]] = {}
     sizes: dict[str, tuple[int, int, str]] = {}
@@ -397,38 +426,42 @@ def check_shot(folder: Path, shot: Shot) -> tuple[Checked | None, list[Problem]]
             continue
         ordered = source.ordered()
         for number, rels in sorted(source.frames.items()):
-            if len(rels) > 1:
-                problems.append(Problem(rels[1], f"frame {number} given twice (also {rels[0]})"))
-        numbers = [n for n, _ in ordered]
-        for (a, rel_a), (b, rel_b) in zip(ordered, ordered[1:]):
-            if b != a + 1:
-                first, last = _frame_name(source, a + 1, rel_a), _frame_name(source, b - 1, rel_a)
-                what = f"{first}: missing" if b - a == 2 else f"{first} … {last}: {b - a - 1} frames missing"
-                problems.append(Problem(None, f"{what} (the {LABEL[modality]} frames jump from {rel_a} to {rel_b})"))
-        counts[modality] = (len(numbers), f"{source.label} ({ordered[0][1]} … {ordered[-1][1]})")
+            for rel in rels[1:]:
+                problems.append(Problem(rel, f"frame {number} given twice (also {rels[0]})"))
+        problems += gap_problems(source, LABEL[modality])
+        counts[modality] = (len(ordered), f"{source.label} ({ordered[0][1]} … {ordered[-1][1]})")
+        if source.ext in DEPTH_ONLY_EXTS and modality != "depth":
+            continue  # refused as a whole by find_sources; its frames need no reading
         ref: tuple[ImageInfo, str] | None = None
-        for _, rel in ordered:
+        faults: list[tuple[int, str, str]] = []  # (index in order, file, what is wrong)
+        for index, (_, rel) in enumerate(ordered):
             try:
                 facts = read_image(folder / rel)
             except BadFrame as exc:
-                problems.append(Problem(rel, str(exc)))
+                faults.append((index, rel, str(exc)))
                 continue
             if ref is None:
                 ref = (facts, rel)
                 info[modality] = facts
                 sizes[modality] = (facts.width, facts.height, rel)
             elif (facts.width, facts.height) != (ref[0].width, ref[0].height):
-                problems.append(Problem(rel, f"{facts.width}x{facts.height}, but {ref[1]} is "
-                                             f"{ref[0].width}x{ref[0].height}; every frame must have one size"))
-            elif facts.channels != ref[0].channels or facts.bit_depth != ref[0].bit_depth:
-                notes.append(f"{rel} is {facts.bit_depth}-bit {facts.channels}, {ref[1]} is "
-                             f"{ref[0].bit_depth}-bit {ref[0].channels}")
-            if len(problems) > MAX_PROBLEMS:
-                break
+                faults.append((index, rel, f"{facts.width}x{facts.height}, but {ref[1]} is "
+                                           f"{ref[0].width}x{ref[0].height}; every frame must have one size"))
+            elif (facts.channels, facts.bit_depth, facts.channel) != (ref[0].channels, ref[0].bit_depth,
+                                                                      ref[0].channel):
+                notes.append(f"{rel} is {_kind(facts)}, {ref[1]} is {_kind(ref[0])}")
+        problems += merge_runs(faults)
+    rgb = shot.sources.get("rgb")
     if "rgb" in counts:
         rgb_count, rgb_label = counts["rgb"]
         for modality, (count, label) in counts.items():
-            if modality != "rgb" and count != rgb_count:
+            source = shot.sources[modality]
+            if modality == "rgb":
+                continue
+            if isinstance(source, Sequence) and isinstance(rgb, Sequence) and min(source.frames) == min(rgb.frames):
+                # numbered alike: name the frames missing at the end or beyond the RGB's last
+                problems += end_problems(source, rgb, LABEL[modality])
+            elif count != rgb_count:
                 problems.append(Problem(None, f"{label}: {count} {LABEL[modality]} frames, but the RGB {rgb_label} "
                                               f"has {rgb_count}; counts must be equal"))
     if "rgb" in sizes:
@@ -440,7 +473,68 @@ def check_shot(folder: Path, shot: Shot) -> tuple[Checked | None, list[Problem]]
     if len(set(starts.values())) > 1:
         notes.append("frame numbers start at " + ", ".join(f"{n} ({LABEL[m]})" for m, n in starts.items())
                      + "; frames are paired in order")
-    if problems:
+    if "rgb" not in sizes or "rgb" not in counts:
         return None, problems
     width, height, _ = sizes["rgb"]
-    return Checked(shot, counts["rgb"][0], width, height, fps_from_video, info, notes), []
+    return Checked(shot, counts["rgb"][0], width, height, fps_from_video, info, notes), problems
+
+
+def _kind(facts: ImageInfo) -> str:
+    if facts.channel:
+        return f"{facts.bit_depth}-bit {facts.sample or 'float'} (channel {facts.channel})"
+    return f"{facts.bit_depth}-bit {facts.channels}"
+
+
+# ---------------------------------------------------------------- the problem lines (pure)
+def gap_problems(seq: Sequence, label: str) -> list[Problem]:
+    """One line per run of missing frame numbers inside the sequence."""
+    out: list[Problem] = []
+    ordered = seq.ordered()
+    for (a, rel_a), (b, rel_b) in zip(ordered, ordered[1:]):
+        if b != a + 1:
+            first, last = _frame_name(seq, a + 1, rel_a), _frame_name(seq, b - 1, rel_a)
+            what = f"{first}: missing" if b - a == 2 else f"{first} … {last}: {b - a - 1} frames missing"
+            out.append(Problem(None, f"{what} (the {label} frames jump from {rel_a} to {rel_b})"))
+    return out
+
+
+def end_problems(seq: Sequence, rgb: Sequence, label: str) -> list[Problem]:
+    """Frames of ``seq`` missing after its last one, or beyond the RGB's last (both numbered from one start)."""
+    out: list[Problem] = []
+    last, rgb_last = max(seq.frames), max(rgb.frames)
+    like, rgb_last_rel = seq.ordered()[-1][1], rgb.ordered()[-1][1]
+    if last < rgb_last:
+        first, final = _frame_name(seq, last + 1, like), _frame_name(seq, rgb_last, like)
+        what = f"{first}: missing" if rgb_last - last == 1 else f"{first} … {final}: {rgb_last - last} frames missing"
+        out.append(Problem(None, f"{what} (the RGB frames go on to {rgb_last_rel})"))
+    beyond = [rel for n, rel in seq.ordered() if n > rgb_last]
+    if len(beyond) == 1:
+        out.append(Problem(beyond[0], f"a {label} frame beyond the last RGB frame {rgb_last_rel}"))
+    elif beyond:
+        out.append(Problem(None, f"{beyond[0]} … {beyond[-1]}: {len(beyond)} {label} frames beyond the last RGB "
+                                 f"frame {rgb_last_rel}"))
+    return out
+
+
+def merge_runs(faults: list[tuple[int, str, str]]) -> list[Problem]:
+    """One line per fault, except that neighbouring frames with the same fault share one line.
+
+    ``faults`` are (position in the sequence, file, what is wrong).  Four hundred frames re-rendered
+    at another size are one problem, not four hundred lines that bury the others.
+    """
+    out: list[Problem] = []
+    run: list[tuple[int, str, str]] = []
+
+    def flush() -> None:
+        if len(run) == 1:
+            out.append(Problem(run[0][1], run[0][2]))
+        elif run:
+            out.append(Problem(None, f"{run[0][1]} … {run[-1][1]}: {run[0][2]} ({len(run)} frames)"))
+        run.clear()
+
+    for fault in faults:
+        if run and (fault[0] != run[-1][0] + 1 or fault[2] != run[-1][2]):
+            flush()
+        run.append(fault)
+    flush()
+    return out

@@ -6,6 +6,7 @@ negative_prompt: cartoon, blurry                # or `negative:`
 name: street-rain                               # prompt name (default: the folder's name)
 fps: 30                                         # frame sequences only (default watch.fps)
 priority: 5                                     # default watch.priority
+depth: distance                                 # EXR/16-bit depth holds distance (default) or inverse depth
 weights:                                        # one set, "vis=0.3,depth=0.5", or a list of sets:
   - {vis: 0.3, depth: 0.5}                      #   one queued run per set
   - {edge: 0.6, seg: 0.4}
@@ -14,22 +15,40 @@ seed: 1                                         # num_steps, guidance, seed, sig
                                                 # blur_strength, canny_threshold: for every run
 ```
 Anything left out comes from the configuration (``watch:`` and ``transfer:``).
+
+Every problem of the sidecar is found in one reading — each unknown key, wrong type and value out
+of range, as ``cosmos.yaml:LINE: what`` — so a typo never hides the next one, nor a problem of the
+frames (``prepare`` reports them together).  :func:`check` is the pure decision, a table in the tests.
 """
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
+
+from cosmoskit_dropfolder.depthmap import MODES as DEPTH_MODES
+from cosmoskit_dropfolder.layout import Problem
 
 RUN_PARAMS = ("num_steps", "guidance", "seed", "sigma_max", "blur_strength", "canny_threshold")
-KEYS = ("prompt", "text", "negative_prompt", "negative", "name", "fps", "priority", "weights", *RUN_PARAMS)
+KEYS = ("prompt", "text", "negative_prompt", "negative", "name", "fps", "priority", "depth", "weights", *RUN_PARAMS)
+RUN_KEYS = ("weights", "priority", *RUN_PARAMS)
 MAX_RUNS = 64
+OPERATION = "transfer"  # what the drop folder queues; its own fields check the run parameters
+# A stand-in prompt text while the sidecar has problems (see read()); never queued: prepare refuses the folder.
+STAND_IN_TEXT = "(the sidecar has problems)"
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+Lines = Mapping[tuple[Any, ...], int]  # path of keys and list indices -> line number (1-based)
 
 
 class SidecarError(Exception):
-    """A broken sidecar: ``str(error)`` is one line naming the file."""
+    """A broken sidecar or name: ``str(error)`` is one line; ``problems`` holds every problem."""
+
+    def __init__(self, text: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(text)
+        self.problems = problems or []
 
 
 @dataclass
@@ -39,144 +58,347 @@ class Sidecar:
     name: str | None = None
     fps: float | None = None
     priority: int | None = None
+    depth: str | None = None                                   # "distance" or "inverse" (EXR/16-bit depth)
     runs: list[dict[str, Any]] = field(default_factory=list)  # each: {"weights": …} plus per-run params
     params: dict[str, Any] = field(default_factory=dict)       # run parameters shared by every run
     files: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)      # what could not be read (values left out)
+    prompt_given: bool = False  # a prompt was given, readable or not (or the file could not be read to tell)
 
     def as_dict(self) -> dict[str, Any]:
         return {"text": self.text, "negative_prompt": self.negative, "name": self.name, "fps": self.fps,
-                "priority": self.priority, "runs": self.runs, "params": self.params, "files": self.files}
+                "priority": self.priority, "depth": self.depth, "runs": self.runs, "params": self.params,
+                "files": self.files}
+
+
+def name_problem(name: str) -> str | None:
+    """Why a prompt or folder name could reach outside its folder or break a log line (None: it is fine)."""
+    if not name.strip():
+        return "the name is empty"
+    if _BAD_NAME.search(name) or name.strip() in (".", "..") or name.startswith(".."):
+        return (f"the name {name!r} holds a path separator, '..' or a control character; names may not reach "
+                f"outside the folder")
+    if len(name) > 200:
+        return "the name is longer than 200 characters"
+    return None
 
 
 def check_name(name: str, where: str) -> str:
     """A prompt or folder name that cannot reach outside its folder or break a log line."""
-    if not name.strip():
-        raise SidecarError(f"{where}: the name is empty")
-    if _BAD_NAME.search(name) or name.strip() in (".", "..") or name.startswith(".."):
-        raise SidecarError(f"{where}: the name {name!r} holds a path separator, '..' or a control character; "
-                           f"names may not reach outside the folder")
-    if len(name) > 200:
-        raise SidecarError(f"{where}: the name is longer than 200 characters")
+    problem = name_problem(name)
+    if problem:
+        raise SidecarError(f"{where}: {problem}")
     return name.strip()
 
 
-def _text(value: Any, where: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise SidecarError(f"{where} must be non-empty text, not {value!r}")
-    return value.strip()
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise SidecarError(f"{path.name}: not UTF-8 text") from None
-    except OSError as exc:
-        raise SidecarError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
-
-
+# ---------------------------------------------------------------- reading the files
 def read(folder: Path) -> Sidecar:
-    """Parse the folder's sidecar files; a folder without any gives an empty Sidecar."""
-    import yaml
+    """The folder's sidecar as far as it reads; a folder without one gives an empty Sidecar.
 
-    side = Sidecar()
-    yamls = [folder / n for n in ("cosmos.yaml", "cosmos.yml") if (folder / n).is_file()]
-    if len(yamls) > 1:
-        raise SidecarError("cosmos.yaml and cosmos.yml: keep one")
-    text_file = folder / "prompt.txt"
-    if yamls:
-        path = yamls[0]
-        side.files.append(path.name)
-        raw_text = _read_text(path)
-        try:
-            data = yaml.safe_load(raw_text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{path.name}:{mark.line + 1}" if mark else path.name
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise SidecarError(f"{where}: broken YAML: {problem}") from None
-        if data is None:
-            data = {}
-        if isinstance(data, str):  # a file holding only the prompt text
-            data = {"prompt": data}
-        if not isinstance(data, dict):
-            raise SidecarError(f"{path.name}: must be a mapping of keys (prompt:, weights: …), not "
-                               f"{type(data).__name__}")
-        _apply(side, data, path.name)
-    if text_file.is_file():
-        side.files.append(text_file.name)
-        body = _read_text(text_file).strip()
-        if side.text is not None:
-            raise SidecarError(f"prompt.txt: the prompt is also given in {yamls[0].name}; keep one")
-        if not body:
-            raise SidecarError("prompt.txt: the file is empty")
-        side.text = body
-    if not side.runs:
-        side.runs = [{}]  # no weights given: one run with the configured weights
+    Never raises for a broken sidecar: ``problems`` lists every problem and the values concerned
+    are left out, so the caller reports them *with* the problems of the frames —
+    :func:`cosmoskit_dropfolder.prepare.prepare` reads the sidecar's problems itself and refuses the
+    folder.  A sidecar with problems and no usable prompt text gets :data:`STAND_IN_TEXT` as its
+    text, so a caller that checks for missing text before calling ``prepare`` does not report
+    "no prompt text" in place of the real problems.  Use :func:`parse` to have the problems apart.
+    """
+    side, problems = parse(folder)
+    side.problems = problems
+    if problems and side.text is None:
+        side.text = STAND_IN_TEXT
     return side
 
 
-def _apply(side: Sidecar, data: dict[str, Any], where: str) -> None:
-    unknown = [str(k) for k in data if k not in KEYS]
-    if unknown:
-        raise SidecarError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
+def parse(folder: Path, fields: Mapping[str, Any] | None = None) -> tuple[Sidecar, list[Problem]]:
+    """(the sidecar as far as it reads, every problem of it).  ``fields``: run parameter checks (default:
+    the transfer operation's own)."""
+    problems: list[Problem] = []
+    yamls = [n for n in ("cosmos.yaml", "cosmos.yml") if (folder / n).is_file()]
+    side = Sidecar()
+    if len(yamls) > 1:
+        problems.append(Problem(None, "cosmos.yaml and cosmos.yml: keep one"))
+    if yamls:
+        where = yamls[0]
+        side.files.append(where)
+        raw, problem = _read_text(folder / where)
+        if problem:
+            problems.append(Problem(where, problem))
+            side.prompt_given = True
+        else:
+            side, found = parse_text(raw or "", where, fields)
+            side.files = [where]
+            problems += found
+    text_file = folder / "prompt.txt"
+    if text_file.is_file():
+        side.files.append(text_file.name)
+        side.prompt_given = True
+        body, problem = _read_text(text_file)
+        if problem:
+            problems.append(Problem(text_file.name, problem))
+        elif not (body or "").strip():
+            problems.append(Problem(text_file.name, "the file is empty"))
+        elif side.text is not None or any(p.text.startswith(("prompt:", "text:")) for p in problems):
+            problems.append(Problem(text_file.name, f"the prompt is also given in {yamls[0]}; keep one"))
+        else:
+            side.text = (body or "").strip()
+    if not side.runs:
+        side.runs = [{}]  # no weights given: one run with the configured weights
+    return side, problems
+
+
+def _read_text(path: Path) -> tuple[str | None, str | None]:
+    try:
+        return path.read_text(encoding="utf-8"), None
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except OSError as exc:
+        return None, f"cannot be read ({exc.strerror or exc})"
+
+
+def parse_text(raw: str, where: str = "cosmos.yaml",
+               fields: Mapping[str, Any] | None = None) -> tuple[Sidecar, list[Problem]]:
+    """A ``cosmos.yaml`` from its text: YAML with the line of every key, then :func:`check`."""
+    import yaml
+    from yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    loader = yaml.SafeLoader(raw)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        return Sidecar(prompt_given=True), [Problem(where, f"broken YAML: {problem}", mark.line + 1 if mark else None)]
+    finally:
+        loader.dispose()
+
+    lines: dict[tuple[Any, ...], int] = {}
+    dupes: list[Problem] = []
+
+    def walk(n: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(n, MappingNode):
+            for k, v in n.value:
+                key = k.value if isinstance(k, ScalarNode) else None
+                line = k.start_mark.line + 1
+                if path + (key,) in lines:
+                    label = ".".join(str(p) for p in (*path, key) if not isinstance(p, int))
+                    dupes.append(Problem(where, f"{label}: given twice (also on line {lines[path + (key,)]}); "
+                                                f"keep one", line))
+                    continue
+                lines[path + (key,)] = line
+                walk(v, path + (key,))
+        elif isinstance(n, SequenceNode):
+            for i, item in enumerate(n.value):
+                lines[path + (i,)] = item.start_mark.line + 1
+                walk(item, path + (i,))
+
+    if node is not None:
+        lines[()] = node.start_mark.line + 1
+        walk(node, ())
+    if data is None:
+        data = {}
+    if isinstance(data, str):  # a file holding only the prompt text
+        data = {"prompt": data}
+        lines[("prompt",)] = lines.get((), 1)
+    side, problems = check(data, where, lines, fields)
+    return side, sorted(dupes + problems, key=lambda p: p.at or 0)  # in the order of the file
+
+
+# ---------------------------------------------------------------- the decision
+def run_param_fields() -> dict[str, Any]:
+    """The queued operation's own field definitions (types, ranges, choices), or none if it is not there."""
+    from cosmoskit import api
+    from cosmoskit.api import CosmoskitError
+
+    try:
+        options = getattr(api.operation_class(OPERATION), "options", {}) or {}
+    except CosmoskitError:
+        return {}
+    return {k: f for k, f in options.items() if k in RUN_PARAMS}
+
+
+def check(data: Any, where: str = "cosmos.yaml", lines: Lines | None = None,
+          fields: Mapping[str, Any] | None = None) -> tuple[Sidecar, list[Problem]]:
+    """The sidecar a parsed ``cosmos.yaml`` gives, and every problem of it (each with its line)."""
+    lines = lines or {}
+    fields = run_param_fields() if fields is None else fields
+    side = Sidecar()
+    problems: list[Problem] = []
+
+    def at(*path: Any) -> int | None:
+        while path and tuple(str(p) if not isinstance(p, int) else p for p in path) not in lines:
+            path = path[:-1]
+        return lines.get(tuple(str(p) if not isinstance(p, int) else p for p in path))
+
+    def bad(text: str, *path: Any) -> None:
+        problems.append(Problem(where, text, at(*path)))
+
+    if not isinstance(data, dict):
+        bad(f"must be a mapping of keys (prompt:, weights: …), not {type(data).__name__}")
+        side.prompt_given = True  # cannot tell
+        return side, problems
+    side.prompt_given = "prompt" in data or "text" in data
+    for key in data:
+        if key not in KEYS:
+            bad(f"unknown key {str(key)!r} ({_suggest(str(key), KEYS)})", key)
     if "prompt" in data and "text" in data:
-        raise SidecarError(f"{where}: both prompt: and text: given; keep one")
+        bad("both prompt: and text: given; keep one", "text")
+    elif "prompt" in data or "text" in data:
+        key = "prompt" if "prompt" in data else "text"
+        text, problem = _text(data[key])
+        if problem:
+            bad(f"{key}: {problem}", key)
+        side.text = text
     if "negative_prompt" in data and "negative" in data:
-        raise SidecarError(f"{where}: both negative_prompt: and negative: given; keep one")
-    for key in ("prompt", "text"):
-        if key in data:
-            side.text = _text(data[key], f"{where}: {key}")
-    for key in ("negative_prompt", "negative"):
-        if key in data and data[key] is not None:
-            side.negative = _text(data[key], f"{where}: {key}")
+        bad("both negative_prompt: and negative: given; keep one", "negative")
+    else:
+        for key in ("negative_prompt", "negative"):
+            if data.get(key) is not None:
+                text, problem = _text(data[key])
+                if problem:
+                    bad(f"{key}: {problem}", key)
+                side.negative = text
     if data.get("name") is not None:
-        side.name = check_name(str(data["name"]), f"{where}: name")
+        name = data["name"]
+        if isinstance(name, bool) or not isinstance(name, (str, int)):
+            bad(f"name: must be text, not {name!r}", "name")
+        elif problem := name_problem(str(name)):
+            bad(f"name: {problem}", "name")
+        else:
+            side.name = str(name).strip()
     if data.get("fps") is not None:
         fps = data["fps"]
         if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= 240:
-            raise SidecarError(f"{where}: fps must be a number from 1 to 240, not {fps!r}")
-        side.fps = float(fps)
+            bad(f"fps must be a number from 1 to 240, not {fps!r}", "fps")
+        else:
+            side.fps = float(fps)
     if data.get("priority") is not None:
-        side.priority = _int(data["priority"], f"{where}: priority")
+        side.priority, problem = _int(data["priority"])
+        if problem:
+            bad(f"priority {problem}", "priority")
+    if data.get("depth") is not None:
+        if data["depth"] in DEPTH_MODES:
+            side.depth = data["depth"]
+        else:
+            bad(f"depth must be {' or '.join(DEPTH_MODES)}, not {data['depth']!r} (distance: larger values are "
+                f"farther, as in a Z pass; inverse: larger values are nearer)", "depth")
     for key in RUN_PARAMS:
         if data.get(key) is not None:
-            side.params[key] = data[key]
+            value, problem = _param(key, data[key], fields)
+            if problem:
+                bad(problem, key)
+            else:
+                side.params[key] = value
     weights = data.get("weights")
     if weights is None:
         side.runs = [{}]
-        return
+        return side, problems
     sets = weights if isinstance(weights, list) else [weights]
     if not sets:
-        raise SidecarError(f"{where}: weights: is an empty list")
+        bad("weights: is an empty list", "weights")
     if len(sets) > MAX_RUNS:
-        raise SidecarError(f"{where}: {len(sets)} weight sets; at most {MAX_RUNS} per folder")
+        bad(f"{len(sets)} weight sets; at most {MAX_RUNS} per folder", "weights")
+    runs: list[dict[str, Any]] = []
     for i, item in enumerate(sets, 1):
-        label = f"{where}: weights" + (f" #{i}" if isinstance(weights, list) else "")
+        path: tuple[Any, ...] = ("weights", i - 1) if isinstance(weights, list) else ("weights",)
+        label = f"weights #{i}: " if isinstance(weights, list) else ""
+        before = len(problems)
         if isinstance(item, dict) and "weights" in item:
-            extra = [str(k) for k in item if k not in ("weights", "priority", *RUN_PARAMS)]
-            if extra:
-                raise SidecarError(f"{label}: unknown key {extra[0]!r} (a run takes weights, priority, "
-                                   f"{', '.join(RUN_PARAMS)})")
-            run = {k: v for k, v in item.items() if k != "priority"}
-            if item.get("priority") is not None:
-                run["priority"] = _int(item["priority"], f"{label}: priority")
-            run["weights"] = _weights(item["weights"], label)
+            run: dict[str, Any] = {}
+            for key, value in item.items():
+                if key not in RUN_KEYS:
+                    bad(f"{label}unknown key {str(key)!r} (a run takes {', '.join(RUN_KEYS)})", *path, key)
+                elif key == "priority":
+                    run["priority"], problem = _int(value)
+                    if problem:
+                        bad(f"{label}priority {problem}", *path, key)
+                elif key != "weights" and value is not None:
+                    run[key], problem = _param(key, value, fields)
+                    if problem:
+                        bad(f"{label}{problem}", *path, key)
+            for text, key in weight_problems(item["weights"]):
+                bad(f"{label}{text}", *path, "weights", *(() if key is None else (key,)))
+            run["weights"] = _weights(item["weights"])
         else:
-            run = {"weights": _weights(item, label)}
-        side.runs.append(run)
+            for text, key in weight_problems(item):
+                bad(f"{label}{text}", *path, *(() if key is None else (key,)))
+            run = {"weights": _weights(item)}
+        if len(problems) == before:
+            runs.append(run)
+    side.runs = runs if runs and len(runs) == len(sets) else [{}]
+    return side, problems
 
 
-def _int(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise SidecarError(f"{where} must be a whole number, not {value!r}")
-    return value
+def weight_problems(value: Any) -> list[tuple[str, Any]]:
+    """(problem, key it concerns) for one weight set: a mapping or ``'vis=0.3,depth=0.5'``.
 
+    The same rules as the transfer operation applies when it queues the run (controls known, each
+    weight 0..1, one above 0), checked here so that they are reported with every other problem."""
+    from cosmoskit.api import CONTROL_NAMES
 
-def _weights(value: Any, where: str) -> Any:
+    controls = ("vis", *(c for c in CONTROL_NAMES if c != "vis"))
+    pairs: dict[Any, Any]
     if isinstance(value, str) and value.strip():
+        pairs = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            if "=" not in part:
+                return [(f"weight {part!r} needs the form name=value (e.g. vis=0.3)", None)]
+            k, v = part.split("=", 1)
+            pairs[k.strip()] = v.strip()
+    elif isinstance(value, dict) and value:
+        pairs = value
+    else:
+        return [(f"weights must be a mapping like {{vis: 0.3, depth: 0.5}} or 'vis=0.3,depth=0.5', not {value!r}",
+                 None)]
+    out: list[tuple[str, Any]] = []
+    above = False
+    for k, v in pairs.items():
+        if k not in controls:
+            out.append((f"unknown control {str(k)!r} ({_suggest(str(k), controls, 'controls')})", k))
+            continue
+        try:
+            number = float(v) if not isinstance(v, bool) else float("nan")
+        except (TypeError, ValueError):
+            out.append((f"weight {k}={v!r} is not a number", k))
+            continue
+        if number != number:
+            out.append((f"weight {k}={v!r} is not a number", k))
+        elif not 0.0 <= number <= 1.0:
+            out.append((f"weight {k}={v} is outside 0..1", k))
+        above = above or number > 0
+    if not out and not above:
+        out.append(("at least one control weight must be above 0", None))
+    return out
+
+
+def _suggest(word: str, known: tuple[str, ...], what: str = "known") -> str:
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else f"{what}: {', '.join(known)}"
+
+
+def _text(value: Any) -> tuple[str | None, str | None]:
+    if not isinstance(value, str) or not value.strip():
+        return None, f"must be non-empty text, not {value!r}"
+    return value.strip(), None
+
+
+def _int(value: Any) -> tuple[int | None, str | None]:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None, f"must be a whole number, not {value!r}"
+    return value, None
+
+
+def _param(key: str, value: Any, fields: Mapping[str, Any]) -> tuple[Any, str | None]:
+    spec = fields.get(key)
+    if spec is None:  # the operation is not installed: it checks the value when the run is queued
+        return value, None
+    checked, problem = spec.validate(value)
+    return checked, (f"{key} {problem}" if problem else None)
+
+
+def _weights(value: Any) -> Any:
+    if isinstance(value, str):
         return value.strip()
-    if isinstance(value, dict) and value:
+    if isinstance(value, dict):
         return {str(k): v for k, v in value.items()}
-    raise SidecarError(f"{where} must be a mapping like {{vis: 0.3, depth: 0.5}} or 'vis=0.3,depth=0.5', "
-                       f"not {value!r}")
+    return value
