@@ -91,3 +91,49 @@ def test_ctrl_c_says_where_the_runs_went_and_status_tells_the_truth(project, cli
     assert all(not e["batches"] for e in json.loads(status.stdout)), "no batch shown running after it ended"
     (run,) = ledger_runs().values()
     assert run["status"] == "completed", run
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seed", "99999999999999999999999"], "seed must be between 0 and 4294967295"),
+    (["--seed", "-1"], "seed must be between 0"),
+    (["--num-steps", "1000000000"], "num-steps must be between 1 and 1000"),
+    (["--num-gpus", "0"], "num-gpus must be between 1 and 16"),
+    (["--priority", "99999999999999999999999"], "priority must be an integer from -1000000 to 1000000"),
+    (["--weights", "vis=2"], "outside 0..1"),
+])
+def test_every_numeric_parameter_has_a_range_checked_before_anything_is_queued(project, cli, videos, args, needle):
+    """An outside probe: `transfer --seed 99999999999999999999999 --queue` was `internal error: TypeError`,
+    and `num_steps: 1000000000` was accepted."""
+    pid = make_prompt(cli, "ranges", videos["lone"])
+    proc = run_cli("transfer", pid, "--weights", "edge=1", *args, "--queue", cwd=project)
+    assert proc.returncode == 1, proc
+    line = one_line(proc.stderr)
+    assert needle in line and "internal error" not in line, line
+    assert not ledger_runs(), "nothing was queued"
+
+
+@pytest.mark.parametrize("yaml, needle", [
+    ("transfer:\n  num_steps: 1000000000\n", "transfer.num_steps must be between 1 and 1000"),
+    ("transfer:\n  seed: 99999999999999999999999\n", "transfer.seed must be between 0 and 4294967295"),
+    ("transfer:\n  weights: {vis: 2}\n", "transfer.weights is not a valid set of weights"),
+    ("transfer:\n  negative_prompt: \"a\\udcffb\"\n", "transfer.negative_prompt is not valid Unicode"),
+])
+def test_the_configuration_is_held_to_the_same_ranges(project, yaml, needle):
+    (project / "cosmoskit.yaml").write_text((project / "cosmoskit.yaml").read_text() + yaml)
+    proc = run_cli("config", "check", cwd=project)
+    assert proc.returncode == 1, proc
+    assert needle in one_line(proc.stderr)
+
+
+def test_prompt_text_that_cannot_be_stored_is_refused_at_once(project, videos):
+    # bytes that are not UTF-8 on the command line arrive as lone surrogates (PEP 383)
+    import os
+    import subprocess
+
+    from conftest import cosmoskit_exe
+
+    proc = subprocess.run([os.fsencode(cosmoskit_exe()), b"prompt", b"create", b"a \xff scene",
+                           os.fsencode(str(videos["lone"]))], cwd=project, capture_output=True)
+    assert proc.returncode == 1, proc
+    line = one_line(proc.stderr.decode())
+    assert "the prompt text is not valid Unicode" in line, line

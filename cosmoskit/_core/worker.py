@@ -18,7 +18,7 @@ from typing import Any
 
 from cosmoskit._core.config import Settings
 from cosmoskit._core.engine import Engine, Event
-from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.errors import CosmoskitError, from_os_error
 from cosmoskit._core.ledger import BATCH_ACTIVE, Ledger
 from cosmoskit._core.records import PromptRecord, RunRecord
 
@@ -219,6 +219,8 @@ class Worker:
                 self.engine.follow(batch_id, on_event=self.on_event, max_attempts=self.max_attempts, stop=self.stop)
             except CosmoskitError as exc:
                 self.log(f"batch {batch_id}: {exc}")
+            except OSError as exc:  # a full disk here, say: the batch stays reattachable
+                self.log(f"batch {batch_id}: {from_os_error(exc)}")
             except Exception as exc:  # keep the worker alive; the batch stays reattachable
                 self.log(f"batch {batch_id}: internal error while following: {exc!r}")
 
