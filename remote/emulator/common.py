@@ -348,6 +348,17 @@ class Media:
         return target
 
 
+    def still(self, src, out_path, width, height, filters, label=True, pre=()):
+        """Write one labelled JPEG frame (the newer models save a one-frame output as .jpg)."""
+        chain = list(pre) + [f"scale={width}:{height}:flags=bicubic", "setsar=1"] + [f for f in filters if f]
+        if label:
+            chain.append(self.label_filter(height))
+        proc = self._run(["-v", "error", "-y", "-i", src, "-map", "0:v:0", "-an", "-vf", ",".join(chain),
+                          "-frames:v", "1", "-q:v", "3", out_path], "encoding a frame")
+        self.encodes += 1
+        if proc.returncode != 0:
+            raise RuntimeError(f"[cosmos-emulator] ffmpeg failed to write {out_path!r}: {self._tail(proc.stderr)}")
+
 def _num(x):
     x = float(x)
     return str(int(x)) if x.is_integer() else f"{x:.6g}"
