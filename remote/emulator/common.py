@@ -18,7 +18,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 
 TAG = "[cosmos-emulator]"
 MP4_COMMENT = "cosmos-emulator: CPU stand-in, not a model output"

@@ -37,6 +37,7 @@ from .common import (
     EmulatorConfigError, Knobs, Media, OOM_MESSAGE, OutOfMemoryError, SIDECAR_NAME, _out, banner, find_ffmpeg,
     write_sidecar,
 )
+from .cli import tyro_error
 from .controls import STRENGTHS, control_filters, look
 from .modellog import ModelLog
 
@@ -407,8 +408,6 @@ _SAMPLE = {"seed": "int", "num-steps": "int", "guidance": "float", "shift": "flo
 
 def parse_cli(args, prog="inference.py"):
     """tyro's view of cosmos_framework.scripts.inference -> (setup dict, sample overrides); SystemExit(2) on a bad line."""
-    from .transfer25 import _tyro_error
-
     setup = {k.replace("-", "_"): d for k, d in _BOOL.items()}
     setup.update({"output_dir": None, "checkpoint_path": DEFAULT_CHECKPOINT, "parallelism_preset": "latency",
                   "input_files": []})
@@ -416,7 +415,7 @@ def parse_cli(args, prog="inference.py"):
     i = 0
 
     def fail(message):
-        _tyro_error(prog, "Parsing error", [message])
+        tyro_error(prog, "Parsing error", [message])
         raise SystemExit(2)
     while i < len(args):
         arg = args[i]
@@ -479,7 +478,7 @@ def parse_cli(args, prog="inference.py"):
             fail(f"Unrecognized options: {arg}")
         i += 1
     if not setup["input_files"]:
-        _tyro_error(prog, "Required options", ["Required options: -i/--input-files"])
+        tyro_error(prog, "Required options", ["Required options: -i/--input-files"])
         raise SystemExit(2)
     return setup, override
 

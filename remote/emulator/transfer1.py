@@ -18,7 +18,7 @@ import sys
 import time
 
 from .common import (
-    TAG, SIDECAR_NAME, EmulatorConfigError, Knobs, Media, OutOfMemoryError, OOM_MESSAGE, _out, banner, emu,
+    TAG, SIDECAR_NAME, Knobs, Media, OutOfMemoryError, OOM_MESSAGE, _out, banner, emu,
     find_ffmpeg, write_sidecar as _write_sidecar,
 )
 

@@ -32,6 +32,7 @@ from . import timing, validation as v
 from .common import (
     _out, EmulatorConfigError, Knobs, Media, OOM_MESSAGE, OutOfMemoryError, SIDECAR_NAME, banner, find_ffmpeg, write_sidecar,
 )
+from .cli import stderr, tyro_error
 from .controls import STRENGTHS, control_filters, look
 from .modellog import ModelLog
 
@@ -191,12 +192,6 @@ class SpecExit(SystemExit):
     """A validation failure upstream reports on stderr and ends with sys.exit(1)."""
 
 
-def _stderr(text):
-    sys.stdout.flush()
-    sys.stderr.write(text + "\n")
-    sys.stderr.flush()
-
-
 def load_file(path, override, smoke=False):
     """CommonInferenceArguments._from_file: one file -> validated samples (cwd = the file's folder meanwhile)."""
     suffix = os.path.splitext(path)[1]
@@ -221,7 +216,7 @@ def load_file(path, override, smoke=False):
         try:
             out.append(v.validate(sample_schema(smoke), merged, "InferenceArguments", PYDANTIC, after=post_init))
         except v.ValidationError as e:
-            _stderr(f"Error validating parameters from '{path}' at line {i}\n{e}")
+            stderr(f"Error validating parameters from '{path}' at line {i}\n{e}")
             raise SpecExit(1)
     os.chdir(cwd)
     return out
@@ -230,19 +225,19 @@ def load_file(path, override, smoke=False):
 def load_samples(paths, override, smoke=False):
     """from_files: every file in order, then unique names; -> (samples, batch hint keys in CONTROL_KEYS order)."""
     if not paths:
-        _stderr("Error: No inference parameter files")
+        stderr("Error: No inference parameter files")
         raise SpecExit(1)
     samples = []
     for path in paths:
         samples.extend(load_file(path, override, smoke))
     if not samples:
-        _stderr("Error: No inference samples")
+        stderr("Error: No inference samples")
         raise SpecExit(1)
     names = set()
     keys = set()
     for s in samples:
         if s["name"] in names:
-            _stderr(f"Error: Inference samplename {s['name']} is not unique")
+            stderr(f"Error: Inference samplename {s['name']} is not unique")
             raise SpecExit(1)
         names.add(s["name"])
         keys.update(hint_keys(s))
@@ -275,15 +270,6 @@ def model_choices():
 
 class CliError(Exception):
     pass
-
-
-def _tyro_error(prog, title, lines):
-    width = max(len(x) for x in lines + [f"For full helptext, run {prog} --help"]) + 2
-    out = [f"\u256d\u2500 {title} " + "\u2500" * max(0, width - len(title) - 3) + "\u256e"]
-    for x in lines + ["\u2500" * (width - 2), f"For full helptext, run {prog} --help"]:
-        out.append(f"\u2502 {x.ljust(width - 2)} \u2502")
-    out.append("\u2570" + "\u2500" * width + "\u256f")
-    _stderr("\n".join(out))
 
 
 def parse_cli(args, prog="inference.py"):
@@ -375,11 +361,11 @@ def parse_cli(args, prog="inference.py"):
                 raise CliError(f"Unrecognized options: {arg}")
             i += 1
     except CliError as e:
-        _tyro_error(prog, "Parsing error", [str(e)])
+        tyro_error(prog, "Parsing error", [str(e)])
         raise SystemExit(2)
     missing = [flag for flag, ok in (("-i/--input-files", inputs), ("-o/--output-dir", setup["output_dir"])) if not ok]
     if missing:
-        _tyro_error(prog, "Required options", [f"Required options: {', '.join(missing)}"])
+        tyro_error(prog, "Required options", [f"Required options: {', '.join(missing)}"])
         raise SystemExit(2)
     setup["input_files"] = inputs
     return setup, override
