@@ -18,7 +18,7 @@ from pathlib import Path
 
 from cosmoskit_remote import EMULATOR_PACKAGE, LAUNCHER, start_command
 
-__all__ = ["EMULATOR", "LAUNCHER", "start_command", "emulator_bundle", "emulator_bundle_bytes"]
+__all__ = ["EMULATOR", "LAUNCHER", "emulator_bundle", "emulator_bundle_bytes", "start_command"]
 
 BUNDLE_NAME = "cosmos_emulator.pyz"
 _SHEBANG = b"#!/usr/bin/env python3\n"
