@@ -7,6 +7,7 @@ compression so the bytes depend on the sources alone and not on the zlib build â
 sources give the same bytes, and the SSH executor, which names a shipped tool by its hash,
 ships each version once.  ``EMULATOR`` is that bundle's path, built on first use and cached.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from cosmoskit_remote import EMULATOR_PACKAGE, LAUNCHER, start_command
 
-__all__ = ["EMULATOR", "LAUNCHER", "emulator_bundle", "emulator_bundle_bytes", "start_command"]
+__all__ = ["EMULATOR", "LAUNCHER", "emulator_bundle", "emulator_bundle_bytes", "start_command"]  # noqa: F822 - EMULATOR comes from __getattr__
 
 BUNDLE_NAME = "cosmos_emulator.pyz"
 _SHEBANG = b"#!/usr/bin/env python3\n"
@@ -67,7 +68,7 @@ def emulator_bundle(cache: Path | None = None) -> Path:
     write the same bytes.  An unwritable cache falls back to the temporary folder."""
     data = emulator_bundle_bytes()
     digest = hashlib.sha256(data).hexdigest()[:16]
-    for root in ([cache] if cache is not None else [_cache_root(), Path(tempfile.gettempdir()) / "cosmoskit-cache"]):
+    for root in [cache] if cache is not None else [_cache_root(), Path(tempfile.gettempdir()) / "cosmoskit-cache"]:
         path = root / "emulator" / digest / BUNDLE_NAME
         try:
             if not (path.is_file() and path.read_bytes() == data):
