@@ -28,7 +28,8 @@ def small_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     import yaml
 
     (mount / "cosmoskit.yaml").write_text(yaml.safe_dump(
-        {**FAST, "emulator": {"variation": False, "seconds_per_chunk": 1.5}, "worker": {"max_attempts": 3}}))
+        {**FAST, "emulator": {"variation": False, "seconds_per_chunk": 5},
+         "worker": {"max_attempts": 3, "backoff_seconds": 0.5}}))
     monkeypatch.chdir(mount)
     from cosmoskit._core import context
 
@@ -39,16 +40,19 @@ def small_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
-def fill(folder: Path) -> Path:
-    """Eat every free byte of the filesystem holding ``folder``."""
+def fill(folder: Path, leave: int = 0) -> Path:
+    """Eat the free bytes of the filesystem holding ``folder``, all but ``leave``."""
     filler = folder / "filler.bin"
-    with open(filler, "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError:
-            pass
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)  # unbuffered: nothing left to flush at close
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    if leave:
+        os.truncate(filler, max(0, filler.stat().st_size - leave))
     return filler
 
 
@@ -68,12 +72,16 @@ def test_a_disk_that_fills_mid_batch_never_yields_a_completed_run_without_a_vide
         assert proc.returncode == 0, proc
         ids += [r["id"] for r in json.loads(proc.stdout)]
     worker = spawn(small_home, "worker", "--once", "--strategy", "strict")
-    # the batch is under way: its first line has finished (or at least started generating)
+    # the model is generating (a chunk takes 5 s): leave less room than its video needs, so the disk fills
+    # while it writes output.mp4 — a readable start, no end — and the launcher cannot write exit_code
     wait_for(lambda: any("chunk 1/1" in p.read_text(errors="replace")
                          for p in (small_home / "batches").glob("*/batch.log")), timeout=120)
-    filler = fill(small_home)
+    filler = fill(small_home, leave=12 * 1024)
     out, err = worker.communicate(timeout=300)
     assert "internal error" not in err, err
+    # a full disk stops a `--once` worker with one line, the runs waiting in the queue
+    assert worker.returncode in (1, 3), err
+    assert err.strip().splitlines()[-1].startswith("Error: "), err
     for run in ledger_runs().values():
         if run["status"] == "completed":
             video = small_home / run["outputs"]["output.mp4"]
