@@ -137,3 +137,52 @@ def test_prompt_text_that_cannot_be_stored_is_refused_at_once(project, videos):
     assert proc.returncode == 1, proc
     line = one_line(proc.stderr.decode())
     assert "the prompt text is not valid Unicode" in line, line
+
+
+def test_an_unknown_top_level_key_is_an_error_for_every_command(project, cli, videos):
+    """An outside probe: `config check` refused `batchng:` but `transfer` silently ignored it."""
+    (project / "cosmoskit.yaml").write_text((project / "cosmoskit.yaml").read_text() + "transferr:\n  seed: 3\n")
+    for args in (["run", "list"], ["queue", "list"], ["config", "check"], ["transfer", "x", "--weights", "vis=1"]):
+        proc = run_cli(*args, cwd=project)
+        assert proc.returncode == 1, (args, proc)
+        line = one_line(proc.stderr)
+        assert f"{project / 'cosmoskit.yaml'}:" in line and "transferr is not a known key" in line, line
+
+
+def test_a_shell_word_in_an_environment_name_is_refused_everywhere(project, cli, videos, tmp_path):
+    """An outside probe: `model: env: {"BAD NAME;touch /tmp/x": 1}` passed `config check` and was written
+    unquoted into launch.env, which ran `touch`."""
+    marker = tmp_path / "pwned"
+    pid = make_prompt(cli, "env names", videos["lone"])
+    (project / "cosmoskit.yaml").write_text(
+        (project / "cosmoskit.yaml").read_text().replace("model:\n", f"model:\n  env: {{'BAD NAME;touch {marker}': 1}}\n", 1))
+    for args in (["config", "check"], ["transfer", pid, "--weights", "edge=1"]):
+        proc = run_cli(*args, cwd=project)
+        assert proc.returncode == 1, proc
+        assert "is not an environment variable name" in one_line(proc.stderr)
+    assert not marker.exists()
+    assert not list(project.glob("batches/*/launch.env")), "nothing was written for a shell"
+
+
+def test_kill_on_the_local_executor_stops_its_batches(project, cli, videos):
+    """An outside probe: `cosmoskit kill --host local` was `internal error: AttributeError … kill_all`."""
+    configure(project, emulator={"seconds_per_chunk": 30})
+    pid = make_prompt(cli, "kill me", videos["scene"])
+    client = spawn(project, "transfer", pid, "--weights", "vis=1")
+    batch = wait_for(lambda: next((b for b in ledger_batches() if b["state"] == "running"), None))
+    proc = run_cli("kill", "--host", "local", "--json", cwd=project)
+    assert proc.returncode == 0, proc
+    done = json.loads(proc.stdout)
+    assert done["batches"] == [batch["id"]] and done["stopped"], done
+    client.communicate(timeout=60)
+    (run,) = ledger_runs().values()
+    assert run["status"] == "cancelled"
+
+
+def test_prompt_text_is_printed_with_its_control_characters_escaped(project, cli, videos):
+    pid = make_prompt(cli, "bell \x07 and escape \x1b[31m red", videos["lone"])
+    for args in (["prompt", "show", pid], ["prompt", "list"]):
+        proc = run_cli(*args, cwd=project)
+        assert proc.returncode == 0, proc
+        assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout, repr(proc.stdout)
+        assert "\\x1b" in proc.stdout

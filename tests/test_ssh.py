@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (configure, docker_calls, install_docker_double, ledger_batches as batches, ledger_runs as runs,
-                      make_prompt as prompt, running_batch, spawn, ssh_executor, wait_for)
+                      make_prompt as prompt, run_cli, running_batch, spawn, ssh_executor, wait_for)
 
 pytestmark = pytest.mark.sshd
 
@@ -30,6 +30,10 @@ def test_unknown_and_changed_host_keys_are_refused(project, cli, videos, sshd, t
     assert len(result.stderr.strip().splitlines()) == 1
     (run,) = runs().values()
     assert run["status"] == "queued" and "launch failed" in run["error"], "nothing lost: the run waits in the queue"
+    # in a process of its own, too: nothing of paramiko's logging reaches the terminal
+    proc = run_cli("transfer", pid, "--weights", "edge=1", cwd=project)
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Socket exception" not in proc.stderr
     # trust shows the fingerprint and records it
     fp = subprocess.run(["ssh-keygen", "-lf", str(sshd.folder / "host_key.pub")], capture_output=True, text=True).stdout.split()[1]
     result = cli("host", "trust", "gpu1", "--yes")
