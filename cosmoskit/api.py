@@ -61,6 +61,7 @@ _NAMES: dict[str, str] = {
     "between": "_core.schema:between",
     "positive": "_core.schema:positive",
     "non_negative": "_core.schema:non_negative",
+    "env_names": "_core.config:env_names",
     "settings": "_core.context:settings",
     "home": "_core.context:home",
     "use_config": "_core.context:set_config_option",
@@ -160,6 +161,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from cosmoskit._core.batchjob import STOP_REASON as STOP_REASON
     from cosmoskit._core.batchjob import BatchJob as BatchJob
     from cosmoskit._core.config import Settings as Settings
+    from cosmoskit._core.config import env_names as env_names
     from cosmoskit._core.context import engine as engine
     from cosmoskit._core.context import home as home
     from cosmoskit._core.context import ledger as ledger
