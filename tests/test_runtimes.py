@@ -56,7 +56,7 @@ def test_docker_runtime_cancel_kills_the_container(project, cli, videos, tmp_pat
     time.sleep(1.0)
     runs = cli("run", "list", "--json").json()
     assert cli("cancel", runs[0]["batch_id"]).exit_code == 0
-    client.communicate(timeout=60)
+    client.communicate(timeout=240)
     kills = [c for c in docker_calls(state) if c[0] == "kill"]
     assert kills and kills[0][1].startswith("cosmos_transfer_")
     assert cli("run", "show", runs[0]["id"], "--json").json()["status"] == "cancelled"
@@ -121,6 +121,6 @@ def test_a_signal_that_kills_the_timeout_nap_first_is_not_a_timeout(project, cli
     time.sleep(1.0)
     assert not (folder / "stop_reason").exists(), "a nap killed by a signal is not a timeout"
     assert cli("cancel", batch["id"]).exit_code == 0
-    out, err = client.communicate(timeout=60)
+    out, err = client.communicate(timeout=240)
     (run,) = ledger_runs().values()
     assert run["status"] == "cancelled" and run["reason"] == "cancelled", run

@@ -207,7 +207,7 @@ def test_timeout_and_cancel_with_the_docker_double(project, cli, videos, sshd, t
     batch = wait_for(running_batch)
     wait_for(lambda: sum(1 for c in docker_calls(state) if c[0] == "run") == 2)
     assert cli("cancel", batch["id"]).exit_code == 0
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=240)
     (run,) = json.loads(out)
     assert run["status"] == "cancelled", run
 
@@ -237,7 +237,7 @@ def test_status_zombie_orphan_gpus_and_kill(project, cli, videos, sshd, tmp_path
         assert "H100" in human.stdout and "orphan" in human.stderr
         result = cli("kill", "--host", "gpu1", "--json")
         assert result.exit_code == 0, result
-        proc.communicate(timeout=60)
+        proc.communicate(timeout=240)
         (run,) = runs().values()
         assert run["status"] == "cancelled"
         assert any(c[:2] == ["kill", "cosmos_transfer_0rphan00"] for c in docker_calls(state)), (docker_calls(state), result.stdout)
@@ -263,4 +263,4 @@ def test_logs_follow_streams_the_remote_log(project, cli, videos, sshd, tmp_path
     (run,) = runs().values()
     result = cli("logs", run["id"], "-f")
     assert result.exit_code == 0 and "model exited with code 0" in result.stdout and "chunk 1/1" in result.stdout
-    proc.communicate(timeout=60)
+    proc.communicate(timeout=240)
