@@ -56,6 +56,7 @@ def _add_core_commands() -> None:
     from cosmoskit._cli import (
         batch_cmds,
         config_cmd,
+        init_cmd,
         ledger_cmd,
         plugins_cmd,
         prompt_cmd,
@@ -79,6 +80,7 @@ def _add_core_commands() -> None:
     app.command("attach")(batch_cmds.attach)
     app.command("kill")(batch_cmds.kill)
     app.command("transfer")(transfer_cmd.transfer)
+    app.command("init")(init_cmd.init)
     app.command("worker")(worker_cmd.worker)
     app.command("status")(status_cmd.status)
 

@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from cosmoskit._cli.common import JSON_OPTION, confirm, settle_orphans
+from cosmoskit._cli.common import FORMAT_OPTION, JSON_OPTION, QUIET_OPTION, confirm, settle_orphans
 
 if TYPE_CHECKING:
     from cosmoskit._core.records import RunRecord
@@ -23,24 +23,38 @@ def list_(
     status: Optional[list[str]] = typer.Option(None, "--status", help="Only runs in this status (repeatable)."),
     prompt: Optional[str] = typer.Option(None, "--prompt", help="Only runs of this prompt (id or prefix)."),
     operation: Optional[str] = typer.Option(None, "--operation", help="Only transfer, upscale, enhance …"),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="Only the runs one command made (sw_…), side by side."),
     limit: int = typer.Option(50, "--limit", "-n", help="Show at most this many (0 = all)."),
     json_: bool = JSON_OPTION,
+    fmt: Optional[str] = FORMAT_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (a sweep's runs in the order they were made)."""
     from cosmoskit._cli import output
-    from cosmoskit._core import context
+    from cosmoskit._core import context, plugins
     from cosmoskit._core.errors import CosmoskitError
     from cosmoskit._core.ledger import RUN_STATUSES
     from cosmoskit._core.queries import list_runs
 
+    output.use_format(fmt)
     for s in status or []:
         if s not in RUN_STATUSES:
             raise CosmoskitError(f"unknown status {s!r}; one of {', '.join(RUN_STATUSES)}")
+    if operation is not None:
+        known = plugins.operation_names()
+        if operation not in known:
+            raise CosmoskitError(f"unknown operation {operation!r}; one of {', '.join(known)}")
     settle_orphans()
     with context.ledger().read() as tx:
         prompt_id = tx.resolve_prompt(prompt) if prompt else None
-        runs = list_runs(tx, status=status, prompt_id=prompt_id, operation=operation, limit=limit or None)
-    if json_:
+        runs = list_runs(tx, status=status, prompt_id=prompt_id, operation=operation, sweep=sweep,
+                         limit=None if sweep else limit or None)
+    if sweep:
+        runs.reverse()  # a sweep reads in the order its variations were made
+    if quiet:
+        output.ids(r["id"] for r in runs)
+        return
+    if json_ or fmt == "json":
         output.emit_json(runs)
         return
     if not runs:

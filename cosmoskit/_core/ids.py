@@ -24,9 +24,17 @@ def normalise(kind: str, text: str) -> str:
     return text
 
 
-def resolve(kind: str, text: str, candidates: Iterable[str]) -> str:
-    """Return the one id starting with ``text`` (with or without its ``kind_`` prefix)."""
-    prefix = normalise(kind, text)
+def resolve(kind: str, text: str, candidates: Iterable[str], *, names: bool = False) -> str:
+    """Return the one id starting with ``text`` (with or without its ``kind_`` prefix).
+
+    ``names``: the kind can also be named, so text that is not an id is "no match", not a malformed id."""
+    try:
+        prefix = normalise(kind, text)
+    except CosmoskitError:
+        if not names:
+            raise
+        raise CosmoskitError(f"no {KINDS[kind]} is named {text!r} or has an id starting so",
+                             hint=f"`cosmoskit {KINDS[kind]} list` shows them") from None
     if len(prefix) <= len(kind) + 1:
         raise CosmoskitError(f"give at least one character of the {KINDS[kind]} id after {kind}_")
     matches = [c for c in candidates if c.startswith(prefix)]
