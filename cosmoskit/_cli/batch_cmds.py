@@ -27,6 +27,16 @@ def logs(
         doc = tx.get_run(run)
         batch_id = doc.get("batch_id")
         batch = tx.batch(batch_id) if batch_id else None
+    if follow and doc["status"] == "queued":
+        # like `sky logs`: wait for the run to start, then follow it
+        sys.stderr.write(f"{doc['id']} is queued; waiting for it to start (Ctrl-C stops waiting, not the run)\n")
+        sys.stderr.flush()
+        while doc["status"] == "queued":
+            time.sleep(0.5)
+            with context.ledger().read() as tx:
+                doc = tx.get_run(doc["id"])
+                batch_id = doc.get("batch_id")
+                batch = tx.batch(batch_id) if batch_id else None
     out = sys.stdout
     if batch is None or batch["state"] not in BATCH_ACTIVE:
         folder = run_folder(context.home(), doc["id"]) / "logs"
