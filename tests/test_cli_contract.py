@@ -245,3 +245,26 @@ def test_report_open_without_a_browser_says_where_the_page_is(project, cli, vide
 def test_upscale_names_its_own_option(project, cli, videos):
     proc = run_cli("upscale", "--video", str(videos["lone"]), "--weight", "2", cwd=project)
     assert proc.returncode == 1 and "--weight must be between 0 and 1, not 2" in one_line(proc.stderr)
+
+
+def test_shell_completion_offers_what_only_the_project_knows(project, cli, videos):
+    made = run_cli("prompt", "create", "a street", str(videos["lone"]), "--name", "street", "--json", cwd=project)
+    pid = json.loads(made.stdout)["id"]
+    (run,) = json.loads(run_cli("transfer", pid, "--weights", "edge=1", "--queue", "--json", cwd=project).stdout)
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        proc = run_cli(cwd=project, env={"_COSMOSKIT_COMPLETE": "complete_bash", "COMP_WORDS": line,
+                                         "COMP_CWORD": str(len(words) - 1)})
+        assert proc.returncode == 0, proc
+        return proc.stdout.split()
+
+    assert {pid, "street"} <= set(complete("cosmoskit transfer "))
+    assert complete("cosmoskit transfer str") == ["street"]
+    assert complete("cosmoskit run show rs_") == [run["id"]]
+    assert "optimal" in complete("cosmoskit worker --strategy ")
+    assert "local" in complete("cosmoskit status --host ")
+    assert "transfer1" in complete("cosmoskit transfer --model ")
+    assert "transfer" in complete("cosmoskit tra")
+    shown = run_cli("--show-completion", cwd=project, env={"SHELL": "/bin/bash"})
+    assert shown.returncode == 0 and "_COSMOSKIT_COMPLETE" in shown.stdout

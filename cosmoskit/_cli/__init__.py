@@ -27,7 +27,7 @@ app = typer.Typer(
     name="cosmoskit",
     help="Drive NVIDIA Cosmos Transfer on GPU hosts: prompts, runs, batches, executors, a drop folder.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; ids and names come from cosmoskit._cli.complete
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -15,8 +15,9 @@ FORMAT_OPTION = typer.Option(
 QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Only the ids, one per line (for xargs).")
 
 
-def confirm(question: str, yes: bool, typed: str | None = None, *, action: str = "delete",
-            nothing: str = "nothing was deleted") -> None:
+def confirm(
+    question: str, yes: bool, typed: str | None = None, *, action: str = "delete", nothing: str = "nothing was deleted"
+) -> None:
     """Ask before anything large or destructive; ``--yes`` skips, no terminal without ``--yes`` refuses."""
     if yes:
         return
