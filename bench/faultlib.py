@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import struct
@@ -125,8 +126,10 @@ def make_scene(folder: Path, pad_mb: int = 0) -> Scene:
 FAST: dict[str, Any] = {
     "default_executor": "local",
     "model": {"runtime": "emulator"},
-    # the emulator is the model: a short load and a chunk long enough that a kill lands mid-batch
-    "emulator": {"variation": False, "load_seconds": 0.3, "seconds_per_chunk": 1.0},
+    # the emulator is the model: a short load, a chunk long enough that a kill lands mid-batch, and a look of
+    # its own for every run (variation: the colour comes from the seed, weights, line and prompt), so that a
+    # video can be told from another by its bytes
+    "emulator": {"variation": True, "load_seconds": 0.3, "seconds_per_chunk": 1.0},
     "timeouts": {"poll_seconds": 0.2},
     "worker": {"max_attempts": 3, "backoff_seconds": 0.5},
 }
@@ -219,7 +222,7 @@ class Project:
         made = []
         with Ledger(self.home).transaction() as tx:
             for k, text in enumerate(texts):
-                doc = {"id": ids.new_id("ps"), "name": f"p{k}-{ids.new_id('x')[2:8]}", "text": text,
+                doc = {"id": ids.new_id("ps"), "name": f"fault-{k}-{secrets.token_hex(3)}", "text": text,
                        "negative_prompt": None, "inputs": json.loads(json.dumps(scene.inputs)), "fps": scene.fps,
                        "frames": scene.frames, "width": scene.width, "height": scene.height, "parent_prompt": None,
                        "history": [], "created": timeutil.now()}

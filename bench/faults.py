@@ -127,6 +127,8 @@ def client_killed(p: Project, scene: Scene, padded: Scene, phase: str) -> None:
     p.note(f"recovery: `attach` exit {attach.returncode}")
     if queued_left(p):
         worker_once(p, f"{queued_left(p)} run(s) back in the queue")
+    parts = list(p.home.rglob("*.part"))
+    p.promise(not parts, f"half-copied files left behind: {parts}")
 
 
 # ============================================================================ workers killed
@@ -190,20 +192,54 @@ def sshd_restarted(p: Project, scene: Scene, root: Path) -> None:  # root: the h
     worker = p.spawn("worker", "--once", "--strategy", "strict")
     batch = wait_for("a batch generating on the host", lambda: batch_where(
         p, lambda b: b["state"] == "running" and log_has(Path(b["handle"]["batch_dir"]), "chunk 1/")), proc=worker)
-    server.stop()
+    sessions = kill_sshd(server)
     p.fault()
+    p.note(f"sshd's listener and its {len(sessions)} session process(es) killed")
     folder = Path(batch["handle"]["batch_dir"])
-    # the model goes on without sshd (its launcher is detached): restart once it has finished a line
-    wait_for("a line written while sshd is down", lambda: produced(folder, 0, len(batch["runs"]))
-             or (folder / "exit_code").exists(), timeout=120)
+    # the model goes on without sshd (its launcher is detached): restart once it has finished the whole batch,
+    # so everything after the generation (noticing the end, fetching) needs the new sshd
+    wait_for("the batch finished while sshd is down", lambda: (folder / "exit_code").exists(), timeout=120)
     outage = time.time() - (p.fault_wall or 0)
+    log = root / "sshd" / "sshd.log"
+    before = log.stat().st_size
     server.start()
-    p.note(f"sshd killed with batch {batch['id']} generating; restarted {outage:.1f} s later, after line 0 was written")
+    p.note(f"sshd killed with batch {batch['id']} generating; restarted {outage:.1f} s later, once the model had "
+           "finished the batch without it")
     code = worker.wait(timeout=300)
-    p.note(f"the worker that saw the outage exited {code}")
+    logins = log.read_bytes()[before:].count(b"Accepted publickey")
+    p.note(f"the worker that saw the outage exited {code}; {logins} SSH login(s) to the restarted sshd")
+    p.promise(logins > 0, "nothing logged in to the restarted sshd")
     p.promise(code == 0, f"the worker that rode the outage exited {code}, not 0")
     if queued_left(p):
         worker_once(p, "runs left queued")
+
+
+def kill_sshd(server: sshd_mod.Sshd) -> list[int]:
+    """Kill sshd for real: its listener and every session process it forked. Sshd.stop() ends the listener's
+    process group only, and OpenSSH puts each connection in a session of its own (setsid), so an established
+    connection would outlive it and the client would never see the host go away."""
+    assert server.process is not None
+    listener = server.process.pid
+    sessions = children_of(listener)
+    server.stop()
+    for pid in sessions:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return sessions
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_bytes().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 # ============================================================================ Slurm
@@ -518,7 +554,7 @@ def scenario(fault: str, fn: Callable[..., None], root: Path, name: str, *args: 
         p.undo()
         return Row(fault, skipped=str(exc))
     except Exception as exc:
-        p.promise(False, f"the scenario stopped: {exc}")
+        p.promise(False, f"the scenario stopped: {exc or exc!r}")
         if not isinstance(exc, Missed):
             p.note(traceback.format_exc(limit=3).strip().replace("\n", " | "))
     finally:
