@@ -435,8 +435,21 @@ def _mislabel(home: Path, run: dict[str, Any], prompt: dict[str, Any] | None, fo
     kept = folder / "prompt.txt"
     if kept.is_file() and kept.read_text() != text:
         return "its prompt.txt holds another prompt"
-    if (folder / "batch.jsonl").is_file():
-        spec_lines = (folder / "batch.jsonl").read_text().splitlines()
+    try:
+        command = json.loads((folder / "command.json").read_text())
+    except (OSError, ValueError):
+        return "no readable command.json"
+    if command.get("batch") != batch_dir.name:
+        return f"its command.json is batch {command.get('batch')}'s, its video came from {batch_dir.name}"
+    kept_lines = folder / "batch.jsonl"
+    if kept_lines.is_file() and len(lines) == 1:
+        # the batch that made the video ran one line from spec.json: a batch.jsonl here is another batch's
+        origin = next((f.name for f in folders.values() if (f / "batch.jsonl").is_file()
+                       and sha256(f / "batch.jsonl") == sha256(kept_lines)), "an unknown batch")
+        return (f"its folder keeps the batch.jsonl of {origin} (an earlier attempt, lines for other runs too) "
+                f"beside the spec.json and command.json of {batch_dir.name}, which made its video")
+    if kept_lines.is_file():
+        spec_lines = kept_lines.read_text().splitlines()
         if k >= len(spec_lines) or json.loads(spec_lines[k]).get("prompt") != text:
             return f"its batch.jsonl line {k} is another run's"
     elif (folder / "spec.json").is_file() and json.loads((folder / "spec.json").read_text()).get("prompt") != text:
