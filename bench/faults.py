@@ -320,8 +320,10 @@ def ledger_damaged(p: Project, scene: Scene, name: str, damage: Callable[[Path],
         p.note(f"the worker never named {name} ({exc})")
     if worker.poll() is None:
         worker.send_signal(signal.SIGINT)  # what the user does on seeing the error: Ctrl-C
-    worker.wait(timeout=120)
+    code = worker.wait(timeout=120)
     err = p.output(worker)[1]
+    said = next((line for line in err.splitlines() if name in line), "")
+    p.note(f"the worker (exit {code}) said: {said[9:170]}…")
     p.promise("internal error" not in err and "Traceback" not in err,
               f"the worker printed an internal error: {err.strip()[-300:]}")
     restore = p.cli("ledger", "restore", name, "--json")
@@ -460,18 +462,22 @@ def poison_drop(p: Project, scene: Scene) -> None:
     if not p.acknowledged:  # the event names no ids: take the ledger's word for what was queued
         p.acknowledge(set(p.ledger_state()[0]))
     names = [e.get("folder") for e in queued]
-    p.note(f"`watch --once --work` exit {done.returncode}; queued: {names}")
+    last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else ""
+    p.note(f"`watch --once --work` exit {done.returncode} (3: some folders rejected): {last[:120]}")
+    p.note(f"queued: {names}")
     p.promise(names == ["valid"], f"queued {names}, not the valid one alone")
     for name in POISON:
         report = drop / "rejected" / name / "REJECTED.txt"
-        reason = report.read_text(errors="replace").strip().splitlines()[0] if report.is_file() else ""
+        # REJECTED.txt: a header line, then one line per problem
+        lines = report.read_text(errors="replace").strip().splitlines() if report.is_file() else []
+        reason = lines[1] if len(lines) > 1 else ""
         p.promise(bool(reason), f"{name} is not in rejected/ with a reason")
         if reason:
             p.note(f"{name}: rejected ({reason[:90]})")
     from cosmoskit._core.ledger import Ledger
 
     with Ledger(p.home).read() as tx:
-        states = [r.get("state") for r in tx.plugin_table("dropfolder_ingest").all()]
+        states = [r.get("state") for r in tx.plugin_table("dropfolder_ingest").all().values()]
     p.promise("claimed" not in states, f"ingest records left claimed: {states}")
     p.promise("internal error" not in done.stderr and "Traceback" not in done.stderr,
               f"watch printed an internal error: {done.stderr.strip()[-300:]}")
