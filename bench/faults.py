@@ -109,19 +109,22 @@ def client_killed(p: Project, scene: Scene, padded: Scene, phase: str) -> None:
     prompt_ids = p.add_prompts(padded if phase == "staging" else scene, texts(f"client-{phase}", 3))
     client = p.spawn("transfer", *prompt_ids, "--weights", "vis=0.6", "--seed", "7", "--json")
     conditions = {
-        "staging": lambda: batch_where(p, lambda b: b["state"] == "staging"),
+        # mid-copy: the input is half in the store (a .part file), so the next staging must clean it up
+        "staging": lambda: batch_where(p, lambda b: b["state"] == "staging") and any(p.home.glob("store/*/*.part")),
         "running": lambda: running_mid_line(p),
         "fetching": lambda: batch_where(p, lambda b: b["state"] == "fetching"),
     }
     # fast polls: staging (a 48 MB input copied and hashed) and fetching last a fraction of a second
-    batch = wait_for(f"batch {phase}", conditions[phase], proc=client, interval=0.005)
+    wait_for(f"batch {phase}", conditions[phase], proc=client, interval=0.005)
+    batch = batch_where(p, lambda b: True) or {}
     client.send_signal(signal.SIGKILL)
     p.fault()
     client.wait()
     runs, batches, _ = p.ledger_state()
     p.acknowledge(set(runs))  # the client printed nothing: what it had recorded is what was acknowledged
     landed = next(b["state"] for b in batches if b["id"] == batch["id"])
-    p.note(f"client SIGKILLed with its batch {landed} ({len(batch['runs'])} lines)")
+    p.note(f"client SIGKILLed with its batch {landed} ({len(batch['runs'])} lines)"
+           + (" while it copied the 48 MB input into the store" if phase == "staging" else ""))
     p.promise(landed == phase, f"the kill was meant to land in {phase}, it landed in {landed}")
     attach = p.cli("attach")
     p.note(f"recovery: `attach` exit {attach.returncode}")
@@ -142,6 +145,24 @@ def worker_killed(p: Project, scene: Scene) -> None:
     p.fault()
     worker.wait()
     p.note(f"worker SIGKILLed with batch {batch['id']} between lines 0 and 1")
+    code = worker_once(p, "reattach")
+    p.promise(code == 0, f"the second worker exited {code}, not 0")
+
+
+def worker_killed_fetching(p: Project, scene: Scene) -> None:
+    """The only worker SIGKILLed while it fetches and settles a batch (the model is done); `worker --once`
+    must finish that batch from what is on disk, relaunching nothing."""
+    p.configure()
+    queue_groups(p, scene, "worker-fetching")
+    worker = p.spawn("worker", "--once", "--strategy", "strict")
+    batch = wait_for("a batch fetching", lambda: batch_where(p, lambda b: b["state"] == "fetching"), proc=worker,
+                     interval=0.005)
+    worker.send_signal(signal.SIGKILL)
+    p.fault()
+    worker.wait()
+    landed = next(b["state"] for b in p.ledger_state()[1] if b["id"] == batch["id"])
+    p.note(f"worker SIGKILLed with batch {batch['id']} {landed}")
+    p.promise(landed == "fetching", f"the kill was meant to land in fetching, it landed in {landed}")
     code = worker_once(p, "reattach")
     p.promise(code == 0, f"the second worker exited {code}, not 0")
 
@@ -335,6 +356,38 @@ def ledger_damaged(p: Project, scene: Scene, name: str, damage: Callable[[Path],
     worker_once(p, "run the rest of the queue")
 
 
+def ledger_damaged_staging(p: Project, scene: Scene, padded: Scene) -> None:
+    """active.json truncated while a worker stages a batch (its record and handle written, its launcher not yet
+    started); the worker starts the model, then cannot record it. The user stops the worker, runs
+    `ledger restore active.json` (the backup predates the handle) and `worker --once`."""
+    p.configure()
+    prompt_ids = p.add_prompts(padded, texts("ledger-staging", 2))
+    p.queue(prompt_ids, weights="vis=0.5", seed=100)
+    worker = p.spawn("worker", "--strategy", "strict")
+    batch = wait_for("a batch staging with its handle recorded", lambda: batch_where(
+        p, lambda b: b["state"] == "staging" and (b.get("handle") or {}).get("batch_dir")), proc=worker,
+        interval=0.005)
+    truncate(p.home / "ledger" / "active.json")
+    p.fault()
+    p.note(f"active.json truncated to half while batch {batch['id']} staged its input")
+    wait_for("the worker reports active.json", lambda: "active.json" in p.output(worker)[1], proc=worker,
+             timeout=120, interval=0.2)
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGINT)
+    code = worker.wait(timeout=120)
+    folder = Path(batch["handle"]["batch_dir"])
+    started = (folder / "launcher.pid").exists()
+    p.note(f"the worker (exit {code}) named active.json; the batch's launcher "
+           f"{'had started' if started else 'had not started'}")
+    restore = p.cli("ledger", "restore", "active.json", "--json")
+    p.promise(restore.returncode == 0, f"`ledger restore active.json` exited {restore.returncode}")
+    if restore.returncode == 0:
+        done = json.loads(restore.stdout)
+        p.note(f"recovery: `ledger restore active.json`: names {len(done['lost'])} lost record(s), "
+               f"{len(done['repairs'])} repair(s): {[r.get('detail') for r in done['repairs']][:3]}")
+    worker_once(p, "run the queue on")
+
+
 def garbage(path: Path) -> None:
     path.write_text("garbage\n")
 
@@ -344,11 +397,14 @@ def truncate(path: Path) -> None:
     path.write_bytes(data[: len(data) // 2])
 
 
+LOCK_QUEUERS = 12
+
+
 def lock_vandal(p: Project, scene: Scene) -> None:
-    """`ledger/.lock` deleted and replaced in a loop while two workers run and eight `transfer --queue`
-    commands (two at a time) add runs: the flock is on the ledger folder, so nothing may interleave."""
+    """`ledger/.lock` deleted and replaced in a loop while two workers run and twelve `transfer --queue`
+    commands (three at a time) add runs: the flock is on the ledger folder, so nothing may interleave."""
     p.configure(emulator={"seconds_per_chunk": 0.3})
-    prompt_ids = p.add_prompts(scene, texts("lock", 8))
+    prompt_ids = p.add_prompts(scene, texts("lock", LOCK_QUEUERS))
     workers = [p.spawn("worker", "--strategy", "single") for _ in range(2)]
     stop = threading.Event()
     count = [0]
@@ -368,9 +424,9 @@ def lock_vandal(p: Project, scene: Scene) -> None:
     thread.start()
     p.fault()
     try:
-        for pair in range(0, 8, 2):
-            procs = [p.spawn("transfer", pid, "--weights", "vis=0.5", "--seed", str(200 + pair + j), "--queue",
-                             "--json") for j, pid in enumerate(prompt_ids[pair:pair + 2])]
+        for first in range(0, LOCK_QUEUERS, 3):  # three at a time
+            procs = [p.spawn("transfer", pid, "--weights", "vis=0.5", "--seed", str(200 + first + j), "--queue",
+                             "--json") for j, pid in enumerate(prompt_ids[first:first + 3])]
             for proc in procs:
                 code = proc.wait(timeout=300)
                 out, err = p.output(proc)
@@ -384,7 +440,7 @@ def lock_vandal(p: Project, scene: Scene) -> None:
         for w in workers:
             w.send_signal(signal.SIGTERM)
             w.wait(timeout=120)
-    p.note(f"lock file deleted and replaced {count[0]} times; two workers, 8 `transfer --queue`")
+    p.note(f"lock file deleted and replaced {count[0]} times; two workers, {LOCK_QUEUERS} `transfer --queue`")
     p.promise(count[0] > 10, "the lock file was hardly touched")
 
 
@@ -592,6 +648,7 @@ def matrix(scene: Scene, padded: Scene) -> list[Fault]:
         Fault("client killed at running", client_killed, (scene, padded, "running")),
         Fault("client killed at fetching", client_killed, (scene, padded, "fetching")),
         Fault("worker killed", worker_killed, (scene,)),
+        Fault("worker killed at fetching", worker_killed_fetching, (scene,)),
         Fault("worker killed beside a live one", worker_killed_beside_another, (scene,)),
         Fault("sshd killed and restarted", sshd_restarted, (scene,), "sshd"),
         Fault("slurm scancel", slurm_scancel, (scene,), "slurm"),
@@ -600,6 +657,7 @@ def matrix(scene: Scene, padded: Scene) -> list[Fault]:
               (scene, "index.json", garbage, "`echo garbage > ledger/index.json`")),
         Fault("ledger active.json truncated, restored", ledger_damaged,
               (scene, "active.json", truncate, "active.json truncated to half")),
+        Fault("ledger active.json truncated at staging, restored", ledger_damaged_staging, (scene, padded)),
         Fault("ledger .lock deleted in a loop", lock_vandal, (scene,)),
         Fault("disk full mid-batch", disk_full, (scene,), "root"),
         Fault("poison drop folders", poison_drop, (scene,)),
@@ -644,6 +702,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--only", nargs="*", help="run only the faults whose title contains one of these words")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (projects, logs)")
+    parser.add_argument("--repeat", type=int, default=1, help="run the matrix this many times (timing-sensitive "
+                        "faults land at a slightly different instant each time)")
     args = parser.parse_args()
     start = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="cosmoskit-faults-"))
@@ -655,10 +715,12 @@ def main() -> None:
     services = Services(root)
     rows = []
     try:
-        for number, fault in enumerate(matrix(scene, padded), 1):
+        for number, fault in [(n, f) for _ in range(args.repeat) for n, f in enumerate(matrix(scene, padded), 1)]:
             if args.only and not any(word in fault.title for word in args.only):
                 continue
             name = f"{number:02d}-{fault.fn.__name__}"
+            while (root / name).exists():  # a repeat
+                name += "+"
             missing = services.missing(fault.service)
             if missing:
                 rows.append(Row(fault.title, skipped=missing))
