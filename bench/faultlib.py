@@ -62,6 +62,7 @@ class Audit:
     mislabelled: list[str] = field(default_factory=list)
     stuck: list[str] = field(default_factory=list)
     bad_video: list[str] = field(default_factory=list)
+    decoded: int = 0  # completed runs whose video decodes to the end at the size the model makes
     recover: float | None = None
     statuses: dict[str, int] = field(default_factory=dict)
 
@@ -339,6 +340,16 @@ def sha256(path: Path) -> str:
 
 
 # ---------------------------------------------------------------------------------------- the audit
+def span(batch_dir: Path) -> str:
+    """When the batch's launcher started and finished (its own started_at / finished_at files)."""
+    def at(name: str) -> str:
+        try:
+            return (batch_dir / name).read_text().strip()[11:22]
+        except OSError:
+            return "?"
+    return f"{at('started_at')}–{at('finished_at')}"
+
+
 def _parse(stamp: str | None) -> float | None:
     return datetime.fromisoformat(stamp).timestamp() if stamp else None
 
@@ -368,8 +379,8 @@ def audit(p: Project) -> Audit:
         for k, rid in enumerate(line_runs):
             if produced(folder, k, len(line_runs)):
                 producers.setdefault(rid, []).append(folder.name)
-    a.twice = [f"{rid} by {', '.join(sorted(set(b)))}" for rid, b in producers.items()
-               if rid in p.acknowledged and len(set(b)) > 1]
+    a.twice = [f"{rid} by " + ", ".join(f"{b} (model {span(folders[b])})" for b in sorted(set(bs)))
+               for rid, bs in producers.items() if rid in p.acknowledged and len(set(bs)) > 1]
 
     for rid in sorted(p.acknowledged):
         run = runs.get(rid)
@@ -383,6 +394,8 @@ def audit(p: Project) -> Audit:
         bad = check_video(video)
         if bad:
             a.bad_video.append(f"{rid}: completed, but {bad}")
+        else:
+            a.decoded += 1
 
     if not a.lost and not a.stuck and p.fault_wall is not None:
         ends = [_parse(runs[rid].get("finished")) for rid in p.acknowledged]
@@ -463,7 +476,8 @@ def row_from(fault: str, p: Project, a: Audit) -> Row:
     for label, items in (("lost", a.lost), ("run twice", a.twice), ("mislabelled", a.mislabelled),
                          ("stuck", a.stuck), ("bad video", a.bad_video)):
         notes += [f"{label}: {item}" for item in items]
-    notes.append("final: " + ", ".join(f"{n} {s}" for s, n in sorted(a.statuses.items())))
+    notes.append("final: " + ", ".join(f"{n} {s}" for s, n in sorted(a.statuses.items()))
+                 + f"; {a.decoded} completed video(s) checked frame by frame")
     return Row(fault, a.runs, len(a.lost), len(a.twice), len(a.mislabelled), len(a.stuck),
                len(p.broken) + len(a.bad_video), a.recover, notes)
 
