@@ -110,13 +110,13 @@ def client_killed(p: Project, scene: Scene, padded: Scene, phase: str) -> None:
     client = p.spawn("transfer", *prompt_ids, "--weights", "vis=0.6", "--seed", "7", "--json")
     conditions = {
         # mid-copy: the input is half in the store (a .part file), so the next staging must clean it up
-        "staging": lambda: batch_where(p, lambda b: b["state"] == "staging") and any(p.home.glob("store/*/*.part")),
+        "staging": lambda: batch_where(p, lambda b: b["state"] == "staging") if any(p.home.glob("store/*/*.part"))
+        else None,
         "running": lambda: running_mid_line(p),
         "fetching": lambda: batch_where(p, lambda b: b["state"] == "fetching"),
     }
     # fast polls: staging (a 48 MB input copied and hashed) and fetching last a fraction of a second
-    wait_for(f"batch {phase}", conditions[phase], proc=client, interval=0.005)
-    batch = batch_where(p, lambda b: True) or {}
+    batch = wait_for(f"batch {phase}", conditions[phase], proc=client, interval=0.005)
     client.send_signal(signal.SIGKILL)
     p.fault()
     client.wait()
@@ -197,8 +197,8 @@ def worker_killed_beside_another(p: Project, scene: Scene) -> None:
 
 # ============================================================================ SSH host
 def sshd_restarted(p: Project, scene: Scene, root: Path) -> None:  # root: the host's side
-    """The SSH host's sshd (listener and every session) killed while a batch runs there, restarted once
-    the model has written a line without it; the worker must ride it out."""
+    """The SSH host's sshd (listener and every session) killed while a batch generates there, restarted once
+    the model has finished that batch without it; the worker must ride it out and fetch everything."""
     server = sshd_mod.make(root / "sshd").start()
     p.cleanups.append(server.stop)
     known = root / "known_hosts"
@@ -308,8 +308,11 @@ def slurm_node_failure(p: Project, scene: Scene, cluster: slurm_mod.Slurm, root:
     batch = wait_for("a batch between two lines", lambda: running_mid_line(p), proc=worker)
     job = batch["handle"]["job_id"]
     node = socket.gethostname()
-    resume = lambda: cluster.run("scontrol", "update", f"nodename={node}", "state=resume", check=False)  # noqa: E731
-    p.cleanups.append(resume)
+
+    def resume() -> None:
+        cluster.run("scontrol", "update", f"nodename={node}", "state=resume", check=False)
+
+    p.cleanups.append(resume)  # whatever happens, the node comes back for the next row
     cluster.run("scontrol", "update", f"nodename={node}", "state=down", "reason=cosmoskit-faults")
     p.fault()
     wait_for("Slurm ended the job", lambda: squeue(cluster, job) == "", timeout=120, interval=0.3)
