@@ -8,11 +8,12 @@ from typing import Optional
 
 import typer
 
+from cosmoskit._cli import complete
 from cosmoskit._cli.common import JSON_OPTION
 
 
 def logs(
-    run: str = typer.Argument(..., help="Run id or unique prefix."),
+    run: str = typer.Argument(..., help="Run id or unique prefix.", autocompletion=complete.runs),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming while the batch runs."),
     whole_batch: bool = typer.Option(False, "--batch", help="Show the whole batch log, not only this run's part."),
 ) -> None:
@@ -27,6 +28,16 @@ def logs(
         doc = tx.get_run(run)
         batch_id = doc.get("batch_id")
         batch = tx.batch(batch_id) if batch_id else None
+    if follow and doc["status"] == "queued":
+        # like `sky logs`: wait for the run to start, then follow it
+        sys.stderr.write(f"{doc['id']} is queued; waiting for it to start (Ctrl-C stops waiting, not the run)\n")
+        sys.stderr.flush()
+        while doc["status"] == "queued":
+            time.sleep(0.5)
+            with context.ledger().read() as tx:
+                doc = tx.get_run(doc["id"])
+                batch_id = doc.get("batch_id")
+                batch = tx.batch(batch_id) if batch_id else None
     out = sys.stdout
     if batch is None or batch["state"] not in BATCH_ACTIVE:
         folder = run_folder(context.home(), doc["id"]) / "logs"
@@ -58,7 +69,10 @@ def logs(
 
 
 def cancel(
-    target: str = typer.Argument(..., help="A run or a batch (id or unique prefix)."), json_: bool = JSON_OPTION
+    target: str = typer.Argument(
+        ..., help="A run or a batch (id or unique prefix).", autocompletion=complete.runs_and_batches
+    ),
+    json_: bool = JSON_OPTION,
 ) -> None:
     """Cancel a queued or running run, or a whole batch; stops exactly what it names."""
     from cosmoskit._cli import output
@@ -94,7 +108,9 @@ def cancel(
 
 
 def attach(
-    batch: Optional[str] = typer.Argument(None, help="A batch id or prefix (default: every orphaned batch)."),
+    batch: Optional[str] = typer.Argument(
+        None, help="A batch id or prefix (default: every orphaned batch).", autocompletion=complete.batches
+    ),
     json_: bool = JSON_OPTION,
 ) -> None:
     """Reattach to batches whose process died: follow the running ones and finish every run, relaunching nothing."""
@@ -130,7 +146,9 @@ def attach(
 
 
 def kill(
-    host: str = typer.Option(..., "--host", help="Executor name: stop everything cosmoskit runs there."),
+    host: str = typer.Option(
+        ..., "--host", help="Executor name: stop everything cosmoskit runs there.", autocompletion=complete.executors
+    ),
     json_: bool = JSON_OPTION,
 ) -> None:
     """Stop everything cosmoskit runs on one executor, known to the ledger or not; its runs become cancelled."""

@@ -5,6 +5,7 @@ from typing import Optional
 
 import typer
 
+from cosmoskit._cli import complete
 from cosmoskit._cli.common import JSON_OPTION, confirm
 
 app = typer.Typer(help="Create, list, show and delete prompts.", no_args_is_help=True)
@@ -92,7 +93,10 @@ def list_(
 
 
 @app.command("show")
-def show(prompt: str = typer.Argument(..., help="Prompt id or unique prefix."), json_: bool = JSON_OPTION) -> None:
+def show(
+    prompt: str = typer.Argument(..., help="Prompt id, name or unique prefix.", autocompletion=complete.prompts),
+    json_: bool = JSON_OPTION,
+) -> None:
     """Show one prompt with its runs."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
@@ -130,7 +134,9 @@ def show(prompt: str = typer.Argument(..., help="Prompt id or unique prefix."), 
 
 @app.command("delete")
 def delete(
-    prompt: Optional[str] = typer.Argument(None, help="Prompt id or unique prefix."),
+    prompt: Optional[str] = typer.Argument(
+        None, help="Prompt id, name or unique prefix.", autocompletion=complete.prompts
+    ),
     all_: bool = typer.Option(False, "--all", help="Delete every prompt."),
     delete_outputs: bool = typer.Option(
         False, "--delete-outputs", help="Also delete the run folders (kept by default)."

@@ -4,6 +4,7 @@ from typing import Any, Optional
 
 import typer
 
+from cosmoskit._cli import complete
 from cosmoskit._cli.common import JSON_OPTION
 
 app = typer.Typer(help="The queue: list, plan, pause, resume, cancel, retry.", no_args_is_help=True)
@@ -30,7 +31,10 @@ def _minutes(seconds: float) -> str:
 @app.command("list")
 def list_(
     strategy: Optional[str] = typer.Option(
-        None, "--strategy", help="Plan with this strategy (default: batching.strategy)."
+        None,
+        "--strategy",
+        help="Plan with this strategy (default: batching.strategy).",
+        autocompletion=complete.strategies,
     ),
     json_: bool = JSON_OPTION,
 ) -> None:
@@ -91,7 +95,10 @@ def list_(
 @app.command("plan")
 def plan_(
     strategy: Optional[str] = typer.Option(
-        None, "--strategy", help="Strategy to plan with (default: batching.strategy)."
+        None,
+        "--strategy",
+        help="Strategy to plan with (default: batching.strategy).",
+        autocompletion=complete.strategies,
     ),
     json_: bool = JSON_OPTION,
 ) -> None:
@@ -166,7 +173,10 @@ def resume() -> None:
 
 
 @app.command("cancel")
-def cancel(runs: list[str] = typer.Argument(..., help="Runs (ids or prefixes)."), json_: bool = JSON_OPTION) -> None:
+def cancel(
+    runs: list[str] = typer.Argument(..., help="Runs (ids or prefixes).", autocompletion=complete.runs),
+    json_: bool = JSON_OPTION,
+) -> None:
     """Cancel runs: queued ones at once, running ones by stopping their batch."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
@@ -185,7 +195,10 @@ def cancel(runs: list[str] = typer.Argument(..., help="Runs (ids or prefixes).")
 
 @app.command("retry")
 def retry(
-    runs: list[str] = typer.Argument(..., help="Failed or cancelled runs (ids or prefixes)."), json_: bool = JSON_OPTION
+    runs: list[str] = typer.Argument(
+        ..., help="Failed or cancelled runs (ids or prefixes).", autocompletion=complete.runs
+    ),
+    json_: bool = JSON_OPTION,
 ) -> None:
     """Put failed or cancelled runs back in the queue, with fresh attempts."""
     from cosmoskit._cli import output

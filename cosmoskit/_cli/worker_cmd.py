@@ -4,12 +4,19 @@ from typing import Optional
 
 import typer
 
+from cosmoskit._cli import complete
+
 
 def worker(
     host: Optional[list[str]] = typer.Option(
-        None, "--host", help="Executor(s) to serve (default: every configured one)."
+        None,
+        "--host",
+        help="Executor(s) to serve (default: every configured one).",
+        autocompletion=complete.executors,
     ),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="Batching strategy (default: batching.strategy)."),
+    strategy: Optional[str] = typer.Option(
+        None, "--strategy", help="Batching strategy (default: batching.strategy).", autocompletion=complete.strategies
+    ),
     once: bool = typer.Option(False, "--once", help="Stop when the queue is empty and nothing runs."),
 ) -> None:
     """Run the queue: plan batches, launch one per free executor, follow them.
