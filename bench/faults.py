@@ -342,9 +342,7 @@ def ledger_damaged(p: Project, scene: Scene, name: str, damage: Callable[[Path],
         wait_for(f"the worker reports {name}", reported, proc=worker, timeout=120, interval=0.2)
     except Missed as exc:
         p.note(f"the worker never named {name} ({exc})")
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGINT)  # what the user does on seeing the error: Ctrl-C
-    code = worker.wait(timeout=120)
+    code = stop_after_error(worker)
     err = p.output(worker)[1]
     said = next((line for line in err.splitlines() if name in line), "")
     p.note(f"the worker (exit {code}) said: {said[9:170]}…")
@@ -375,9 +373,7 @@ def ledger_damaged_staging(p: Project, scene: Scene, padded: Scene) -> None:
     p.note(f"active.json truncated to half while batch {batch['id']} staged its input")
     wait_for("the worker reports active.json", lambda: "active.json" in p.output(worker)[1], proc=worker,
              timeout=120, interval=0.2)
-    if worker.poll() is None:
-        worker.send_signal(signal.SIGINT)
-    code = worker.wait(timeout=120)
+    code = stop_after_error(worker)
     folder = Path(batch["handle"]["batch_dir"])
     started = (folder / "launcher.pid").exists()
     p.note(f"the worker (exit {code}) named active.json; the batch's launcher "
@@ -389,6 +385,16 @@ def ledger_damaged_staging(p: Project, scene: Scene, padded: Scene) -> None:
         p.note(f"recovery: `ledger restore active.json`: names {len(done['lost'])} lost record(s), "
                f"{len(done['repairs'])} repair(s): {[r.get('detail') for r in done['repairs']][:3]}")
     worker_once(p, "run the queue on")
+
+
+def stop_after_error(worker: subprocess.Popen[str]) -> int | str:
+    """What a user does once the worker has named the damaged file: let it stop if it is stopping, else
+    Ctrl-C (a SIGINT sent into a worker already on its way out would only blur its own exit code)."""
+    try:
+        return worker.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        worker.send_signal(signal.SIGINT)
+        return f"{worker.wait(timeout=120)} after Ctrl-C"
 
 
 def garbage(path: Path) -> None:
