@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -16,6 +16,7 @@ def logs(
     run: str = typer.Argument(..., help="Run id or unique prefix.", autocompletion=complete.runs),
     follow: bool = typer.Option(False, "--follow", "-f", help="Keep streaming while the batch runs."),
     whole_batch: bool = typer.Option(False, "--batch", help="Show the whole batch log, not only this run's part."),
+    json_: bool = typer.Option(False, "--json", help="The log as JSON ({id, batch, log}); not with -f."),
 ) -> None:
     """Show a run's log; with -f stream its batch's log live from wherever it runs."""
     from cosmoskit._core import context
@@ -23,6 +24,8 @@ def logs(
     from cosmoskit._core.ledger import BATCH_ACTIVE
     from cosmoskit._core.queries import run_folder
 
+    if json_ and follow:
+        raise CosmoskitError("--json gives a finished log; use it without -f")
     engine = context.engine()
     with context.ledger().read() as tx:
         doc = tx.get_run(run)
@@ -38,7 +41,11 @@ def logs(
                 doc = tx.get_run(doc["id"])
                 batch_id = doc.get("batch_id")
                 batch = tx.batch(batch_id) if batch_id else None
-    out = sys.stdout
+    out: Any = sys.stdout
+    if json_:
+        import io
+
+        out = io.StringIO()
     if batch is None or batch["state"] not in BATCH_ACTIVE:
         folder = run_folder(context.home(), doc["id"]) / "logs"
         path = folder / ("batch.log" if whole_batch else "run.log")
@@ -47,6 +54,10 @@ def logs(
                 raise CosmoskitError(f"run {doc['id']} is queued; it has no log yet")
             raise CosmoskitError(f"run {doc['id']} has no log at {path}")
         out.write(path.read_text(encoding="utf-8", errors="replace"))
+        if json_:
+            from cosmoskit._cli.output import emit_json
+
+            emit_json({"id": doc["id"], "batch": batch_id, "log": out.getvalue()})
         return
     ex = engine.executor(batch["executor"])
     offset = 0
@@ -66,6 +77,10 @@ def logs(
             time.sleep(0.5)
     finally:
         engine.close()
+    if json_:
+        from cosmoskit._cli.output import emit_json
+
+        emit_json({"id": doc["id"], "batch": batch_id, "log": out.getvalue()})
 
 
 def cancel(
@@ -88,7 +103,7 @@ def cancel(
                 # Nobody follows this batch: wait for the stop and settle its runs here.
                 engine.follow(batch["id"], max_attempts=1)
         with context.ledger().read() as tx:
-            names = [result["run"]] if "run" in result else result.get("runs", [])
+            names = result.get("runs") or [result["id"]]
             runs = [tx.run(r) for r in names]
     finally:
         engine.close()

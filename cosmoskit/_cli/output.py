@@ -31,6 +31,14 @@ def err_console() -> Any:
     return _err_console
 
 
+def emit_json_line(data: Any) -> None:
+    """One compact JSON object on a line of its own (for streams of events)."""
+    import orjson
+
+    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+    sys.stdout.flush()
+
+
 def emit_json(data: Any) -> None:
     import orjson
 

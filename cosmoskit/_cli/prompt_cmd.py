@@ -6,7 +6,7 @@ from typing import Optional
 import typer
 
 from cosmoskit._cli import complete
-from cosmoskit._cli.common import JSON_OPTION, confirm
+from cosmoskit._cli.common import FORMAT_OPTION, JSON_OPTION, QUIET_OPTION, confirm
 
 app = typer.Typer(help="Create, list, show and delete prompts.", no_args_is_help=True)
 
@@ -48,11 +48,16 @@ def list_(
     has_runs: Optional[bool] = typer.Option(None, "--has-runs/--no-runs", help="Only prompts with (or without) runs."),
     limit: int = typer.Option(50, "--limit", "-n", help="Show at most this many (0 = all)."),
     json_: bool = JSON_OPTION,
+    fmt: Optional[str] = FORMAT_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """List prompts, newest first."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
     from cosmoskit._core.queries import run_counts
+
+    output.use_format(fmt)
+    json_ = json_ or fmt == "json"
 
     needle = search.lower() if search else None
     with context.ledger().read() as tx:
@@ -65,6 +70,9 @@ def list_(
     prompts.sort(key=lambda p: p["created"], reverse=True)
     if limit:
         prompts = prompts[:limit]
+    if quiet:
+        output.ids(p["id"] for p in prompts)
+        return
     if json_:
         output.emit_json([dict(p) for p in prompts])
         return

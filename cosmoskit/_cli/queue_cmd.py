@@ -5,7 +5,7 @@ from typing import Any, Optional
 import typer
 
 from cosmoskit._cli import complete
-from cosmoskit._cli.common import JSON_OPTION
+from cosmoskit._cli.common import FORMAT_OPTION, JSON_OPTION, QUIET_OPTION
 
 app = typer.Typer(help="The queue: list, plan, pause, resume, cancel, retry.", no_args_is_help=True)
 
@@ -37,16 +37,22 @@ def list_(
         autocompletion=complete.strategies,
     ),
     json_: bool = JSON_OPTION,
+    fmt: Optional[str] = FORMAT_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Queued runs in the order they will run, with estimated start and finish from the cost model."""
     from cosmoskit._cli import output
 
+    output.use_format(fmt)
+    json_ = json_ or fmt == "json"
     planned = _plan(strategy)
+    if quiet:
+        output.ids(p.run["id"] for p in planned.runs)
+        return
     rows = [
         {
             "position": pos,
             "id": p.run["id"],
-            "run": p.run["id"],  # the same as id, as earlier releases printed it
             "prompt": p.run.get("prompt_id"),
             "operation": p.run["operation"],
             "priority": p.run.get("priority", 0),
@@ -76,7 +82,7 @@ def list_(
         (
             (
                 r["position"],
-                r["run"],
+                r["id"],
                 r["operation"],
                 r["priority"],
                 ",".join(r["controls"]),
@@ -190,7 +196,7 @@ def cancel(
         output.emit_json(results)
         return
     for r in results:
-        output.say(f"{r['run']}: " + ("stop requested" if r.get("stopping") else "cancelled"))
+        output.say(f"{r['id']}: " + ("stop requested" if r.get("stopping") else "cancelled"))
 
 
 @app.command("retry")

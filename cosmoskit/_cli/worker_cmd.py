@@ -18,6 +18,7 @@ def worker(
         None, "--strategy", help="Batching strategy (default: batching.strategy).", autocompletion=complete.strategies
     ),
     once: bool = typer.Option(False, "--once", help="Stop when the queue is empty and nothing runs."),
+    json_: bool = typer.Option(False, "--json", help="One JSON object per event on stdout instead of log lines."),
 ) -> None:
     """Run the queue: plan batches, launch one per free executor, follow them.
 
@@ -30,6 +31,11 @@ def worker(
     def log(text: str) -> None:
         from datetime import datetime
 
+        if json_:
+            from cosmoskit._cli.output import emit_json_line
+
+            emit_json_line({"time": datetime.now().astimezone().isoformat(), "event": "worker", "message": text})
+            return
         sys.stderr.write(f"{datetime.now():%H:%M:%S} {text}\n")
         sys.stderr.flush()
 
@@ -37,6 +43,16 @@ def worker(
     log(f"worker serving {', '.join(w.slots)} with strategy {strategy or context.settings().get('batching.strategy')}")
     w.run(once=once)
     log(f"worker done: launched {len(w.launched)} batch(es)")
+    if json_:
+        from cosmoskit._cli.output import emit_json_line
+
+        emit_json_line(
+            {
+                "event": "done",
+                "launched": w.launched,
+                "runs": [{"id": r["id"], "status": r["status"]} for r in w.outcomes()],
+            }
+        )
     if w.stuck:
         from cosmoskit._core.errors import CosmoskitError
 
