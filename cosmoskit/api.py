@@ -80,6 +80,9 @@ _NAMES: dict[str, str] = {
     "Engine": "_core.engine:Engine",
     "engine": "_core.context:engine",
     "Submission": "_core.engine:Submission",
+    "QueuePlan": "_core.queueops:QueuePlan",
+    "PlannedRun": "_core.queueops:PlannedRun",
+    "DeletionPreview": "_core.queueops:DeletionPreview",
     "show_submission": "_cli.submission:show_submission",
     "show_runs": "_cli.submission:show_runs",
     "not_completed": "_cli.submission:not_completed",
@@ -274,6 +277,9 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
         new_prompt as new_prompt,
     )
     from cosmoskit._core.queries import run_folder as run_folder
+    from cosmoskit._core.queueops import DeletionPreview as DeletionPreview
+    from cosmoskit._core.queueops import PlannedRun as PlannedRun
+    from cosmoskit._core.queueops import QueuePlan as QueuePlan
     from cosmoskit._core.records import (
         BatchRecord as BatchRecord,
     )

@@ -141,51 +141,28 @@ def delete(
     from cosmoskit._cli import output
     from cosmoskit._core import context
     from cosmoskit._core.errors import CosmoskitError
-    from cosmoskit._core.ledger import RUN_ACTIVE
-    from cosmoskit._core.queries import folder_size, remove_folder, run_folder
 
     if bool(prompt) == all_:
         raise CosmoskitError("name one prompt or pass --all")
-    ledger = context.ledger()
-    home = context.home()
-    with ledger.read() as tx:
-        targets = [p.copy() for p in tx.prompts()] if all_ else [tx.get_prompt(prompt or "")]
-        wanted = {p["id"] for p in targets}
-        runs = [r.copy() for r in tx.runs() if r["prompt_id"] in wanted]
-    busy = [r for r in runs if r["status"] in RUN_ACTIVE]
-    if busy:
-        raise CosmoskitError(
-            f"{len(busy)} run(s) of {'these prompts' if all_ else targets[0]['id']} are {busy[0]['status']} "
-            f"({', '.join(r['id'] for r in busy[:3])}); cancel them first",
-            hint="cosmoskit cancel RUN",
-        )
-    if not targets:
-        output.say("No prompts to delete.")
-        return
-    folders = [run_folder(home, r["id"]) for r in runs]
-    size = sum(folder_size(f) for f in folders if f.exists())
-    existing = [f for f in folders if f.exists()]
-    output.say(f"Will delete {len(targets)} prompt(s) and {len(runs)} run(s) from the ledger.")
-    if delete_outputs:
-        output.say(f"Will delete {len(existing)} run folder(s), {output.human_size(size)}.")
-    elif existing:
-        output.say(
-            f"Keeps {len(existing)} run folder(s), {output.human_size(size)} (pass --delete-outputs to remove them)."
-        )
-    confirm("Delete?", yes, typed="delete all" if all_ else None)
-    with ledger.transaction() as tx:
-        for r in runs:
-            current = tx.run(r["id"])
-            if current and current["status"] in RUN_ACTIVE:
-                raise CosmoskitError(f"run {r['id']} became {current['status']} meanwhile; nothing deleted")
-        for r in runs:
-            tx.delete_run(r["id"])
-        for p in targets:
-            tx.delete_prompt(p["id"])
-    if delete_outputs:
-        for f in existing:
-            remove_folder(f)
+    engine = context.engine()
+    try:
+        preview = engine.delete_preview(None if all_ else [prompt or ""])
+        if preview.blocked:
+            raise CosmoskitError(preview.blocked, hint="cosmoskit cancel RUN")
+        if not preview.prompts:
+            output.say("No prompts to delete.")
+            return
+        size = output.human_size(preview.folder_bytes)
+        output.say(f"Will delete {len(preview.prompts)} prompt(s) and {len(preview.runs)} run(s) from the ledger.")
+        if delete_outputs:
+            output.say(f"Will delete {len(preview.folders)} run folder(s), {size}.")
+        elif preview.folders:
+            output.say(f"Keeps {len(preview.folders)} run folder(s), {size} (pass --delete-outputs to remove them).")
+        confirm("Delete?", yes, typed="delete all" if all_ else None)
+        engine.delete_prompts(preview, delete_outputs=delete_outputs)
+    finally:
+        engine.close()
     output.say(
-        f"Deleted {len(targets)} prompt(s), {len(runs)} run(s)"
-        + (f", {len(existing)} folder(s)." if delete_outputs else ".")
+        f"Deleted {len(preview.prompts)} prompt(s), {len(preview.runs)} run(s)"
+        + (f", {len(preview.folders)} folder(s)." if delete_outputs else ".")
     )

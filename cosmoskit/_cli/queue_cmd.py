@@ -9,22 +9,14 @@ from cosmoskit._cli.common import JSON_OPTION
 app = typer.Typer(help="The queue: list, plan, pause, resume, cancel, retry.", no_args_is_help=True)
 
 
-def _planned(strategy: str | None) -> tuple[Any, ...]:
+def _plan(strategy: str | None) -> Any:
     from cosmoskit._core import context
-    from cosmoskit._core.costmodel import CostModel
-    from cosmoskit._core.planning import plan
-    from cosmoskit._core.queries import queued
 
     engine = context.engine()
-    engine.settle_orphans()
-    with engine.ledger.read() as tx:
-        runs, prompts = queued(tx)
-        running = [dict(b) for b in tx.active_batches()]
-        paused = bool((tx.meta_get("queue") or {}).get("paused"))
-    batches = plan(engine, runs, prompts, strategy)
-    model = CostModel.from_settings(engine.settings)
-    engine.close()
-    return engine, {r["id"]: r for r in runs}, batches, model, len(engine.settings.served_executors()), running, paused
+    try:
+        return engine.plan(strategy)
+    finally:
+        engine.close()
 
 
 def _minutes(seconds: float) -> str:
@@ -44,29 +36,26 @@ def list_(
 ) -> None:
     """Queued runs in the order they will run, with estimated start and finish from the cost model."""
     from cosmoskit._cli import output
-    from cosmoskit._core.estimate import schedule
 
-    _engine, runs, batches, model, slots, running, paused = _planned(strategy)
-    estimates = schedule(batches, model, slots, busy_for=[0.0] * 0)
-    rows = []
-    for pos, est in enumerate(estimates, 1):
-        run = runs[est.run_id]
-        item = next(i for i in batches[est.batch].items if i.run_id == est.run_id)
-        rows.append(
-            {
-                "position": pos,
-                "run": run["id"],
-                "prompt": run.get("prompt_id"),
-                "operation": run["operation"],
-                "priority": run.get("priority", 0),
-                "controls": sorted(item.controls),
-                "batch": est.batch + 1,
-                "estimated_start_s": round(est.start, 1),
-                "estimated_finish_s": round(est.finish, 1),
-                "attempts": run.get("attempts", 0),
-                "last_error": run.get("error"),
-            }
-        )
+    planned = _plan(strategy)
+    rows = [
+        {
+            "position": pos,
+            "id": p.run["id"],
+            "run": p.run["id"],  # the same as id, as earlier releases printed it
+            "prompt": p.run.get("prompt_id"),
+            "operation": p.run["operation"],
+            "priority": p.run.get("priority", 0),
+            "controls": p.controls,
+            "batch": p.batch + 1,
+            "estimated_start_s": round(p.start_seconds, 1),
+            "estimated_finish_s": round(p.finish_seconds, 1),
+            "attempts": p.run.get("attempts", 0),
+            "last_error": p.run.get("error"),
+        }
+        for pos, p in enumerate(planned.runs, 1)
+    ]
+    paused, running, slots = planned.paused, planned.running, planned.slots
     if json_:
         output.emit_json({"paused": paused, "running_batches": [b["id"] for b in running], "queue": rows})
         return
@@ -108,10 +97,14 @@ def plan_(
 ) -> None:
     """The batches a worker would launch now, their GPU time, and the speed-up over one run at a time."""
     from cosmoskit._cli import output
-    from cosmoskit._core.estimate import summary
 
-    engine, _runs, batches, model, _slots, _running, _paused = _planned(strategy)
-    name = strategy or engine.settings.get("batching.strategy")
+    planned_queue = _plan(strategy)
+    name, batches, model, total = (
+        planned_queue.strategy,
+        planned_queue.batches,
+        planned_queue.model,
+        planned_queue.summary,
+    )
     planned = [
         {
             "batch": n,
@@ -122,7 +115,6 @@ def plan_(
         }
         for n, b in enumerate(batches, 1)
     ]
-    total = summary(batches, model)
     if json_:
         output.emit_json({"strategy": name, **total, "batches": planned})
         return
@@ -153,10 +145,11 @@ def _set_paused(value: bool) -> None:
     from cosmoskit._cli import output
     from cosmoskit._core import context
 
-    with context.ledger().transaction() as tx:
-        state = dict(tx.meta_get("queue") or {})
-        state["paused"] = value
-        tx.meta_set("queue", state)
+    engine = context.engine()
+    try:
+        engine.pause() if value else engine.resume()
+    finally:
+        engine.close()
     output.say("Queue paused: workers finish what runs and claim nothing new." if value else "Queue resumed.")
 
 
@@ -197,27 +190,12 @@ def retry(
     """Put failed or cancelled runs back in the queue, with fresh attempts."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
-    from cosmoskit._core.errors import CosmoskitError
 
-    done = []
-    with context.ledger().transaction() as tx:
-        for text in runs:
-            run = tx.get_run(text)
-            if run["status"] not in ("failed", "cancelled"):
-                raise CosmoskitError(f"run {run['id']} is {run['status']}; only failed or cancelled runs are retried")
-            done.append(
-                tx.update_run(
-                    run["id"],
-                    status="queued",
-                    attempts=0,
-                    batch_id=None,
-                    error=None,
-                    reason=None,
-                    finished=None,
-                    max_controls=None,
-                    retry=False,
-                )
-            )
+    engine = context.engine()
+    try:
+        done = engine.retry(runs)
+    finally:
+        engine.close()
     if json_:
         output.emit_json(done)
         return

@@ -99,13 +99,12 @@ def rate(
     """Rate a run from 1 to 5."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
-    from cosmoskit._core.errors import CosmoskitError
 
-    if not 1 <= stars <= 5:
-        raise CosmoskitError(f"a rating is 1 to 5, not {stars}")
-    with context.ledger().transaction() as tx:
-        run_id = tx.resolve_run(run)
-        tx.update_run(run_id, rating=stars)
+    engine = context.engine()
+    try:
+        run_id = engine.rate(run, stars=stars)["id"]
+    finally:
+        engine.close()
     output.say(f"Rated {run_id} {stars}/5.")
 
 

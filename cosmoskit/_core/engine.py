@@ -20,7 +20,7 @@ from typing import Any, Literal, cast
 
 import orjson
 
-from cosmoskit._core import ids, owner, plugins, timeutil, verdicts
+from cosmoskit._core import ids, owner, plugins, queueops, timeutil, verdicts
 from cosmoskit._core.batchjob import (
     COMMAND_ARGS,
     COMMAND_JSON,
@@ -778,6 +778,39 @@ class Engine:
                 result = {"run": run["id"], "batch": batch["id"], "stopping": True}
         self.executor(batch["executor"]).cancel({**batch["handle"], "reason": "cancelled"})
         return result
+
+    # ------------------------------------------------------------------ the queue, for any front end
+    def pause(self) -> None:
+        """Stop workers from claiming queued runs (running batches go on)."""
+        queueops.set_paused(self.ledger, True)
+
+    def resume(self) -> None:
+        queueops.set_paused(self.ledger, False)
+
+    def paused(self) -> bool:
+        return queueops.is_paused(self.ledger)
+
+    def retry(self, run_refs: list[str]) -> list[RunRecord]:
+        """Failed or cancelled runs back in the queue with fresh attempts."""
+        return queueops.retry(self.ledger, run_refs)
+
+    def set_priority(self, run_refs: list[str], priority: int) -> list[RunRecord]:
+        return queueops.set_priority(self.ledger, run_refs, priority)
+
+    def rate(self, run_ref: str, *, stars: int | None = None, note: str | None = None,
+             clear_rating: bool = False) -> RunRecord:
+        return queueops.rate(self.ledger, run_ref, stars=stars, note=note, clear_rating=clear_rating)
+
+    def plan(self, strategy: str | None = None) -> queueops.QueuePlan:
+        """The batches a worker would launch now, each queued run's estimated start and finish, GPU time."""
+        return queueops.plan(self, strategy)
+
+    def delete_preview(self, prompt_refs: list[str] | None) -> queueops.DeletionPreview:
+        """What deleting these prompts (None: every prompt) takes with it."""
+        return queueops.delete_preview(self, prompt_refs)
+
+    def delete_prompts(self, preview: queueops.DeletionPreview, *, delete_outputs: bool = False) -> None:
+        queueops.delete_prompts(self, preview, delete_outputs=delete_outputs)
 
     def kill_all(self, label: str) -> tuple[list[str], list[str]]:
         """Stop everything at one executor's place; its batches' runs end cancelled.
