@@ -13,6 +13,7 @@ from jinja2 import Environment
 
 from cosmoskit_ui.hosts import HostMonitor
 from cosmoskit_ui.hub import Hub
+from cosmoskit_ui.planner import Planner
 from cosmoskit_ui.progress import ProgressBoard
 from cosmoskit_ui.security import Guard
 from cosmoskit_ui.snapshot import LedgerView
@@ -28,6 +29,7 @@ class UiContext:
     view: LedgerView
     hosts: HostMonitor
     board: ProgressBoard
+    planner: Planner
     thumbs: Thumbs
     templates: Environment
     stop: threading.Event

@@ -1,17 +1,16 @@
-"""The engine calls the UI makes, and the plan of the queue as typed records the pages render.
+"""The plan of the queue (and of a sweep not yet submitted) as typed records the pages render.
 
-Everything the UI changes goes through ``api.Engine`` (pause, retry, priority, rating, deletion,
-submit, cancel, launch), exactly as a third-party plugin would: the command line sees the same
-ledger at once, and the other way round.
+The queue's plan is ``Engine.plan``'s, for every strategy; a sweep's estimate plans runs that
+are not in the ledger yet with the same strategy and cost model, so the page can show the GPU
+time before anything is queued.
 """
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
-from typing import Any
 
 from cosmoskit import api
-from cosmoskit.api import CostModel, Engine, Item, PromptRecord, RunRecord
+from cosmoskit.api import CostModel, Engine, Item, PromptRecord, QueuePlan, RunRecord
 
 
 @dataclass(frozen=True)
@@ -88,37 +87,26 @@ def plan_runs(engine: Engine, runs: list[RunRecord], prompts: dict[str, PromptRe
                      estimates)
 
 
-def queue_views(engine: Engine, runs: list[RunRecord], prompts: dict[str, PromptRecord]) -> list[QueueView]:
-    """The queue planned by every strategy, the configured one first."""
+def from_core(plan: QueuePlan) -> QueueView:
+    """``Engine.plan``'s answer as the page's records."""
+    model = plan.model
+    batches = [PlannedBatch(n, b.run_ids, sorted(b.controls), model.batch_seconds(b.items, b.controls),
+                            model.single_seconds(b.items)) for n, b in enumerate(plan.batches, 1)]
+    estimates = {p.run["id"]: Estimate(p.batch + 1, p.start_seconds, p.finish_seconds) for p in plan.runs}
+    return QueueView(plan.strategy, batches, float(plan.summary.get("gpu_seconds") or 0.0),
+                     float(plan.summary.get("one_at_a_time_seconds") or 0.0), estimates)
+
+
+def queue_views(engine: Engine) -> list[QueueView]:
+    """The queue planned by every strategy, the configured one first (``Engine.plan`` settles orphaned
+    batches first, which may ask a host: call this off the request path)."""
     default = str(engine.settings.get("batching.strategy"))
-    slots = len(engine.settings.served_executors())
-    names = [default, *[n for n in api.strategy_names() if n != default]]
-    return [plan_runs(engine, runs, prompts, name, slots) for name in names]
-
-
-# ---------------------------------------------------------------- queue and run changes
-def set_paused(engine: Engine, value: bool) -> None:
-    if value:
-        engine.pause()
-    else:
-        engine.resume()
-
-
-def retry(engine: Engine, run_ids: list[str]) -> list[RunRecord]:
-    result: list[RunRecord] = engine.retry(run_ids)
-    return result
-
-
-def set_priority(engine: Engine, run_ids: list[str], priority: int) -> list[RunRecord]:
-    result: list[RunRecord] = engine.set_priority(run_ids, priority)
-    return result
-
-
-def rate(engine: Engine, run_id: str, stars: int | None, note: str | None) -> RunRecord:
-    result: RunRecord = engine.rate(run_id, stars=stars, note=note)
-    return result
-
-
-def cancel(engine: Engine, target: str) -> dict[str, Any]:
-    result: dict[str, Any] = engine.cancel(target)
-    return result
+    views = []
+    for name in [default, *[n for n in api.strategy_names() if n != default]]:
+        try:
+            views.append(from_core(engine.plan(name)))
+        except api.CosmoskitError as exc:
+            views.append(QueueView(name, [], 0.0, 0.0, error=str(exc)))
+        except Exception as exc:  # a strategy plugin's bug is shown on the page, not a dead planner
+            views.append(QueueView(name, [], 0.0, 0.0, error=f"{type(exc).__name__}: {exc}"))
+    return views

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-TOPICS = ("ledger", "progress", "hosts")
+TOPICS = ("ledger", "plan", "progress", "hosts")
 KEEPALIVE_SECONDS = 15.0
 RETRY_MS = 1000  # how soon a browser reconnects after the stream drops
 _DROP = ("", -1)

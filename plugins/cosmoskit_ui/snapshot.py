@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cosmoskit import api
 from cosmoskit.api import BatchRecord, Ledger, PromptRecord, RunRecord
 
 from cosmoskit_ui.hub import Hub
@@ -88,6 +88,7 @@ class LedgerView:
         self._changes = 0
         self._snapshot: Snapshot | None = None
         self._thread: threading.Thread | None = None
+        self.listeners: list[Callable[[], None]] = []  # told (on the watcher thread) after each change
 
     def get(self) -> Snapshot:
         """The current snapshot, read again if the ledger changed since (one reader at a time)."""
@@ -117,8 +118,6 @@ class LedgerView:
                     self._changes += 1
             if changed:
                 self.hub.publish("ledger")
+                for listener in self.listeners:
+                    listener()
 
-
-def engine(settings: Any, ledger: Ledger) -> Any:
-    """A new engine over this server's project (the caller closes it)."""
-    return api.Engine(settings, ledger)
