@@ -79,6 +79,8 @@ def routes() -> list[Any]:
     a = actions.action
     return [
         Route("/", pages.home),
+        Route("/favicon.ico", pages.favicon),
+        Route("/api/status", pages.status),
         Route("/queue", pages.queue),
         Route("/running", pages.running),
         Route("/runs", pages.runs),

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from cosmoskit import api
 from cosmoskit.api import CosmoskitError
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from cosmoskit_ui import queries, views
 from cosmoskit_ui.context import UiContext
@@ -41,6 +41,19 @@ def error_page(request: Request, message: str, status: int = 404) -> HTMLRespons
 
 def home(request: Request) -> Response:
     return RedirectResponse("/queue", status_code=303)
+
+
+def status(request: Request) -> JSONResponse:
+    """The header's figures (queued, running, paused) and the change versions, for ui.js."""
+    ctx = ctx_of(request)
+    snap = ctx.view.get()
+    return JSONResponse({"queued": len(snap.queued()), "running": len(snap.active_batches), "paused": snap.paused,
+                         "versions": dict(ctx.hub.versions), "subscribers": ctx.hub.subscribers()},
+                        headers={"Cache-Control": "no-store"})
+
+
+def favicon(request: Request) -> Response:
+    return Response(status_code=204)
 
 
 # ---------------------------------------------------------------- queue

@@ -84,21 +84,24 @@ class LedgerView:
         self.hub = hub
         self.root = Path(ledger.root)
         self._lock = threading.Lock()
-        self._seen = signature(self.root)
-        self._changes = 0
+        self._seen = signature(self.root)  # what the watcher last told pages about
+        self._read_sig: tuple[tuple[str, int, int, int], ...] = ()  # what the snapshot was read at
+        self._reads = 0
         self._snapshot: Snapshot | None = None
         self._thread: threading.Thread | None = None
         self.listeners: list[Callable[[], None]] = []  # told (on the watcher thread) after each change
 
     def get(self) -> Snapshot:
-        """The current snapshot, read again if the ledger changed since (one reader at a time)."""
+        """The current snapshot, read again if the ledger changed since (one reader at a time).
+
+        This keeps its own record of what it read: the watcher's (what pages were told) is separate,
+        so a page reading first never hides a change from the others."""
         with self._lock:
             sig = signature(self.root)
-            if sig != self._seen:
-                self._seen = sig
-                self._changes += 1
-            if self._snapshot is None or self._snapshot.version != self._changes:
-                self._snapshot = read_snapshot(self.ledger, self._changes)
+            if self._snapshot is None or sig != self._read_sig:
+                self._read_sig = sig
+                self._reads += 1
+                self._snapshot = read_snapshot(self.ledger, self._reads)
             return self._snapshot
 
     def start(self, stop: threading.Event) -> None:
@@ -111,11 +114,8 @@ class LedgerView:
                 sig = signature(self.root)
             except OSError:
                 continue
-            with self._lock:
-                changed = sig != self._seen
-                if changed:
-                    self._seen = sig
-                    self._changes += 1
+            changed = sig != self._seen
+            self._seen = sig
             if changed:
                 self.hub.publish("ledger")
                 for listener in self.listeners:

@@ -66,13 +66,7 @@
     el.innerHTML = text;
     restoreSelections(el);
     startLogStreams(el);
-    updateNav(el);
     html.dataset.refreshes = String((+html.dataset.refreshes || 0) + 1);
-  }
-  function updateNav(el) {
-    var pill = document.getElementById('paused-pill');
-    var state = el.querySelector('#queue-state');
-    if (pill && state) pill.hidden = state.dataset.paused !== '1';
   }
 
   // ---------------------------------------------------------------- the change feed
@@ -111,19 +105,17 @@
   }
   var navBusy = false;
   function refreshNav() {
-    // the counts in the header: a page's own region does not hold them
+    // the figures in the header: a page's own live region does not hold them
     if (navBusy) return;
     navBusy = true;
-    fetch('/queue', { headers: { 'X-Fragment': 'live' }, cache: 'no-store' }).then(function (r) { return r.text(); })
-      .then(function (text) {
-        var tpl = document.createElement('template');
-        tpl.innerHTML = text;
-        var q = tpl.content.querySelector('#queue-count');
-        var st = tpl.content.querySelector('#queue-state');
+    fetch('/api/status', { cache: 'no-store' }).then(function (r) { return r.json(); })
+      .then(function (s) {
         var nq = document.getElementById('nav-queued');
-        if (q && nq) nq.textContent = q.dataset.count;
+        var nr = document.getElementById('nav-running');
         var pill = document.getElementById('paused-pill');
-        if (st && pill) pill.hidden = st.dataset.paused !== '1';
+        if (nq) nq.textContent = String(s.queued);
+        if (nr) nr.textContent = String(s.running);
+        if (pill) pill.hidden = !s.paused;
       }).catch(function () {}).then(function () { navBusy = false; });
   }
 
