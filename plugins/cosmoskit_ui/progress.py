@@ -139,13 +139,35 @@ class ProgressBoard:
         self.hub = hub
         self.logs: dict[str, BatchLog] = {}
         self._lock = threading.Lock()
+        self._stop = threading.Event()
 
     def start(self, stop: threading.Event) -> None:
+        self._stop = stop
         threading.Thread(target=self._loop, args=(stop,), name="ui-progress", daemon=True).start()
 
     def get(self, batch_id: str) -> BatchLog | None:
         with self._lock:
             return self.logs.get(batch_id)
+
+    def ensure(self, batch_id: str) -> BatchLog | None:
+        """The batch's log, its tailer started now if the batch runs and the board has not got to it yet."""
+        log = self.get(batch_id)
+        if log is not None:
+            return log
+        with self.ledger.read() as tx:
+            batch = tx.batch(batch_id)
+        if batch is None or batch["state"] not in ("running", "fetching"):
+            return None
+        self._follow(batch["id"])
+        return self.get(batch_id)
+
+    def _follow(self, batch_id: str) -> None:
+        with self._lock:
+            if batch_id in self.logs:
+                return
+            log = self.logs[batch_id] = BatchLog(batch_id)
+        threading.Thread(target=self._tail, args=(batch_id, log, self._stop), name=f"ui-tail-{batch_id}",
+                         daemon=True).start()
 
     def _loop(self, stop: threading.Event) -> None:
         while not stop.wait(POLL_SECONDS):
@@ -155,12 +177,7 @@ class ProgressBoard:
                 continue
             for batch in active:
                 if batch["state"] in ("running", "fetching"):
-                    with self._lock:
-                        if batch["id"] in self.logs:
-                            continue
-                        log = self.logs[batch["id"]] = BatchLog(batch["id"])
-                    threading.Thread(target=self._tail, args=(batch["id"], log, stop),
-                                     name=f"ui-tail-{batch['id']}", daemon=True).start()
+                    self._follow(batch["id"])
             self._forget(time.monotonic())
 
     def _forget(self, now: float) -> None:

@@ -45,6 +45,10 @@ class UiServer:
         self.settings = settings
         self.host, self.port = host, port
         self.log = log or (lambda text: None)
+        # Load every plugin's contributions here, before any thread starts: the core's lazy plugin loading
+        # is not made for several threads asking at once (one may see an empty registry).
+        for names in (api.operation_names, api.strategy_names, api.executor_type_names, api.runtime_names):
+            names()
         ledger = api.Ledger(settings.home)
         hub = Hub()
         view = LedgerView(ledger, hub)

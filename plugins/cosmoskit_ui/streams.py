@@ -24,7 +24,7 @@ async def events(request: Request) -> Response:
 async def batch_log(request: Request) -> Response:
     """A running batch's log: the last lines, then each new line as it is read from its host."""
     ctx = ctx_of(request)
-    log = ctx.board.get(request.path_params["batch_id"])
+    log = await run_in_threadpool(ctx.board.ensure, request.path_params["batch_id"])
     if log is None:
         return PlainTextResponse("no live log for that batch (it is not running)", status_code=404)
     return StreamingResponse(log.stream(), media_type="text/event-stream", headers=SSE_HEADERS)

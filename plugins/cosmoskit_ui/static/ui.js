@@ -141,7 +141,11 @@
       if (atEnd) pre.scrollTop = pre.scrollHeight;
     });
     es.addEventListener('end', function () { pre.dataset.streamState = 'ended'; es.close(); logs.delete(pre); });
-    es.onerror = function () { if (es.readyState === EventSource.CLOSED) { pre.dataset.streamState = 'closed'; logs.delete(pre); } };
+    es.onerror = function () {
+      if (es.readyState !== EventSource.CLOSED) return;  // the browser reconnects by itself
+      pre.dataset.streamState = 'closed';
+      logs.delete(pre);
+    };
   }
   document.addEventListener('click', function (ev) {
     var open = ev.target.closest && ev.target.closest('[data-open-log]');
