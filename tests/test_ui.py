@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import CLIResult, configure, require, run_cli
 
 pytest.importorskip("starlette", reason="the ui extra is not installed: pip install 'cosmoskit[ui]'")
@@ -49,9 +48,8 @@ def free_port() -> int:
 
 def start_server(work: bool = True, port: int | None = None) -> Any:
     from cosmoskit import api
-    from cosmoskit_ui.server import UiServer
-
     from cosmoskit._core import context
+    from cosmoskit_ui.server import UiServer
 
     context.reset()
     return UiServer(api.settings(), port=port or free_port(), work=work, host_interval=1.0).start()

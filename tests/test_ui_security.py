@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-
 from conftest import run_cli
 
 pytest.importorskip("starlette", reason="the ui extra is not installed: pip install 'cosmoskit[ui]'")
@@ -52,9 +51,8 @@ def request(port: int, method: str, path: str, *, headers: dict[str, str] | None
 @pytest.fixture
 def server(project: Path):
     from cosmoskit import api
-    from cosmoskit_ui.server import UiServer
-
     from cosmoskit._core import context
+    from cosmoskit_ui.server import UiServer
 
     context.reset()
     srv = UiServer(api.settings(), port=free_port(), work=False).start()
@@ -113,7 +111,8 @@ def test_loopback_needs_no_token_but_checks_host_and_csrf(server):
     assert request(port, "GET", "/queue", headers={"Host": "evil.example:80"})[0] == 400
     headers, body = form({"ids": "rs_x"})
     assert request(port, "POST", "/actions/queue/pause", headers=headers, body=body)[0] == 403
-    assert request(port, "POST", "/actions/queue/pause", headers={**headers, "X-CSRF-Token": "guess"}, body=body)[0] == 403
+    guessed = {**headers, "X-CSRF-Token": "guess"}
+    assert request(port, "POST", "/actions/queue/pause", headers=guessed, body=body)[0] == 403
     # the right token from another origin is refused too
     good = {**headers, "X-CSRF-Token": server.guard.csrf}
     assert request(port, "POST", "/actions/queue/pause", headers={**good, "Origin": "http://evil.example"},
@@ -216,18 +215,16 @@ def test_seed_lists(text, seeds):
 
 @pytest.mark.parametrize("text", ["x", "3-1", "1-100000", "1.5"])
 def test_bad_seed_lists(text):
-    from cosmoskit_ui.sweep import parse_seeds
-
     from cosmoskit import CosmoskitError
+    from cosmoskit_ui.sweep import parse_seeds
 
     with pytest.raises(CosmoskitError):
         parse_seeds(text)
 
 
 def test_a_sweep_crosses_weight_sets_with_seeds():
-    from cosmoskit_ui.sweep import parse
-
     from cosmoskit import CosmoskitError
+    from cosmoskit_ui.sweep import parse
 
     sweep = parse({"w.0.vis": "0.5", "w.0.depth": "0", "w.3.depth": "1", "w.3.seg": "0.25", "seeds": "1-2",
                    "num_steps": "20", "priority": "3"})

@@ -17,10 +17,12 @@ import cosmoskit
 def register_commands(app: typer.Typer) -> None:
     @app.command("ui")
     def ui(
-        host: str = typer.Option("127.0.0.1", "--host", help="Address to bind. Any address but loopback requires the token printed in the URL."),
+        host: str = typer.Option("127.0.0.1", "--host",
+                                 help="Address to bind. Any other than loopback requires the token printed in the URL."),
         port: Optional[int] = typer.Option(None, "--port", help="Port (default: 8765, or a free one if it is taken)."),
         open_: bool = typer.Option(False, "--open", help="Open the page in the web browser."),
-        work: bool = typer.Option(False, "--work", help="Also run the worker in this process: queued runs are launched."),
+        work: bool = typer.Option(False, "--work",
+                                  help="Also run the worker in this process: queued runs are launched."),
     ) -> None:
         """A live local web app: queue, running batches and hosts, runs with ratings, prompts and sweeps."""
         from cosmoskit_ui.command import run_ui

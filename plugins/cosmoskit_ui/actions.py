@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from cosmoskit import api
-from cosmoskit.api import CosmoskitError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
+from cosmoskit.api import CosmoskitError
 from cosmoskit_ui import engineops, promptmake, sweep
 from cosmoskit_ui.context import UiContext
 from cosmoskit_ui.pages import ctx_of

@@ -48,5 +48,9 @@ def run_ui(*, host: str, port: int | None, open_browser: bool, work: bool) -> No
         api.say("[dim]Any other address than loopback needs the token in this URL; keep it private.[/dim]")
     api.say("[dim]Ctrl-C stops the server" + (" and the worker (running batches go on)." if work else ".") + "[/dim]")
     if open_browser:
-        server.on_ready(lambda: webbrowser.open(url))
+
+        def open_page() -> None:
+            webbrowser.open(url)
+
+        server.on_ready(open_page)
     server.serve()

@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cosmoskit import api
-from cosmoskit.api import Engine, Ledger, Settings
 from jinja2 import Environment
 
+from cosmoskit import api
+from cosmoskit.api import Engine, Ledger, Settings
 from cosmoskit_ui.hosts import HostMonitor
 from cosmoskit_ui.hub import Hub
 from cosmoskit_ui.planner import Planner

@@ -13,7 +13,6 @@ from typing import Any
 
 from cosmoskit import api
 from cosmoskit.api import BatchRecord, ExecutorStatus, Ledger, Settings
-
 from cosmoskit_ui.hub import Hub
 
 INTERVAL_SECONDS = 5.0
@@ -38,7 +37,8 @@ class HostState:
         if self.error:
             state, detail = "down", self.error
         elif status is None:
-            state, detail = ("down", f"no answer for {now - (self.asked_at or now):.0f} s") if overdue else ("asking", "")
+            waited = now - (self.asked_at or now)
+            state, detail = ("down", f"no answer for {waited:.0f} s") if overdue else ("asking", "")
         elif overdue:
             state, detail = "down", f"not answering for {now - (self.asked_at or now):.0f} s"
         elif not status.reachable:

@@ -9,11 +9,11 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from cosmoskit import api
-from cosmoskit.api import CosmoskitError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from cosmoskit import api
+from cosmoskit.api import CosmoskitError
 from cosmoskit_ui import queries, views
 from cosmoskit_ui.context import UiContext
 from cosmoskit_ui.queries import RunFilter
@@ -98,7 +98,8 @@ def run(request: Request) -> HTMLResponse:
     try:
         with ctx.ledger.read() as tx:
             record = tx.get_run(request.path_params["run_id"])
-            batch = tx.batch(record["batch_id"]) if record.get("batch_id") else None
+            batch_id = record.get("batch_id")
+            batch = tx.batch(batch_id) if batch_id else None
     except CosmoskitError as exc:
         return error_page(request, str(exc))
     live = ctx.board.get(batch["id"]) if batch else None

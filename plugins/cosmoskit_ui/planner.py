@@ -10,7 +10,6 @@ import threading
 from dataclasses import dataclass
 
 from cosmoskit.api import Ledger, Settings
-
 from cosmoskit_ui.engineops import QueueView, queue_views
 from cosmoskit_ui.hub import Hub
 

@@ -19,7 +19,6 @@ import orjson
 
 from cosmoskit import api
 from cosmoskit.api import Ledger, Settings
-
 from cosmoskit_ui.hub import Hub
 from cosmoskit_ui.snapshot import LedgerView
 
@@ -33,6 +32,17 @@ class RunProgress:
     chunk: int = 0
     chunks: int = 0
     done: bool = False
+
+
+@dataclass(frozen=True)
+class LogState:
+    """A batch's progress at one moment, for a page."""
+
+    runs: dict[int, RunProgress]
+    loaded: bool
+    current: int
+    error: str | None
+    lines: int
 
 
 @dataclass
@@ -86,10 +96,10 @@ class BatchLog:
             except RuntimeError:
                 pass
 
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> LogState:
         with self._lock:
-            return {"runs": {k: RunProgress(v.chunk, v.chunks, v.done) for k, v in self.runs.items()},
-                    "loaded": self.loaded, "current": self.current, "error": self.error, "lines": self.total_lines}
+            return LogState({k: RunProgress(v.chunk, v.chunks, v.done) for k, v in self.runs.items()},
+                            self.loaded, self.current, self.error, self.total_lines)
 
     async def stream(self, tail: int = 400) -> AsyncIterator[bytes]:
         """The last ``tail`` lines, then every new line, as SSE ``lines`` messages; ``end`` when the batch is over."""

@@ -71,8 +71,8 @@ def from_folder(settings: Settings, ledger: Ledger, folder: Path, text: str, *, 
         source, notes = prepare_frames(folder)
         prepared = True
     if not text.strip() and folder.is_dir():
-        text, side_negative = sidecar_text(folder)
-        text = text or ""
+        side_text, side_negative = sidecar_text(folder)
+        text = side_text or ""
         negative = negative or side_negative
     if not text.strip():
         raise CosmoskitError("the prompt text is empty", hint="write the text, or put prompt.txt in the folder")

@@ -10,7 +10,6 @@ from typing import Any, Generic, TypeVar
 from urllib.parse import urlencode
 
 from cosmoskit.api import RUN_STATUSES, PromptRecord, RunRecord
-
 from cosmoskit_ui.snapshot import Snapshot
 
 T = TypeVar("T")
@@ -44,8 +43,10 @@ def paginate(items: Sequence[T], page: int, per_page: int) -> Page[T]:
 
 
 def to_int(text: str | None, default: int) -> int:
+    if not text:
+        return default
     try:
-        return int(text) if text not in (None, "") else default  # type: ignore[arg-type]
+        return int(text)
     except ValueError:
         return default
 

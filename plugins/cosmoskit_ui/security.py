@@ -73,7 +73,6 @@ class Guard:
         come from this very server."""
         if method in SAFE_METHODS:
             return True
-        if origin and origin != "null":
-            if urlsplit(origin).netloc != (host_header or ""):
-                return False
+        if origin and origin != "null" and urlsplit(origin).netloc != (host_header or ""):
+            return False
         return same(header, self.csrf) or same(form_value, self.csrf)

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 import uvicorn
+
 from cosmoskit import api
 from cosmoskit.api import Settings
-
 from cosmoskit_ui.app import build
 from cosmoskit_ui.context import UiContext
 from cosmoskit_ui.hosts import HostMonitor

@@ -13,10 +13,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import cast
 
 from cosmoskit.api import BatchRecord, Ledger, PromptRecord, RunRecord
-
 from cosmoskit_ui.hub import Hub
 
 WATCH_SECONDS = 0.2
@@ -57,9 +56,9 @@ def signature(root: Path) -> tuple[tuple[str, int, int, int], ...]:
 
 def read_snapshot(ledger: Ledger, version: int) -> Snapshot:
     with ledger.read() as tx:
-        runs = [dict(r) for r in tx.runs()]
-        prompts = {p["id"]: dict(p) for p in tx.prompts()}
-        batches = [dict(b) for b in tx.active_batches()]
+        runs: list[RunRecord] = [cast(RunRecord, dict(r)) for r in tx.runs()]
+        prompts = {p["id"]: cast(PromptRecord, dict(p)) for p in tx.prompts()}
+        batches = [cast(BatchRecord, dict(b)) for b in tx.active_batches()]
         paused = bool((tx.meta_get("queue") or {}).get("paused"))
     runs.sort(key=lambda r: r.get("created") or "", reverse=True)
     upscales: dict[str, list[str]] = {}
@@ -71,9 +70,7 @@ def read_snapshot(ledger: Ledger, version: int) -> Snapshot:
         pid = r.get("prompt_id")
         if pid:
             counts[pid] = counts.get(pid, 0) + 1
-    typed_runs: list[RunRecord] = runs  # type: ignore[assignment]
-    return Snapshot(version, typed_runs, {r["id"]: r for r in typed_runs}, prompts,  # type: ignore[arg-type]
-                    batches, paused, upscales, counts)  # type: ignore[arg-type]
+    return Snapshot(version, runs, {r["id"]: r for r in runs}, prompts, batches, paused, upscales, counts)
 
 
 class LedgerView:

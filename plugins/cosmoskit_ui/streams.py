@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cosmoskit.api import CosmoskitError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 
+from cosmoskit.api import CosmoskitError
 from cosmoskit_ui import views
 from cosmoskit_ui.files import Refused, servable
 from cosmoskit_ui.pages import ctx_of
@@ -63,7 +63,7 @@ async def media(request: Request) -> Response:
                 key = f"runs/{record_id}/{parts[0] if len(parts) == 2 else 'main'}"
             elif kind == "prompt" and len(parts) == 2:
                 prompt = tx.prompt(record_id)
-                record = (prompt or {}).get("inputs", {}).get(parts[0]) if prompt else None
+                record = prompt["inputs"].get(parts[0]) if prompt else None
                 src = Path(record["path"]) if record else None
                 key = f"prompts/{record_id}/{parts[0]}"
             else:

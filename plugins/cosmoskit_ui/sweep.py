@@ -61,7 +61,7 @@ def parse_seeds(text: str) -> list[int | None]:
 def parse(form: Any) -> Sweep:
     """A :class:`Sweep` from the submitted form (a Starlette FormData or a plain dict)."""
     sets: dict[int, dict[str, float]] = {}
-    for key in form.keys():
+    for key in list(form):
         m = _KEY.match(key)
         if not m:
             continue

@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 from cosmoskit_report.media import FILES, Job, MediaCache
-
 from cosmoskit_ui.files import UI_DIR
 
 

@@ -7,7 +7,6 @@ from typing import Any
 
 from cosmoskit import api
 from cosmoskit.api import BatchRecord, PromptRecord, RunRecord
-
 from cosmoskit_ui.files import VIDEO_SUFFIXES, rel_url
 from cosmoskit_ui.progress import BatchLog
 from cosmoskit_ui.snapshot import Snapshot
@@ -181,13 +180,11 @@ def live_batches(snap: Snapshot, board: Any) -> dict[str, list[LiveBatch]]:
     out: dict[str, list[LiveBatch]] = {}
     for batch in sorted(snap.active_batches, key=lambda b: b.get("created") or ""):
         log = board.get(batch["id"])
-        state = log.snapshot() if log is not None else {"runs": {}, "loaded": False, "current": -1, "error": None,
-                                                          "lines": 0}
+        state = log.snapshot() if log is not None else BatchLog(batch["id"]).snapshot()
         runs = []
         for k, rid in enumerate(batch["runs"]):
-            p = state["runs"].get(k)
+            p = state.runs.get(k)
             runs.append(LiveRun(snap.by_id.get(rid), rid, k, p.chunk if p else 0, p.chunks if p else 0,
-                                bool(p and p.done), k == state["current"]))
-        out.setdefault(batch["executor"], []).append(LiveBatch(batch, runs, state["loaded"], state["error"],
-                                                               state["lines"]))
+                                bool(p and p.done), k == state.current))
+        out.setdefault(batch["executor"], []).append(LiveBatch(batch, runs, state.loaded, state.error, state.lines))
     return out
