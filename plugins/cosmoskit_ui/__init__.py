@@ -18,7 +18,7 @@ def register_commands(app: typer.Typer) -> None:
     @app.command("ui")
     def ui(
         host: str = typer.Option("127.0.0.1", "--host",
-                                 help="Address to bind. Any other than loopback requires the token printed in the URL."),
+                                 help="Address to bind; any but loopback needs the token printed in the URL."),
         port: Optional[int] = typer.Option(None, "--port", help="Port (default: 8765, or a free one if it is taken)."),
         open_: bool = typer.Option(False, "--open", help="Open the page in the web browser."),
         work: bool = typer.Option(False, "--work",
