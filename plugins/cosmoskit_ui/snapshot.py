@@ -18,7 +18,7 @@ from typing import cast
 from cosmoskit.api import BatchRecord, Ledger, PromptRecord, RunRecord
 from cosmoskit_ui.hub import Hub
 
-WATCH_SECONDS = 0.2
+WATCH_SECONDS = 0.1  # a few stat calls: cheap, and most of the 1 s a change may take to reach a page
 
 
 @dataclass(frozen=True)

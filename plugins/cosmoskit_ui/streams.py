@@ -7,7 +7,6 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response, StreamingResponse
 
-from cosmoskit.api import CosmoskitError
 from cosmoskit_ui import views
 from cosmoskit_ui.files import Refused, servable
 from cosmoskit_ui.pages import ctx_of
@@ -51,29 +50,23 @@ async def media(request: Request) -> Response:
     parts = rest.split("/")
     name = parts[-1]
     what = Path(name).stem  # thumb, sheet, preview
-    try:
-        with ctx.ledger.read() as tx:
-            if kind == "run":
-                run = tx.run(record_id)
-                if run is None:
-                    raise CosmoskitError("no such run")
-                outputs = run.get("outputs") or {}
-                output = outputs.get(parts[0]) if len(parts) == 2 else views.main_output(run)
-                src = ctx.home / output if output else None
-                key = f"runs/{record_id}/{parts[0] if len(parts) == 2 else 'main'}"
-            elif kind == "prompt" and len(parts) == 2:
-                prompt = tx.prompt(record_id)
-                record = prompt["inputs"].get(parts[0]) if prompt else None
-                src = Path(record["path"]) if record else None
-                key = f"prompts/{record_id}/{parts[0]}"
-            else:
-                src = None
-                key = ""
-    except CosmoskitError:
-        src = None
+    snap = await run_in_threadpool(ctx.view.get)  # the cached snapshot: a page of thumbnails reads no ledger
+    src: Path | None = None
+    key = ""
+    if kind == "run" and record_id in snap.by_id:
+        run = snap.by_id[record_id]
+        outputs = run.get("outputs") or {}
+        output = outputs.get(parts[0]) if len(parts) == 2 else views.main_output(run)
+        src = ctx.home / output if output else None
+        key = f"runs/{record_id}/{parts[0] if len(parts) == 2 else 'main'}"
+    elif kind == "prompt" and len(parts) == 2 and record_id in snap.prompts:
+        record = snap.prompts[record_id]["inputs"].get(parts[0])
+        src = Path(record["path"]) if record else None
+        key = f"prompts/{record_id}/{parts[0]}"
     if src is None or not src.is_file():
         return PlainTextResponse("no such video", status_code=404)
     made = await run_in_threadpool(ctx.thumbs.file, key, src, what)
     if made is None:
         return PlainTextResponse("no preview could be made", status_code=404)
-    return _file(made)
+    # a run's output does not change once it completed; an input that changes gets a new key in the cache
+    return FileResponse(made, headers={"Cache-Control": "private, max-age=600"})

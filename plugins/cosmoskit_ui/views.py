@@ -47,7 +47,9 @@ def main_output(run: RunRecord) -> str | None:
 
 def card(home: Path, snap: Snapshot, run: RunRecord) -> RunCard:
     main = main_output(run) if run["status"] == "completed" else None
-    thumb = f"/media/run/{run['id']}/thumb.jpg" if main and Path(main).suffix in VIDEO_SUFFIXES else None
+    # only outputs on disk get a thumbnail (a lost output shows as such, not as a broken image)
+    video = main is not None and Path(main).suffix in VIDEO_SUFFIXES and (home / main).is_file()
+    thumb = f"/media/run/{run['id']}/thumb.jpg" if video else None
     return RunCard(run, snap.prompts.get(run.get("prompt_id") or ""), thumb, rel_url(home, main) if main else None)
 
 

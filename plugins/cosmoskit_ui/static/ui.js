@@ -53,6 +53,15 @@
         if (el._again) refresh(el);
       });
   }
+  // rows and cards that did not change stay the same nodes: their images are not fetched again
+  function keep(el, fresh) {
+    var old = {};
+    Array.prototype.forEach.call(el.querySelectorAll('[data-run]'), function (n) { old[n.tagName + n.dataset.run] = n; });
+    Array.prototype.forEach.call(fresh.querySelectorAll('[data-run]'), function (n) {
+      var same = old[n.tagName + n.dataset.run];
+      if (same && same.outerHTML === n.outerHTML && !same.contains(n)) n.replaceWith(same);
+    });
+  }
   function swap(el, text) {
     var old = el.querySelector('[data-reload-sig]');
     var tpl = document.createElement('template');
@@ -63,7 +72,8 @@
       location.reload();
       return;
     }
-    el.innerHTML = text;
+    keep(el, tpl.content);
+    el.replaceChildren(tpl.content);
     restoreSelections(el);
     startLogStreams(el);
     html.dataset.refreshes = String((+html.dataset.refreshes || 0) + 1);
