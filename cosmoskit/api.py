@@ -61,6 +61,7 @@ _NAMES: dict[str, str] = {
     "between": "_core.schema:between",
     "positive": "_core.schema:positive",
     "non_negative": "_core.schema:non_negative",
+    "env_names": "_core.config:env_names",
     "settings": "_core.context:settings",
     "home": "_core.context:home",
     "use_config": "_core.context:set_config_option",
@@ -99,6 +100,7 @@ _NAMES: dict[str, str] = {
     "CONTROL_NAMES": "_core.prompts:CONTROL_NAMES",
     "VideoInfo": "_core.media:VideoInfo",
     "probe": "_core.media:probe",
+    "check_video": "_core.media:check_video",
     "sha256_file": "_core.media:sha256_file",
     "ffmpeg_exe": "_core.media:ffmpeg_exe",
     "make_test_video": "_core.media:make_test_video",
@@ -141,179 +143,88 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # what type checkers and editors see; at run time the names arrive on first use
     from cosmoskit._cli.common import JSON_OPTION as JSON_OPTION
     from cosmoskit._cli.common import confirm as confirm
-    from cosmoskit._cli.output import (
-        console as console,
-    )
-    from cosmoskit._cli.output import (
-        emit_json as emit_json,
-    )
-    from cosmoskit._cli.output import (
-        err_console as err_console,
-    )
-    from cosmoskit._cli.output import (
-        escape as escape,
-    )
-    from cosmoskit._cli.output import (
-        human_size as human_size,
-    )
-    from cosmoskit._cli.output import (
-        say as say,
-    )
-    from cosmoskit._cli.output import (
-        short_time as short_time,
-    )
-    from cosmoskit._cli.output import (
-        table as table,
-    )
-    from cosmoskit._cli.output import (
-        warn as warn,
-    )
+    from cosmoskit._cli.output import console as console
+    from cosmoskit._cli.output import emit_json as emit_json
+    from cosmoskit._cli.output import err_console as err_console
+    from cosmoskit._cli.output import escape as escape
+    from cosmoskit._cli.output import human_size as human_size
+    from cosmoskit._cli.output import say as say
+    from cosmoskit._cli.output import short_time as short_time
+    from cosmoskit._cli.output import table as table
+    from cosmoskit._cli.output import warn as warn
     from cosmoskit._cli.submission import not_completed as not_completed
     from cosmoskit._cli.submission import show_runs as show_runs
     from cosmoskit._cli.submission import show_submission as show_submission
-    from cosmoskit._core.batchjob import (
-        EXIT_CODE as EXIT_CODE,
-    )
-    from cosmoskit._core.batchjob import (
-        LOG as LOG,
-    )
-    from cosmoskit._core.batchjob import (
-        PID_FILE as PID_FILE,
-    )
-    from cosmoskit._core.batchjob import (
-        STOP_REASON as STOP_REASON,
-    )
-    from cosmoskit._core.batchjob import (
-        BatchJob as BatchJob,
-    )
+    from cosmoskit._core.batchjob import EXIT_CODE as EXIT_CODE
+    from cosmoskit._core.batchjob import LOG as LOG
+    from cosmoskit._core.batchjob import PID_FILE as PID_FILE
+    from cosmoskit._core.batchjob import STOP_REASON as STOP_REASON
+    from cosmoskit._core.batchjob import BatchJob as BatchJob
     from cosmoskit._core.config import Settings as Settings
-    from cosmoskit._core.context import (
-        engine as engine,
-    )
-    from cosmoskit._core.context import (
-        home as home,
-    )
-    from cosmoskit._core.context import (
-        ledger as ledger,
-    )
-    from cosmoskit._core.context import (
-        settings as settings,
-    )
+    from cosmoskit._core.config import env_names as env_names
+    from cosmoskit._core.context import engine as engine
+    from cosmoskit._core.context import home as home
+    from cosmoskit._core.context import ledger as ledger
+    from cosmoskit._core.context import set_config_option as use_config
+    from cosmoskit._core.context import settings as settings
     from cosmoskit._core.costmodel import CostModel as CostModel
     from cosmoskit._core.display import BatchDisplay as BatchDisplay
     from cosmoskit._core.engine import Engine as Engine
     from cosmoskit._core.engine import Submission as Submission
     from cosmoskit._core.errors import CosmoskitError as CosmoskitError
-    from cosmoskit._core.executor import (
-        Executor as Executor,
-    )
-    from cosmoskit._core.executor import (
-        PollResult as PollResult,
-    )
-    from cosmoskit._core.executor import (
-        Progress as Progress,
-    )
-    from cosmoskit._core.executor import (
-        model_options as model_options,
-    )
-    from cosmoskit._core.hoststatus import (
-        GPU as GPU,
-    )
-    from cosmoskit._core.hoststatus import (
-        NVIDIA_QUERY as NVIDIA_QUERY,
-    )
-    from cosmoskit._core.hoststatus import (
-        ExecutorStatus as ExecutorStatus,
-    )
-    from cosmoskit._core.hoststatus import (
-        HostJob as HostJob,
-    )
-    from cosmoskit._core.hoststatus import (
-        parse_nvidia_smi as parse_nvidia_smi,
-    )
+    from cosmoskit._core.executor import Executor as Executor
+    from cosmoskit._core.executor import PollResult as PollResult
+    from cosmoskit._core.executor import Progress as Progress
+    from cosmoskit._core.executor import model_options as model_options
+    from cosmoskit._core.hoststatus import GPU as GPU
+    from cosmoskit._core.hoststatus import NVIDIA_QUERY as NVIDIA_QUERY
+    from cosmoskit._core.hoststatus import ExecutorStatus as ExecutorStatus
+    from cosmoskit._core.hoststatus import HostJob as HostJob
+    from cosmoskit._core.hoststatus import parse_nvidia_smi as parse_nvidia_smi
     from cosmoskit._core.ids import new_id as new_id
     from cosmoskit._core.ledger import RUN_STATUSES as RUN_STATUSES
     from cosmoskit._core.ledger import Ledger as Ledger
     from cosmoskit._core.ledger import Tx as Tx
-    from cosmoskit._core.media import (
-        VideoInfo as VideoInfo,
-    )
-    from cosmoskit._core.media import (
-        ffmpeg_exe as ffmpeg_exe,
-    )
-    from cosmoskit._core.media import (
-        make_test_video as make_test_video,
-    )
-    from cosmoskit._core.media import (
-        probe as probe,
-    )
-    from cosmoskit._core.media import (
-        sha256_file as sha256_file,
-    )
+    from cosmoskit._core.media import VideoInfo as VideoInfo
+    from cosmoskit._core.media import check_video as check_video
+    from cosmoskit._core.media import ffmpeg_exe as ffmpeg_exe
+    from cosmoskit._core.media import make_test_video as make_test_video
+    from cosmoskit._core.media import probe as probe
+    from cosmoskit._core.media import sha256_file as sha256_file
     from cosmoskit._core.operation import Operation as Operation
     from cosmoskit._core.operation import Outcome as Outcome
-    from cosmoskit._core.plugins import (
-        executor_type_names as executor_type_names,
-    )
-    from cosmoskit._core.plugins import (
-        operation_names as operation_names,
-    )
-    from cosmoskit._core.plugins import (
-        runtime_names as runtime_names,
-    )
-    from cosmoskit._core.plugins import (
-        strategy_names as strategy_names,
-    )
-    from cosmoskit._core.prompts import (
-        CONTROL_NAMES as CONTROL_NAMES,
-    )
-    from cosmoskit._core.prompts import (
-        RGB_NAMES as RGB_NAMES,
-    )
-    from cosmoskit._core.prompts import (
-        name_from_text as name_from_text,
-    )
-    from cosmoskit._core.prompts import (
-        new_prompt as new_prompt,
-    )
+    from cosmoskit._core.owner import alive as owner_alive
+    from cosmoskit._core.owner import is_me as owner_is_me
+    from cosmoskit._core.owner import me as process_owner
+    from cosmoskit._core.planning import valid as valid_batch
+    from cosmoskit._core.plugins import executor_type_names as executor_type_names
+    from cosmoskit._core.plugins import get_operation as operation_class
+    from cosmoskit._core.plugins import get_strategy as strategy_class
+    from cosmoskit._core.plugins import operation_names as operation_names
+    from cosmoskit._core.plugins import runtime_names as runtime_names
+    from cosmoskit._core.plugins import strategy_names as strategy_names
+    from cosmoskit._core.prompts import CONTROL_NAMES as CONTROL_NAMES
+    from cosmoskit._core.prompts import RGB_NAMES as RGB_NAMES
+    from cosmoskit._core.prompts import name_from_text as name_from_text
+    from cosmoskit._core.prompts import new_prompt as new_prompt
     from cosmoskit._core.queries import run_folder as run_folder
     from cosmoskit._core.queueops import DeletionPreview as DeletionPreview
     from cosmoskit._core.queueops import PlannedRun as PlannedRun
     from cosmoskit._core.queueops import QueuePlan as QueuePlan
-    from cosmoskit._core.records import (
-        BatchRecord as BatchRecord,
-    )
-    from cosmoskit._core.records import (
-        PromptRecord as PromptRecord,
-    )
-    from cosmoskit._core.records import (
-        Reason as Reason,
-    )
-    from cosmoskit._core.records import (
-        RunRecord as RunRecord,
-    )
-    from cosmoskit._core.records import (
-        RunStatus as RunStatus,
-    )
-    from cosmoskit._core.records import (
-        VideoRecord as VideoRecord,
-    )
+    from cosmoskit._core.records import BatchRecord as BatchRecord
+    from cosmoskit._core.records import PromptRecord as PromptRecord
+    from cosmoskit._core.records import Reason as Reason
+    from cosmoskit._core.records import RunRecord as RunRecord
+    from cosmoskit._core.records import RunStatus as RunStatus
+    from cosmoskit._core.records import VideoRecord as VideoRecord
     from cosmoskit._core.remotefiles import EMULATOR as EMULATOR
     from cosmoskit._core.remotefiles import start_command as start_command
     from cosmoskit._core.runtime import LaunchCommand as LaunchCommand
     from cosmoskit._core.runtime import Runtime as Runtime
-    from cosmoskit._core.schema import (
-        Field as Field,
-    )
-    from cosmoskit._core.schema import (
-        between as between,
-    )
-    from cosmoskit._core.schema import (
-        non_negative as non_negative,
-    )
-    from cosmoskit._core.schema import (
-        positive as positive,
-    )
+    from cosmoskit._core.schema import Field as Field
+    from cosmoskit._core.schema import between as between
+    from cosmoskit._core.schema import non_negative as non_negative
+    from cosmoskit._core.schema import positive as positive
     from cosmoskit._core.sections import Section as Section
     from cosmoskit._core.strategy import Batch as Batch
     from cosmoskit._core.strategy import BatchingStrategy as BatchingStrategy
@@ -321,6 +232,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from cosmoskit._core.tables import LedgerTable as LedgerTable
     from cosmoskit._core.tables import PluginTable as PluginTable
     from cosmoskit._core.timeutil import now as now
+    from cosmoskit._core.timeutil import parse as parse_time
     from cosmoskit._core.timeutil import seconds_between as seconds_between
     from cosmoskit._core.worker import Worker as Worker
     from cosmoskit.hookspecs import hookimpl as hookimpl

@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 LAUNCHER = ROOT / "launch.sh"
-EMULATOR = ROOT / "cosmos_emulator.py"
+EMULATOR_SCRIPT = ROOT / "cosmos_emulator.py"  # runs the package by path (source tree, installed wheel)
+EMULATOR_PACKAGE = ROOT / "emulator"  # bundled into one file for hosts by cosmoskit._core.remotefiles
 
 
 def start_command(batch_dir: str, launcher: str = "launch.sh") -> str:

@@ -267,7 +267,8 @@ def running_batch() -> dict[str, Any] | None:
     return next((b for b in ledger_batches() if b["state"] == "running"), None)
 
 
-def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
+def wait_for(predicate: Any, timeout: float = 180.0) -> Any:
+    """The predicate's first truthy value; a generous deadline, since a loaded machine is slow, not wrong."""
     import time
 
     deadline = time.time() + timeout

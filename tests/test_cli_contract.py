@@ -78,7 +78,7 @@ def test_ctrl_c_says_where_the_runs_went_and_status_tells_the_truth(project, cli
     client = spawn(project, "transfer", pid, "--weights", "vis=1")
     batch = wait_for(lambda: next((b for b in ledger_batches() if b["state"] == "running"), None))
     client.send_signal(signal.SIGINT)
-    out, err = client.communicate(timeout=60)
+    out, err = client.communicate(timeout=240)
     assert client.returncode == 130, err
     assert "Traceback" not in err
     line = err.strip().splitlines()[-1]  # after the plain progress lines of a client without a terminal
@@ -91,3 +91,98 @@ def test_ctrl_c_says_where_the_runs_went_and_status_tells_the_truth(project, cli
     assert all(not e["batches"] for e in json.loads(status.stdout)), "no batch shown running after it ended"
     (run,) = ledger_runs().values()
     assert run["status"] == "completed", run
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["--seed", "99999999999999999999999"], "seed must be between 0 and 4294967295"),
+    (["--seed", "-1"], "seed must be between 0"),
+    (["--num-steps", "1000000000"], "num-steps must be between 1 and 1000"),
+    (["--num-gpus", "0"], "num-gpus must be between 1 and 16"),
+    (["--priority", "99999999999999999999999"], "priority must be an integer from -1000000 to 1000000"),
+    (["--weights", "vis=2"], "outside 0..1"),
+])
+def test_every_numeric_parameter_has_a_range_checked_before_anything_is_queued(project, cli, videos, args, needle):
+    """An outside probe: `transfer --seed 99999999999999999999999 --queue` was `internal error: TypeError`,
+    and `num_steps: 1000000000` was accepted."""
+    pid = make_prompt(cli, "ranges", videos["lone"])
+    proc = run_cli("transfer", pid, "--weights", "edge=1", *args, "--queue", cwd=project)
+    assert proc.returncode == 1, proc
+    line = one_line(proc.stderr)
+    assert needle in line and "internal error" not in line, line
+    assert not ledger_runs(), "nothing was queued"
+
+
+@pytest.mark.parametrize("yaml, needle", [
+    ("transfer:\n  num_steps: 1000000000\n", "transfer.num_steps must be between 1 and 1000"),
+    ("transfer:\n  seed: 99999999999999999999999\n", "transfer.seed must be between 0 and 4294967295"),
+    ("transfer:\n  weights: {vis: 2}\n", "transfer.weights is not a valid set of weights"),
+    ("transfer:\n  negative_prompt: \"a\\udcffb\"\n", "transfer.negative_prompt is not valid Unicode"),
+])
+def test_the_configuration_is_held_to_the_same_ranges(project, yaml, needle):
+    (project / "cosmoskit.yaml").write_text((project / "cosmoskit.yaml").read_text() + yaml)
+    proc = run_cli("config", "check", cwd=project)
+    assert proc.returncode == 1, proc
+    assert needle in one_line(proc.stderr)
+
+
+def test_prompt_text_that_cannot_be_stored_is_refused_at_once(project, videos):
+    # bytes that are not UTF-8 on the command line arrive as lone surrogates (PEP 383)
+    import os
+    import subprocess
+
+    from conftest import cosmoskit_exe
+
+    proc = subprocess.run([os.fsencode(cosmoskit_exe()), b"prompt", b"create", b"a \xff scene",
+                           os.fsencode(str(videos["lone"]))], cwd=project, capture_output=True)
+    assert proc.returncode == 1, proc
+    line = one_line(proc.stderr.decode())
+    assert "the prompt text is not valid Unicode" in line, line
+
+
+def test_an_unknown_top_level_key_is_an_error_for_every_command(project, cli, videos):
+    """An outside probe: `config check` refused `batchng:` but `transfer` silently ignored it."""
+    (project / "cosmoskit.yaml").write_text((project / "cosmoskit.yaml").read_text() + "transferr:\n  seed: 3\n")
+    for args in (["run", "list"], ["queue", "list"], ["config", "check"], ["transfer", "x", "--weights", "vis=1"]):
+        proc = run_cli(*args, cwd=project)
+        assert proc.returncode == 1, (args, proc)
+        line = one_line(proc.stderr)
+        assert f"{project / 'cosmoskit.yaml'}:" in line and "transferr is not a known key" in line, line
+
+
+def test_a_shell_word_in_an_environment_name_is_refused_everywhere(project, cli, videos, tmp_path):
+    """An outside probe: `model: env: {"BAD NAME;touch /tmp/x": 1}` passed `config check` and was written
+    unquoted into launch.env, which ran `touch`."""
+    marker = tmp_path / "pwned"
+    pid = make_prompt(cli, "env names", videos["lone"])
+    (project / "cosmoskit.yaml").write_text(
+        (project / "cosmoskit.yaml").read_text().replace("model:\n", f"model:\n  env: {{'BAD NAME;touch {marker}': 1}}\n", 1))
+    for args in (["config", "check"], ["transfer", pid, "--weights", "edge=1"]):
+        proc = run_cli(*args, cwd=project)
+        assert proc.returncode == 1, proc
+        assert "is not an environment variable name" in one_line(proc.stderr)
+    assert not marker.exists()
+    assert not list(project.glob("batches/*/launch.env")), "nothing was written for a shell"
+
+
+def test_kill_on_the_local_executor_stops_its_batches(project, cli, videos):
+    """An outside probe: `cosmoskit kill --host local` was `internal error: AttributeError … kill_all`."""
+    configure(project, emulator={"seconds_per_chunk": 30})
+    pid = make_prompt(cli, "kill me", videos["scene"])
+    client = spawn(project, "transfer", pid, "--weights", "vis=1")
+    batch = wait_for(lambda: next((b for b in ledger_batches() if b["state"] == "running"), None))
+    proc = run_cli("kill", "--host", "local", "--json", cwd=project)
+    assert proc.returncode == 0, proc
+    done = json.loads(proc.stdout)
+    assert done["batches"] == [batch["id"]] and done["stopped"], done
+    client.communicate(timeout=240)
+    (run,) = ledger_runs().values()
+    assert run["status"] == "cancelled"
+
+
+def test_prompt_text_is_printed_with_its_control_characters_escaped(project, cli, videos):
+    pid = make_prompt(cli, "bell \x07 and escape \x1b[31m red", videos["lone"])
+    for args in (["prompt", "show", pid], ["prompt", "list"]):
+        proc = run_cli(*args, cwd=project)
+        assert proc.returncode == 0, proc
+        assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout, repr(proc.stdout)
+        assert "\\x1b" in proc.stdout

@@ -136,3 +136,17 @@ def test_the_docs_echo_is_the_outside_package_echo():
     for cls in ("Echo", "Here"):
         body = re.search(rf"^class {cls}\(.*?(?=^class |^@api\.hookimpl)", source, re.S | re.M).group(0).rstrip()
         assert body in text, f"docs/plugins.md shows another {cls} than the package's"
+
+
+def test_what_type_checkers_see_is_what_runs():
+    """api.py names each public object twice (for first-use import, and for type checkers): the same."""
+    tree = ast.parse((REPO / "cosmoskit" / "api.py").read_text())
+    typed = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for imp in node.body:
+                for alias in imp.names:
+                    typed[alias.asname or alias.name] = f"{imp.module}:{alias.name}"
+    runtime = {name: (t if t.startswith("cosmoskit.") else f"cosmoskit.{t}").replace(".hookspecs", ".hookspecs")
+               for name, t in api._NAMES.items()}
+    assert typed == runtime

@@ -455,29 +455,44 @@ class Browser:
 
 SYNC_PROBE = """
 (async function () {
+  // Conditions are waited for (up to a generous deadline), never assumed after a fixed sleep: a loaded
+  // machine plays, seeks and corrects later, but it must get there.
   var sleep = function (ms) { return new Promise(function (ok) { setTimeout(ok, ms); }); };
   var sec = document.querySelector('section.prompt');
   var before = sec.querySelectorAll('video').length;
   var vids;
   var snap = function () { return vids.map(function (v) {
     return {t: v.currentTime, d: v.duration, paused: v.paused, ended: v.ended, loop: v.loop, ready: v.readyState}; }); };
+  var spread = function (s) {          // as the Python spread(): largest distance around the loop
+    var d = s[0].d, ts = s.map(function (v) { return v.t % v.d; }).sort(function (x, y) { return x - y; });
+    var gaps = ts.slice(1).map(function (x, i) { return x - ts[i]; }).concat([ts[0] + d - ts[ts.length - 1]]);
+    return d - Math.max.apply(null, gaps);
+  };
+  var until = async function (ok, ms) {
+    var end = Date.now() + (ms || 20000), s = snap();
+    while (Date.now() < end) { s = snap(); if (ok(s)) return s; await sleep(20); }
+    return s;
+  };
+  var settled = function (s) {
+    return s.every(function (v) { return v.ready >= 2 && !v.paused && v.d > 0; }) && spread(s) < 0.15;
+  };
   sec.querySelector('[data-play]').click();          // "play side by side": thumbnails become videos
   vids = Array.prototype.slice.call(sec.querySelectorAll(':scope > .pbody video'));
-  await sleep(900);
-  var a = snap();
+  var a = await until(settled);
   vids[2].currentTime = (vids[2].currentTime + 0.7) % vids[2].duration;   // knock one out of step
-  var k = snap();
-  await sleep(700);
-  var b = snap();
-  await sleep(1400);                                  // past the end of the 2 s clips: they must loop
-  var c = snap();
+  var k = await until(function (s) { return spread(s) > 0.5; }, 5000);
+  var b = await until(settled);                        // pulled back into step
+  var t0 = vids[0].currentTime;                        // then past the end of the 2 s clips: they must loop
+  await until(function (s) { return s[0].t < t0; });
+  var c = await until(settled);
   var cls = sec.className;
   sec.querySelector('[data-play]').click();          // pause
-  await sleep(100);
-  var paused = snap().every(function (v) { return v.paused; });
+  var paused = (await until(function (s) { return s.every(function (v) { return v.paused; }); }))
+    .every(function (v) { return v.paused; });
   location.hash = 'autoplay=1';                       // "play in view": starts what is on screen
-  await sleep(800);
-  var auto = sec.classList.contains('playing') && snap().every(function (v) { return !v.paused; });
+  var auto = (await until(function (s) {
+    return sec.classList.contains('playing') && s.every(function (v) { return !v.paused; }); }))
+    .every(function (v) { return !v.paused; }) && sec.classList.contains('playing');
   return {before: before, a: a, k: k, b: b, c: c, cls: cls, paused: paused, auto: auto};
 })()
 """
@@ -505,7 +520,7 @@ def test_side_by_side_videos_play_in_place_looping_and_in_sync(project, cli, tmp
     browser = Browser(tmp_path / "profile")
     try:
         browser.open((out / "index.html").as_uri())
-        state = browser.eval(SYNC_PROBE)
+        state = browser.eval(SYNC_PROBE, timeout=180)
     finally:
         browser.close()
     a, b, c = state["a"], state["b"], state["c"]
@@ -514,8 +529,8 @@ def test_side_by_side_videos_play_in_place_looping_and_in_sync(project, cli, tmp
     for v in a + b + c:
         assert v["loop"] and not v["paused"] and not v["ended"] and v["ready"] >= 2, v
         assert v["d"] == pytest.approx(2.0, abs=0.1)
-    assert spread(a) < 0.1, a
+    assert spread(a) < 0.15, ("started together", a)
     assert spread(state["k"]) > 0.5, "knocked out of step"
     assert spread(b) < 0.15, ("pulled back into step", b)
-    assert spread(c) < 0.15 and all(v["t"] < 1.9 for v in c), ("looped, still together", c)
+    assert spread(c) < 0.15, ("looped, still together", c)
     assert "playing" in state["cls"] and state["paused"] and state["auto"]

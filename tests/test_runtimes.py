@@ -56,7 +56,7 @@ def test_docker_runtime_cancel_kills_the_container(project, cli, videos, tmp_pat
     time.sleep(1.0)
     runs = cli("run", "list", "--json").json()
     assert cli("cancel", runs[0]["batch_id"]).exit_code == 0
-    client.communicate(timeout=60)
+    client.communicate(timeout=240)
     kills = [c for c in docker_calls(state) if c[0] == "kill"]
     assert kills and kills[0][1].startswith("cosmos_transfer_")
     assert cli("run", "show", runs[0]["id"], "--json").json()["status"] == "cancelled"
@@ -77,3 +77,50 @@ def test_direct_runtime_runs_in_the_repo_with_its_torchrun(project, cli, videos,
     (run,) = cli("transfer", pid, "--weights", "edge=1", "--json").json()
     assert run["status"] == "completed", run
     assert seen.read_text().split() == [str(repo), str(repo)]
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(stat[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_a_signal_that_kills_the_timeout_nap_first_is_not_a_timeout(project, cli, videos):
+    """Slurm's scancel sends SIGTERM to every process of the job at once; when the launcher's timeout nap
+    died first, the watchdog used to wake up, write `timeout` and fail runs that were cancelled (3 of 8
+    tries in an outside probe). Kill only the nap, deterministically: the batch must go on untouched."""
+    import signal
+
+    from conftest import ledger_batches, ledger_runs, spawn, wait_for
+
+    configure(project, emulator={"seconds_per_chunk": 30}, timeouts={"batch_seconds": 3600})
+    pid = prompt(cli, "nap", videos["scene"])
+    client = spawn(project, "transfer", pid, "--weights", "vis=1", "--json")
+    batch = wait_for(lambda: next((b for b in ledger_batches() if b["state"] == "running"), None))
+    folder = Path(batch["handle"]["batch_dir"])
+    launcher = int(wait_for(lambda: (folder / "launcher.pid").exists() and (folder / "launcher.pid").read_text()))
+
+    def nap() -> int | None:
+        for child in _children(launcher):
+            for grandchild in _children(child):
+                if Path(f"/proc/{grandchild}/cmdline").read_bytes().split(b"\0")[:2] == [b"sleep", b"3600"]:
+                    return grandchild
+        return None
+
+    os_kill = __import__("os").kill
+    os_kill(wait_for(nap), signal.SIGTERM)
+    # the watchdog has seen its nap end; give it every chance to (wrongly) stop the batch
+    wait_for(lambda: nap() is None)
+    time.sleep(1.0)
+    assert not (folder / "stop_reason").exists(), "a nap killed by a signal is not a timeout"
+    assert cli("cancel", batch["id"]).exit_code == 0
+    out, err = client.communicate(timeout=240)
+    (run,) = ledger_runs().values()
+    assert run["status"] == "cancelled" and run["reason"] == "cancelled", run

@@ -150,7 +150,8 @@ def test_batch_jsonl_with_mixed_controls(project, cli, videos):
     # the launcher runs the runtime's command (here the emulator's), which ends with the model's own argv
     launch = job.local("command.args").read_bytes().split(b"\0")[:-1]
     assert launch == [a.encode() for a in command["launch"]] and command["runtime"] == "emulator"
-    assert launch[-len(argv):] == [a.encode() for a in argv] and launch[1].endswith(b"cosmos_emulator.py")
+    # the emulator reaches the host as one file: the zipapp bundle of remote/emulator/
+    assert launch[-len(argv):] == [a.encode() for a in argv] and launch[1].endswith(b"cosmos_emulator.pyz")
     engine.close()
 
 

@@ -374,7 +374,7 @@ def test_two_watcher_processes_on_one_drop_folder_queue_each_folder_once(drop, t
             wait_for(lambda: len(runs()) >= 30, timeout=60, what="30 runs")
             time.sleep(1.0)
         other.terminate()  # SIGTERM: the watch command stops cleanly
-        out, err = other.communicate(timeout=30)
+        out, err = other.communicate(timeout=240)
         out = first + out
     finally:
         if other.poll() is None:

@@ -14,7 +14,14 @@ import typer
 
 from cosmoskit import __version__
 from cosmoskit._core import context
-from cosmoskit._core.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, CosmoskitError
+from cosmoskit._core.errors import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    CosmoskitError,
+    from_os_error,
+)
 
 app = typer.Typer(
     name="cosmoskit",
@@ -152,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:
         if raise_errors:
             raise
-        report_error(os_error(exc))
+        report_error(from_os_error(exc))
         sys.exit(EXIT_ERROR)
     except Exception as exc:
         # A bug, not bad input: one line by default, the traceback on request.
@@ -166,17 +173,3 @@ def main(argv: list[str] | None = None) -> None:
     if code == EXIT_INTERRUPTED:  # Ctrl-C outside any command that says more
         sys.stderr.write(INTERRUPTED + "\n")
     sys.exit(code if isinstance(code, int) else EXIT_OK)
-
-
-def os_error(exc: OSError) -> CosmoskitError:
-    """An operating-system error the user can act on, said in one line naming the path."""
-    import errno
-
-    where = exc.filename or "a file"
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return CosmoskitError(f"no space left on the disk holding {where}",
-                              hint="free space there (old batches/ and store/ of this project can go), then run "
-                                   "the command again; nothing acknowledged was lost")
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return CosmoskitError(f"not allowed to write {where}: {exc.strerror}")
-    return CosmoskitError(f"{where}: {exc.strerror or exc}")

@@ -6,6 +6,8 @@ import sys
 from collections.abc import Iterable
 from typing import Any
 
+from cosmoskit._core.textcheck import printable
+
 _console = None
 _err_console = None
 
@@ -42,7 +44,7 @@ def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any
     for col in columns:
         t.add_column(col, overflow="fold")
     for row in rows:
-        t.add_row(*("" if v is None else v if hasattr(v, "__rich__") else str(v) for v in row))
+        t.add_row(*("" if v is None else v if hasattr(v, "__rich__") else printable(str(v)) for v in row))
     console().print(t)
 
 
@@ -55,9 +57,11 @@ def warn(text: str) -> None:
 
 
 def escape(text: str) -> str:
+    """User text (a prompt, a name, an error) safe to print: no rich markup, no raw control characters
+    (a prompt holding ESC or NUL must not drive the terminal)."""
     from rich.markup import escape as _escape
 
-    return _escape(text)
+    return _escape(printable(text))
 
 
 def human_size(n: float) -> str:

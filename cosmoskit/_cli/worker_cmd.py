@@ -30,6 +30,11 @@ def worker(
     log(f"worker serving {', '.join(w.slots)} with strategy {strategy or context.settings().get('batching.strategy')}")
     w.run(once=once)
     log(f"worker done: launched {len(w.launched)} batch(es)")
+    if w.stuck:
+        from cosmoskit._core.errors import CosmoskitError
+
+        raise CosmoskitError(f"stopped with runs still queued: every executor keeps failing to launch ({w.stuck})",
+                             hint="fix that, then run the worker again; the runs wait in the queue")
     if once:
         from cosmoskit._cli.submission import not_completed
 

@@ -250,8 +250,11 @@ class Settings:
             )
         return raw
 
-    def check_sections(self) -> None:
-        """Fail on a top-level key that neither the core nor a loaded plugin defines; validate every section."""
+    def check_keys(self) -> None:
+        """Fail on a top-level key that neither the core nor a loaded plugin defines (every command does
+        this when it loads the settings, so a misspelled section is an error everywhere, not ignored)."""
+        if not self.plugin_sections:
+            return
         from cosmoskit._core.sections import owned_sections
 
         owned = owned_sections()
@@ -259,6 +262,13 @@ class Settings:
             if key not in owned:
                 known = ", ".join(sorted([*CORE_SCHEMA, *owned]))
                 raise error(self.located, key, f"is not a known key (known: {known})")
+
+    def check_sections(self) -> None:
+        """Everything ``config check`` checks: unknown keys, every section's values, references to plugins."""
+        from cosmoskit._core.sections import owned_sections
+
+        self.check_keys()
+        owned = owned_sections()
         for name, section in owned.items():
             self.section(name, section.fields)
         self.check_references()

@@ -26,7 +26,9 @@ def settings() -> Settings:
     if _settings is None:
         from cosmoskit._core import config
 
-        _settings = config.load(_config_option)
+        loaded = config.load(_config_option)
+        loaded.check_keys()
+        _settings = loaded
     return _settings
 
 

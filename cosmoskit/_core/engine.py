@@ -142,6 +142,9 @@ class Engine:
         a prompt's variations side by side.  ``prompts`` supplies prompt records not in the ledger yet (a
         caller adding a prompt and its runs in one transaction); other ids are looked up by unique prefix."""
         op = self.operation(operation)
+        lo, hi = queueops.PRIORITY_RANGE
+        if isinstance(priority, bool) or not isinstance(priority, int) or not lo <= priority <= hi:
+            raise CosmoskitError(f"priority must be an integer from {lo} to {hi}, not {priority!r}")
         prompt_ids = list(prompt_ids)
         given = dict(prompts or {})
         missing = [p for p in prompt_ids if p is not None and p not in given]

@@ -28,3 +28,19 @@ class CosmoskitError(Exception):
         self.input_problem = input_problem
         self.exit_code = exit_code
         super().__init__(message if not hint else f"{message} ({hint})")
+
+
+def from_os_error(exc: OSError, path: object = None) -> CosmoskitError:
+    """An operating-system error the user can act on, said in one line naming the path."""
+    import errno
+
+    where = path or exc.filename or "a file"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return CosmoskitError(
+            f"no space left on the disk holding {where}",
+            hint="free space there (old batches/ and store/ of this project can go), then run the command again; "
+            "nothing acknowledged was lost",
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return CosmoskitError(f"not allowed to write {where}: {exc.strerror}")
+    return CosmoskitError(f"{where}: {exc.strerror or exc}")

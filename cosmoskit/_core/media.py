@@ -77,6 +77,36 @@ def probe(path: Path) -> VideoInfo:
     )
 
 
+def check_video(
+    path: Path, *, frames: int | None = None, width: int | None = None, height: int | None = None,
+    fps: float | None = None,
+) -> str | None:
+    """Why a produced video cannot be called a result, or None.
+
+    Every frame is decoded (a file cut short by a full disk or a dying process has a readable start and
+    a broken end), and its frame count, size and rate must be what the model's contract predicts."""
+    path = Path(path)
+    try:
+        info = probe(path)
+    except CosmoskitError as exc:
+        return exc.message
+    proc = subprocess.run(
+        [ffmpeg_exe(), "-v", "error", "-nostdin", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        errors="replace",
+    )
+    if proc.returncode != 0 or proc.stderr.strip():
+        return f"{path.name} does not decode ({_last_error_line(proc.stderr) or f'ffmpeg exit {proc.returncode}'})"
+    if width is not None and height is not None and (info.width, info.height) != (width, height):
+        return f"{path.name} is {info.width}x{info.height}, not the {width}x{height} the model makes"
+    if frames is not None and info.frames != frames:
+        return f"{path.name} has {info.frames} frames, not the {frames} the model makes from its input"
+    if fps is not None and abs(info.fps - fps) > 0.01:
+        return f"{path.name} runs at {info.fps:g} fps, not {fps:g}"
+    return None
+
+
 def _last_error_line(stderr: str) -> str:
     for line in reversed(stderr.strip().splitlines()):
         line = line.strip()

@@ -8,6 +8,11 @@ from typing import Any
 
 from cosmoskit._core import media, timeutil
 from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.textcheck import text_problem
+
+# Longer than any prompt a text encoder reads (T5 stops at 512 tokens); a name is a label in tables.
+PROMPT_LIMIT = 20_000
+NAME_LIMIT = 200
 
 RGB_NAMES = ("color.mp4", "rgb.mp4", "input.mp4")
 CONTROL_NAMES = {
@@ -150,8 +155,12 @@ def new_prompt(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A prompt record ready for the ledger (probing happens here, outside any lock)."""
-    if not text or not text.strip():
+    if not isinstance(text, str) or not text.strip():
         raise CosmoskitError("the prompt text is empty")
+    for value, what in ((text, "the prompt text"), (name, "the prompt name"), (negative, "the negative prompt")):
+        problem = text_problem(value, what, limit=PROMPT_LIMIT if what != "the prompt name" else NAME_LIMIT)
+        if value is not None and problem:
+            raise CosmoskitError(problem, input_problem=True)
     inputs = describe_inputs(find_inputs(source))
     rgb = inputs["rgb"]
     doc: dict[str, Any] = {

@@ -48,6 +48,12 @@ class Field:
                 value = float(value)
             else:
                 return value, f"must be {self.type_name()}, not {type(value).__name__} {value!r}"
+        if isinstance(value, str):
+            from cosmoskit._core.textcheck import text_problem
+
+            problem = text_problem(value, "its value")
+            if problem:
+                return value, problem.replace("its value ", "", 1)
         if self.choices is not None and value not in self.choices:
             return value, f"must be one of {', '.join(map(str, self.choices))}, not {value!r}"
         if self.check is not None:

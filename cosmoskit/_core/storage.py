@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.errors import CosmoskitError, from_os_error
 from cosmoskit._core.lock import LedgerLock
 
 JOURNAL = "journal.json"
@@ -163,10 +163,21 @@ class Store:
         for state in dirty:
             state.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = state.path.with_name(f".{state.path.name}{TMP_SUFFIX}")
-            with open(tmp, "wb") as fh:
-                fh.write(orjson.dumps(state.data or {}))
-                fh.flush()
-                os.fsync(fh.fileno())
+            try:
+                payload = orjson.dumps(state.data or {})
+            except orjson.JSONEncodeError as exc:  # checked where values come in; this is the last guard
+                raise CosmoskitError(
+                    f"cannot store a value in {state.path.name}: {exc}",
+                    hint="a number out of range or text that is not valid Unicode; nothing was written",
+                ) from exc
+            try:
+                with open(tmp, "wb") as fh:
+                    fh.write(payload)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            except OSError as exc:  # a full disk: nothing was installed; the stray temporary goes
+                tmp.unlink(missing_ok=True)
+                raise from_os_error(exc, state.path) from exc
             entries.append((str(tmp.relative_to(self.root)), str(state.path.relative_to(self.root))))
         if len(dirty) == 1:
             # One file needs no journal: the rename alone is atomic.
@@ -188,8 +199,10 @@ class Store:
         the ledger folder, and nothing that is not one of its JSON files."""
         path = (self.root / name).resolve()
         if not path.is_relative_to(self.root.resolve()) or path == self.root.resolve():
-            raise CosmoskitError(f"{name} is not a file of the ledger in {self.root}",
-                                 hint="name it relative to that folder, e.g. active.json or history/2026-11.json")
+            raise CosmoskitError(
+                f"{name} is not a file of the ledger in {self.root}",
+                hint="name it relative to that folder, e.g. active.json or history/2026-11.json",
+            )
         if path.suffix != ".json" or path.name.startswith("."):
             raise CosmoskitError(f"{name} is not a ledger file (those end in .json)")
         return path

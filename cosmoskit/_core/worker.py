@@ -18,9 +18,11 @@ from typing import Any
 
 from cosmoskit._core.config import Settings
 from cosmoskit._core.engine import Engine, Event
-from cosmoskit._core.errors import CosmoskitError
+from cosmoskit._core.errors import CosmoskitError, from_os_error
 from cosmoskit._core.ledger import BATCH_ACTIVE, Ledger
 from cosmoskit._core.records import PromptRecord, RunRecord
+
+ONCE_GIVES_UP_AFTER = 3  # failed launches in a row on every place before a `--once` worker stops
 
 
 @dataclass
@@ -61,6 +63,8 @@ class Worker:
         self.backoff = float(settings.get("worker.backoff_seconds"))
         self._lock = threading.Lock()
         self.launched: list[str] = []
+        self.last_error = ""
+        self.stuck = ""  # why a `--once` worker stopped with runs still queued
 
     def _capacity(self, label: str) -> int:
         ex = self.engine.executor(label)
@@ -77,8 +81,13 @@ class Worker:
                 self._reap()
                 self._adopt_orphans()
                 launched = self._fill_slots()
-                if once and not launched and not self._busy() and not self._queued_runnable():
-                    break
+                if once and not launched and not self._busy():
+                    if not self._queued_runnable():
+                        break
+                    if all(s.failures >= ONCE_GIVES_UP_AFTER for s in self.slots.values()):
+                        # `--once` means "until nothing more can be done now": every place keeps refusing
+                        self.stuck = self.last_error
+                        break
                 self.stop.wait(self.interval)
         finally:
             restore()
@@ -200,6 +209,7 @@ class Worker:
                     if "nothing to launch" in str(exc):
                         continue  # another worker claimed these runs first
                     slot.failures += 1
+                    self.last_error = f"{slot.label}: {exc}"
                     slot.resume_at = time.monotonic() + self.backoff * 2 ** (slot.failures - 1)
                     self.log(
                         f"{slot.label}: launch failed ({exc}); retrying there in "
@@ -219,6 +229,8 @@ class Worker:
                 self.engine.follow(batch_id, on_event=self.on_event, max_attempts=self.max_attempts, stop=self.stop)
             except CosmoskitError as exc:
                 self.log(f"batch {batch_id}: {exc}")
+            except OSError as exc:  # a full disk here, say: the batch stays reattachable
+                self.log(f"batch {batch_id}: {from_os_error(exc)}")
             except Exception as exc:  # keep the worker alive; the batch stays reattachable
                 self.log(f"batch {batch_id}: internal error while following: {exc!r}")
 

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from cosmoskit.api import CosmoskitError
+from cosmoskit.api import CosmoskitError, check_video
 
 from cosmoskit_cosmos import contract
 
@@ -67,6 +67,19 @@ def classify(segment: str, whole_log: str, exit_code: int | None) -> tuple[str, 
             return "validation", "the model rejected its input: " + header_error, False
         return "not_reached", "the model process ended before this line: " + header_error, True
     return "crash", "the model process failed on this line: " + last_error(segment), True
+
+
+def not_a_result(video: Path, log: str, **expect: Any) -> str | None:
+    """Why a line's video is not a finished output, or None.
+
+    The model must have said it saved it (a process that dies mid-write, on a full disk say, leaves a
+    readable but truncated file), and the file must decode to the end at the size, frame count and rate
+    the contract predicts (docs/models/transfer1.md) — not merely exist."""
+    if not video.is_file() or video.stat().st_size == 0:
+        return "no output video"
+    if contract.SAVED_LINE not in log:
+        return f"the log never says the model saved {video.name}"
+    return check_video(video, **{k: v for k, v in expect.items() if v is not None})
 
 
 def copy_generated_controls(folder: Path, files: dict[str, str]) -> None:

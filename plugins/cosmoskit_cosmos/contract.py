@@ -21,6 +21,7 @@ UPSCALE_FACTOR = 3  # §4.1: the upscaler's output is 3x the bucket
 # Lines the model (and the emulator) print that the driver reads.
 UPSAMPLED_PREFIX = "Upsampled prompt:"  # §4.2
 GUARDRAIL_LINE = "Guardrail blocked generation for entire batch."  # §3.3
+SAVED_LINE = "Saved video to"  # transfer.py's demo loop logs it once a line's video is written
 PREPROCESSOR_LINE = "running preprocessor"  # printed once per JSONL line before its work (transfer.py demo loop)
 OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError")
 
@@ -41,3 +42,10 @@ def chunks(frames: int) -> int:
 def fps_arg(fps: float) -> int:
     """``--fps`` is an int in transfer.py; round the input's own rate (29.97 -> 30)."""
     return max(1, int(round(fps)))
+
+# Ranges every numeric parameter is checked against before anything is queued (docs/models/transfer1.md):
+# the seed seeds numpy too, whose RandomState takes 0 .. 2**32 - 1; a run takes 35 steps by default and
+# more than 1000 buys nothing but GPU hours; torchrun runs on one node (--nnodes=1), at most 16 GPUs.
+SEED_RANGE = (0, 2**32 - 1)
+STEPS_RANGE = (1, 1000)
+GPUS_RANGE = (1, 16)

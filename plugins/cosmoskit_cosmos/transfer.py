@@ -6,10 +6,11 @@ from typing import Any
 
 from cosmoskit.api import CosmoskitError
 from cosmoskit.api import Operation, Outcome
-from cosmoskit.api import Field, between, positive
+from cosmoskit.api import Field, between
 
 from cosmoskit_cosmos import contract
-from cosmoskit_cosmos.common import (classify, copy_generated_controls, flag_args, require_video, split_log, torchrun)
+from cosmoskit_cosmos.common import (classify, copy_generated_controls, flag_args, not_a_result, require_video, split_log,
+                                     torchrun)
 
 # transfer.py's own default negative prompt (§1.2), used unless the prompt or the configuration gives one.
 DEFAULT_NEGATIVE = (
@@ -52,17 +53,27 @@ def parse_weights(raw: Any) -> dict[str, float]:
     return {k: weights[k] for k in contract.CONTROLS if k in weights and weights[k] > 0}
 
 
+def weights_problem(raw: Any) -> str | None:
+    """What ``parse_weights`` would refuse, as a configuration problem (``transfer.weights: {vis: 2}``)."""
+    try:
+        parse_weights(raw)
+    except CosmoskitError as exc:
+        return f"is not a valid set of weights: {exc.message}"
+    return None
+
+
 class Transfer(Operation):
     name = "transfer"
     description = "Cosmos Transfer 1: a photoreal video from a prompt and its control videos"
     batchable = True
     options = {
-        "weights": Field(dict, {"vis": 0.25, "edge": 0.25, "depth": 0.25, "seg": 0.25},
-                         "control weights when a command gives none (vis, edge, depth, seg, keypoint; each 0..1)"),
-        "num_steps": Field(int, 35, "diffusion steps (transfer.py default 35)", check=positive),
+        "weights": Field((dict, str), {"vis": 0.25, "edge": 0.25, "depth": 0.25, "seg": 0.25},
+                         "control weights when a command gives none (vis, edge, depth, seg, keypoint; each 0..1)",
+                         check=lambda value: weights_problem(value)),
+        "num_steps": Field(int, 35, "diffusion steps (transfer.py default 35), 1..1000", check=between(*contract.STEPS_RANGE)),
         "guidance": Field(float, 7.0, "classifier-free guidance; always passed explicitly (code default 5, docs 7)",
                           check=between(0, 20)),
-        "seed": Field(int, 1, "random seed"),
+        "seed": Field(int, 1, "random seed, 0..2**32-1", check=between(*contract.SEED_RANGE)),
         "sigma_max": Field(float, 70.0, "partial-denoise level; 80 or more ignores the input video", check=between(0, 200)),
         "blur_strength": Field(str, "medium", "vis control preset", choices=contract.PRESETS),
         "canny_threshold": Field(str, "medium", "edge control preset", choices=contract.PRESETS),
@@ -70,7 +81,7 @@ class Transfer(Operation):
         "offload_diffusion_transformer": Field(bool, False, "--offload_diffusion_transformer"),
         "offload_text_encoder_model": Field(bool, True, "--offload_text_encoder_model (T5-11B)"),
         "offload_guardrail_models": Field(bool, True, "--offload_guardrail_models"),
-        "num_gpus": Field(int, 1, "context-parallel GPUs (torchrun --nproc_per_node)", check=positive),
+        "num_gpus": Field(int, 1, "context-parallel GPUs (torchrun --nproc_per_node), 1..16", check=between(*contract.GPUS_RANGE)),
     }
 
     # -- planning ---------------------------------------------------------------
@@ -173,20 +184,34 @@ class Transfer(Operation):
             # batch: video_<k>/output.mp4 + prompt.txt; single: <video_save_name>.mp4 + .txt (§3.2)
             video = folder / "output.mp4"
             text = folder / ("prompt.txt" if batch_mode else "output.txt")
-            if video.is_file() and video.stat().st_size > 0:
+            segment = (segments[k] if k < len(segments) else "") if batch_mode else log
+            problem = self._not_a_result(video, run, job.prompts.get(run["prompt_id"] or ""), segment)
+            if problem is None:
                 files = {"output.mp4": str(video)}
                 if text.is_file():
                     files["prompt.txt"] = str(text)
                 copy_generated_controls(folder, files)
                 outcomes.append(Outcome(run["id"], True, files))
             else:
-                segment = segments[k] if k < len(segments) else ""
                 reason, message, retry = classify(segment, log, exit_code)
+                if video.exists() and reason in ("not_reached", "crash"):
+                    # it began writing, then died (a full disk, a killed process): say what is wrong with it
+                    message = f"{message}; its output is not a result: {problem}"
                 outcomes.append(Outcome(run["id"], False, error=message, reason=reason, retry=retry))
         batch_size = int(self.settings.get("batching.batch_size", 1))
         if batch_mode and batch_size > 1:
             _distrust_short_subbatches(outcomes, batch_size)
         return outcomes
+
+    @staticmethod
+    def _not_a_result(video: Any, run: dict[str, Any], prompt: dict[str, Any] | None, log: str) -> str | None:
+        """Why this line's video is not a finished output: see ``common.not_a_result``."""
+        expect: dict[str, Any] = {"fps": run["params"].get("fps")}
+        if prompt is not None:
+            expect["width"], expect["height"] = contract.bucket(prompt["width"], prompt["height"])
+            frames = [prompt["frames"], *(v.get("frames") or prompt["frames"] for v in prompt["inputs"].values())]
+            expect["frames"] = min(min(frames), contract.MAX_FRAMES)
+        return not_a_result(video, log, **expect)
 
     def run_log(self, job: Any, index: int, log: str) -> str:
         if len(job.runs) == 1:

@@ -9,7 +9,7 @@ from cosmoskit.api import Operation, Outcome
 from cosmoskit.api import Field, between, positive
 
 from cosmoskit_cosmos import contract
-from cosmoskit_cosmos.common import classify, flag_args, require_video, split_log, torchrun
+from cosmoskit_cosmos.common import classify, flag_args, not_a_result, require_video, split_log, torchrun
 
 
 class Upscale(Operation):
@@ -19,11 +19,11 @@ class Upscale(Operation):
     needs_prompt = False
     options = {
         "control_weight": Field(float, 0.5, "weight of the upscale control, 0..1", check=between(0, 1)),
-        "num_steps": Field(int, 10, "diffusion steps (the upscaler docs use 10)", check=positive),
+        "num_steps": Field(int, 10, "diffusion steps (the upscaler docs use 10), 1..1000", check=between(*contract.STEPS_RANGE)),
         "guidance": Field(float, 7.0, "classifier-free guidance, passed explicitly", check=between(0, 20)),
-        "seed": Field(int, 1, "random seed"),
+        "seed": Field(int, 1, "random seed, 0..2**32-1", check=between(*contract.SEED_RANGE)),
         "offload_text_encoder_model": Field(bool, True, "--offload_text_encoder_model"),
-        "num_gpus": Field(int, 1, "context-parallel GPUs", check=positive),
+        "num_gpus": Field(int, 1, "context-parallel GPUs, 1..16", check=between(*contract.GPUS_RANGE)),
     }
 
     parameters = {
@@ -82,7 +82,12 @@ class Upscale(Operation):
     def collect(self, job: Any, exit_code: int | None, log: str) -> list[Outcome]:
         (run,) = job.runs
         video = job.local("outputs/output.mp4")
-        if video.is_file() and video.stat().st_size > 0:
+        source = run["params"]["video"]
+        width, height = contract.bucket(source["width"], source["height"])
+        problem = not_a_result(video, log, width=width * contract.UPSCALE_FACTOR,
+                               height=height * contract.UPSCALE_FACTOR, fps=run["params"].get("fps"),
+                               frames=min(source["frames"], contract.MAX_FRAMES))
+        if problem is None:
             return [Outcome(run["id"], True, {"upscaled.mp4": str(video)})]
         header, segments = split_log(log)
         reason, message, retry = classify(segments[0] if segments else "", log, exit_code)

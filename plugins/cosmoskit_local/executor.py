@@ -72,13 +72,16 @@ class LocalExecutor(Executor):
                     raise CosmoskitError(f"input video {src} is missing", hint="`cosmoskit verify` lists what moved",
                                          input_problem=True)
                 dest.parent.mkdir(parents=True, exist_ok=True)
+                _drop_stale_parts(dest)
                 tmp = dest.with_name(dest.name + f".{os.getpid()}.part")
-                shutil.copyfile(src, tmp)
-                if sha256_file(tmp) != item["sha256"]:
-                    tmp.unlink()
-                    raise CosmoskitError(f"input video {src} changed since its prompt was made",
-                                         hint="make a new prompt for the new video", input_problem=True)
-                os.replace(tmp, dest)
+                try:
+                    shutil.copyfile(src, tmp)
+                    if sha256_file(tmp) != item["sha256"]:
+                        raise CosmoskitError(f"input video {src} changed since its prompt was made",
+                                             hint="make a new prompt for the new video", input_problem=True)
+                    os.replace(tmp, dest)
+                finally:
+                    tmp.unlink(missing_ok=True)  # a full disk or a bad copy leaves nothing behind
                 added += item.get("bytes") or dest.stat().st_size
             link = job.local(item["name"])
             link.parent.mkdir(parents=True, exist_ok=True)
@@ -157,6 +160,24 @@ class LocalExecutor(Executor):
         status.jobs = [HostJob("launcher", str(pid), detail=str(folder), handle_key="batch_dir",
                                handle_value=str(folder)) for pid, folder in self._launchers()]
         return status
+
+
+def _drop_stale_parts(dest: Path) -> None:
+    """Copies a killed process left half-written (``<entry>.<pid>.part``): nobody will finish them."""
+    for part in dest.parent.glob(dest.name + ".*.part"):
+        pid = part.name[len(dest.name) + 1 : -len(".part")]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            part.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _read_int(path: Path) -> int | None:

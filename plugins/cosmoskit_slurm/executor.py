@@ -9,7 +9,8 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from cosmoskit.api import BatchJob, CosmoskitError, ExecutorStatus, Field, HostJob, PollResult, non_negative, positive
+from cosmoskit.api import (BatchJob, CosmoskitError, ExecutorStatus, Field, HostJob, PollResult, env_names, non_negative,
+                           positive)
 
 from cosmoskit_ssh import remote
 from cosmoskit_ssh.executor import SSHExecutor
@@ -35,7 +36,7 @@ class SlurmExecutor(SSHExecutor):
         "gpus_per_job": Field(int, 1, "sbatch --gres=gpu:N (0 leaves the line out)", check=non_negative),
         "extra_directives": Field(list, [], "more #SBATCH lines, e.g. [\"--qos=high\", \"--constraint=h100\"]"),
         "concurrency": Field(int, 4, "batches submitted at once; Slurm schedules them", check=positive),
-        "slurm_env": Field(dict, {}, "environment for the Slurm commands (e.g. SLURM_CONF)"),
+        "slurm_env": Field(dict, {}, "environment for the Slurm commands (e.g. SLURM_CONF)", check=env_names),
     }
 
     # -- where ---------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """One SSH connection per host per process, reused for everything, with keepalives and reconnects."""
 from __future__ import annotations
 
+import logging
 import shlex
 import socket
 import threading
@@ -14,6 +15,12 @@ from cosmoskit.api import CosmoskitError
 from cosmoskit_ssh.hostkeys import fingerprint, host_entry
 
 T = TypeVar("T")
+
+# paramiko's transport thread logs what it sees going wrong ("Socket exception: Bad file descriptor (9)")
+# through logging; with no handler Python prints it raw on stderr, before and beside our one-line error.
+# Every failure reaches the user through the connection's own error instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
+logging.getLogger("paramiko").propagate = False
 
 # AES-GCM first: about 1.3x the throughput of paramiko's default aes128-ctr on bulk uploads
 # (reference/dependencies.md §2.3); the rest stay available for servers without it.
