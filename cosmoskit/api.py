@@ -9,6 +9,7 @@ below; a test keeps the two in step.
 Names are imported on first use (PEP 562), so ``import cosmoskit.api`` costs
 nothing and ``cosmoskit --help`` stays fast.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -29,6 +30,7 @@ _NAMES: dict[str, str] = {
     # -- operations ------------------------------------------------------------------------
     "Operation": "_core.operation:Operation",
     "Outcome": "_core.operation:Outcome",
+    "Requirement": "_core.operation:Requirement",
     "BatchJob": "_core.batchjob:BatchJob",
     # -- executors -------------------------------------------------------------------------
     "Executor": "_core.executor:Executor",
@@ -193,6 +195,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from cosmoskit._core.media import sha256_file as sha256_file
     from cosmoskit._core.operation import Operation as Operation
     from cosmoskit._core.operation import Outcome as Outcome
+    from cosmoskit._core.operation import Requirement as Requirement
     from cosmoskit._core.owner import alive as owner_alive
     from cosmoskit._core.owner import is_me as owner_is_me
     from cosmoskit._core.owner import me as process_owner

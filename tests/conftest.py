@@ -158,6 +158,15 @@ def configure(home: Path, **sections: Any) -> None:
     context.reset()
 
 
+def fake_transfer1_host(repo: Path, checkpoints: Path) -> None:
+    """What `status` and every launch check for before Transfer 1 may run on a place (the files only:
+    the model itself is the emulator, run by the docker-CLI TEST DOUBLE or a torchrun double)."""
+    script = repo / "cosmos_transfer1" / "diffusion" / "inference" / "transfer.py"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("# stand-in: the real script is not needed here\n")
+    (checkpoints / "nvidia").mkdir(parents=True, exist_ok=True)
+
+
 def install_docker_double(bin_dir: Path, state_dir: Path) -> Path:
     """Put the docker-CLI TEST DOUBLE (tests/doubles/docker_double.py) on a PATH folder as ``docker``."""
     bin_dir.mkdir(parents=True, exist_ok=True)

@@ -196,8 +196,11 @@ def test_empty_load_plugins_loads_none(sites, tmp_path):
     assert json.loads(listed.stdout) == []
     human = cosmoskit_cmd("plugins", load="", cwd=tmp_path)
     assert "No plugins loaded" in human.stdout and "COSMOSKIT_LOAD_PLUGINS is empty" in human.stdout
-    transfer = cosmoskit_cmd("transfer", "--help", load="", cwd=tmp_path)
-    assert transfer.returncode == 2 and "No such command 'transfer'" in transfer.stderr
+    upscale = cosmoskit_cmd("upscale", "--help", load="", cwd=tmp_path)
+    assert upscale.returncode == 2 and "No such command 'upscale'" in upscale.stderr
+    # `transfer` is the core's, for any model: with none loaded it says so in one line
+    transfer = cosmoskit_cmd("transfer", "ps_x", load="", cwd=tmp_path)
+    assert transfer.returncode == 1 and "no loaded plugin provides a transfer operation" in transfer.stderr
     hello = cosmoskit_cmd("hello", sites=[sites["hello"]], load="", cwd=tmp_path)
     assert hello.returncode == 2 and "No such command 'hello'" in hello.stderr
     # the core commands stay
@@ -210,7 +213,7 @@ def test_load_plugins_by_entry_point_name(sites, tmp_path):
     found = json.loads(listed.stdout)
     assert [p["name"] for p in found] == ["cosmoskit_local"]
     assert found[0]["executors"] == ["local"]
-    assert cosmoskit_cmd("transfer", "--help", load="cosmoskit_local", cwd=tmp_path).returncode == 2
+    assert cosmoskit_cmd("upscale", "--help", load="cosmoskit_local", cwd=tmp_path).returncode == 2
 
 
 @pytest.mark.parametrize("load, expected", [

@@ -5,15 +5,14 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import configure, docker_calls, install_docker_double, make_prompt as prompt
+from conftest import configure, docker_calls, fake_transfer1_host, install_docker_double, make_prompt as prompt
 
 
 def test_docker_runtime_runs_the_contract_command(project, cli, videos, tmp_path):
     state = tmp_path / "docker-state"
     shim = install_docker_double(tmp_path / "bin", state)
     repo, ckpt = tmp_path / "cosmos-transfer1", tmp_path / "ckpt"
-    repo.mkdir()
-    ckpt.mkdir()
+    fake_transfer1_host(repo, ckpt)
     configure(project, model={"runtime": "docker", "docker_command": str(shim), "docker_image": "nvcr.io/me/cosmos-transfer1:1.0",
                               "cosmos_repo": str(repo), "checkpoint_dir": str(ckpt), "env": {"HF_HOME": "/data/hf"}},
               executors={"local": {"type": "local", "gpus": "device=0"}})
@@ -45,6 +44,7 @@ def test_docker_runtime_cancel_kills_the_container(project, cli, videos, tmp_pat
     state = tmp_path / "docker-state"
     shim = install_docker_double(tmp_path / "bin", state)
     # the docker double runs the emulator, which takes its timing from the environment docker passes in
+    fake_transfer1_host(tmp_path, tmp_path)
     configure(project, model={"runtime": "docker", "docker_command": str(shim), "cosmos_repo": str(tmp_path),
                               "checkpoint_dir": str(tmp_path), "env": {"COSMOS_EMULATOR_SECONDS_PER_CHUNK": "5"}})
     pid = prompt(cli, "docker cancel", videos["scene"])
@@ -64,7 +64,7 @@ def test_docker_runtime_cancel_kills_the_container(project, cli, videos, tmp_pat
 
 def test_direct_runtime_runs_in_the_repo_with_its_torchrun(project, cli, videos, tmp_path):
     repo = tmp_path / "repo"
-    repo.mkdir()
+    fake_transfer1_host(repo, tmp_path)
     seen = tmp_path / "seen.txt"
     emulator = Path(__file__).resolve().parents[1] / "remote" / "cosmos_emulator.py"
     torchrun = tmp_path / "torchrun-double"
@@ -124,3 +124,35 @@ def test_a_signal_that_kills_the_timeout_nap_first_is_not_a_timeout(project, cli
     out, err = client.communicate(timeout=240)
     (run,) = ledger_runs().values()
     assert run["status"] == "cancelled" and run["reason"] == "cancelled", run
+
+
+def test_a_place_that_cannot_run_the_model_is_refused_before_anything_is_staged(project, cli, videos, tmp_path):
+    """An hour into a queue is no time to learn the checkpoints are missing: the place is checked first."""
+    import json
+
+    state = tmp_path / "docker-state"
+    shim = install_docker_double(tmp_path / "bin", state)
+    repo, ckpt = tmp_path / "repo", tmp_path / "ckpt"
+    fake_transfer1_host(repo, tmp_path / "elsewhere")  # the repository, but no checkpoints where configured
+    configure(project, model={"runtime": "docker", "docker_command": str(shim), "cosmos_repo": str(repo),
+                              "checkpoint_dir": str(ckpt), "docker_image": "cosmos:missing"})
+    pid = prompt(cli, "not ready", videos["lone"])
+    result = cli("transfer", pid, "--weights", "edge=1")
+    assert result.exit_code == 1, result
+    (line,) = result.stderr.strip().splitlines()
+    assert f"local cannot run transfer1: missing the checkpoints in {ckpt}" in line, line
+    assert not any(c[0] == "run" for c in docker_calls(state)), "nothing was started"
+    (run,) = cli("run", "list", "--json").json()
+    assert run["status"] == "queued", "the run waits for a place that can run it"
+    status = json.loads(run_cli_json(project, "status", "--json"))
+    (entry,) = status
+    t1 = next(m for m in entry["models"] if m["model"] == "transfer1")
+    assert t1["ready"] is False and [m["what"] for m in t1["missing"]] == [f"the checkpoints in {ckpt}"]
+
+
+def run_cli_json(project, *args):
+    from conftest import run_cli
+
+    proc = run_cli(*args, cwd=project)
+    assert proc.returncode == 0, proc
+    return proc.stdout

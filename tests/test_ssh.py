@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (configure, docker_calls, install_docker_double, ledger_batches as batches, ledger_runs as runs,
+from conftest import (configure, docker_calls, fake_transfer1_host, install_docker_double, ledger_batches as batches, ledger_runs as runs,
                       make_prompt as prompt, run_cli, running_batch, spawn, ssh_executor, wait_for)
 
 pytestmark = pytest.mark.sshd
@@ -189,6 +189,7 @@ def test_timeout_and_cancel_with_the_docker_double(project, cli, videos, sshd, t
     install_docker_double(sshd.bin, state)
     # the docker double runs the emulator, which takes its timing from the environment docker passes in
     slow = {"COSMOS_EMULATOR_SECONDS_PER_CHUNK": "6"}
+    fake_transfer1_host(tmp_path, tmp_path)
     setup(project, sshd, tmp_path, timeouts={"batch_seconds": 2}, runtime="docker", docker_command="docker",
           cosmos_repo=str(tmp_path), checkpoint_dir=str(tmp_path), env=slow)
     pid = prompt(cli, "too slow in docker", videos["scene"])

@@ -62,6 +62,7 @@ def _add_core_commands() -> None:
         queue_cmd,
         run_cmd,
         status_cmd,
+        transfer_cmd,
         verify_cmd,
         worker_cmd,
     )
@@ -77,6 +78,7 @@ def _add_core_commands() -> None:
     app.command("cancel")(batch_cmds.cancel)
     app.command("attach")(batch_cmds.attach)
     app.command("kill")(batch_cmds.kill)
+    app.command("transfer")(transfer_cmd.transfer)
     app.command("worker")(worker_cmd.worker)
     app.command("status")(status_cmd.status)
 

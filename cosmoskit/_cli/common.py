@@ -11,18 +11,19 @@ from cosmoskit._core.errors import CosmoskitError
 JSON_OPTION = typer.Option(False, "--json", help="Output as JSON.")
 
 
-def confirm(question: str, yes: bool, typed: str | None = None) -> None:
-    """Ask before destroying anything; ``--yes`` skips, no terminal without ``--yes`` refuses."""
+def confirm(question: str, yes: bool, typed: str | None = None, *, action: str = "delete",
+            nothing: str = "nothing was deleted") -> None:
+    """Ask before anything large or destructive; ``--yes`` skips, no terminal without ``--yes`` refuses."""
     if yes:
         return
     if not sys.stdin.isatty():
-        raise CosmoskitError("refusing to delete without confirmation", hint="pass --yes")
+        raise CosmoskitError(f"refusing to {action} without confirmation", hint="pass --yes")
     if typed:
         answer = typer.prompt(f"{question} Type {typed!r} to confirm")
         if answer.strip() != typed:
-            raise CosmoskitError("not confirmed; nothing was deleted")
+            raise CosmoskitError(f"not confirmed; {nothing}")
     elif not typer.confirm(question, default=False):
-        raise CosmoskitError("not confirmed; nothing was deleted")
+        raise CosmoskitError(f"not confirmed; {nothing}")
 
 
 def settle_orphans() -> None:

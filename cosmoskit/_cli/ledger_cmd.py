@@ -69,8 +69,15 @@ def restore(
 
     done = restore_file(context.ledger(), context.home(), name)
     if json_:
-        output.emit_json({"file": str(done.path), "kept": str(done.kept) if done.kept else None,
-                          "rebuilt": done.rebuilt, "lost": done.lost, "repairs": [f.as_dict() for f in done.repairs]})
+        output.emit_json(
+            {
+                "file": str(done.path),
+                "kept": str(done.kept) if done.kept else None,
+                "rebuilt": done.rebuilt,
+                "lost": done.lost,
+                "repairs": [f.as_dict() for f in done.repairs],
+            }
+        )
         return
     what = "Rebuilt" if done.rebuilt else "Restored"
     source = "from the other ledger files" if done.rebuilt else "from its backup"
@@ -78,5 +85,7 @@ def restore(
     for f in done.repairs:
         output.say(f"  repaired: {output.escape(f.detail)} ({f.action})")
     if done.lost:
-        output.warn(f"The backup predates the last change: {len(done.lost)} acknowledged record(s) are lost: "
-                    + ", ".join(done.lost))
+        output.warn(
+            f"The backup predates the last change: {len(done.lost)} acknowledged record(s) are lost: "
+            + ", ".join(done.lost)
+        )

@@ -38,6 +38,8 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
             except CosmoskitError as exc:
                 status = ExecutorStatus.unreachable("", str(exc))
             entry.update(status.as_dict())
+            if status.reachable:
+                entry["models"] = readiness(engine, ex)
             entry["batches"] = [
                 {
                     "id": b["id"],
@@ -50,6 +52,26 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
             out.append(entry)
     finally:
         engine.close()
+    return out
+
+
+def readiness(engine: Any, ex: Any) -> list[dict[str, Any]]:
+    """For every operation, whether this place has what it needs (repository, image, checkpoints …)."""
+    from cosmoskit._core import plugins
+    from cosmoskit._core.errors import CosmoskitError
+
+    out = []
+    for name in plugins.get_operations():
+        op = engine.operation(name)
+        try:
+            checked = engine.place_checks(op, ex, refresh=True)
+        except CosmoskitError as exc:  # a place that cannot be asked is said so, per model
+            out.append({"operation": name, "model": op.model, "ready": None, "error": str(exc)})
+            continue
+        missing = [{"what": req.what, "fix": req.fix} for req, ok in checked if not ok]
+        out.append(
+            {"operation": name, "model": op.model, "ready": not missing, "checked": len(checked), "missing": missing}
+        )
     return out
 
 
@@ -120,6 +142,19 @@ def status(
                 output.say("  " + output.escape(line))
             for job in e.get("jobs", []):
                 output.say("  " + output.escape(_describe(job)))
+            for m in e.get("models", []):
+                label = m["model"] or m["operation"]
+                if m.get("ready") is None:
+                    output.say(f"  {label}: [yellow]not checked[/yellow] ({output.escape(m.get('error', ''))})")
+                elif m["ready"]:
+                    output.say(f"  {label}: [green]ready[/green]" + ("" if m["checked"] else " (nothing to check)"))
+                else:
+                    output.say(
+                        f"  {label}: [red]not ready[/red]: "
+                        + "; ".join(
+                            output.escape(x["what"] + (f" ({x['fix']})" if x["fix"] else "")) for x in m["missing"]
+                        )
+                    )
         for b in e["batches"]:
             output.say(
                 f"  batch {b['id']} {b['operation']} {b['state']}: "

@@ -44,6 +44,16 @@ def show_runs(runs: Sequence[Mapping[str, Any]], home: Path, *, queued: bool = F
     output.table(None, ("run", "operation", "status", "parameters", f"output (under {home}) or reason"), rows)
 
 
+def _hours(seconds: float) -> str:
+    return (
+        f"{seconds / 3600:.1f} h"
+        if seconds >= 5400
+        else f"{seconds / 60:.1f} min"
+        if seconds >= 90
+        else f"{seconds:.0f} s"
+    )
+
+
 def not_completed(runs: Sequence[Mapping[str, Any]]) -> CosmoskitError | None:
     """The error that ends a command whose runs did not all complete (exit code 3), or None."""
     bad = [r for r in runs if r.get("status") != "completed"]
@@ -54,9 +64,11 @@ def not_completed(runs: Sequence[Mapping[str, Any]]) -> CosmoskitError | None:
         why = f"{r.get('reason')}: {r.get('error')}" if r.get("reason") and r.get("error") else r.get("error") or ""
         said.append(f"{r['id']} {r.get('status')}" + (f" ({why[:120]})" if why else ""))
     more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-    return CosmoskitError(f"{len(bad)} of {len(runs)} run(s) did not complete: {'; '.join(said)}{more}",
-                          hint="`cosmoskit run show ID` says why; `cosmoskit queue retry ID` tries again",
-                          exit_code=EXIT_RUNS_FAILED)
+    return CosmoskitError(
+        f"{len(bad)} of {len(runs)} run(s) did not complete: {'; '.join(said)}{more}",
+        hint="`cosmoskit run show ID` says why; `cosmoskit queue retry ID` tries again",
+        exit_code=EXIT_RUNS_FAILED,
+    )
 
 
 def show_submission(sub: Any, home: Path, *, json_: bool = False) -> None:
@@ -64,9 +76,15 @@ def show_submission(sub: Any, home: Path, *, json_: bool = False) -> None:
     did not all complete end the command with exit code 3 (after their table or JSON is printed)."""
     if sub.mode == "dry-run":
         if json_:
-            output.emit_json({"folder": str(sub.folder), "files": sub.files})
+            output.emit_json({"folder": str(sub.folder), "files": sub.files, "runs": len(sub.runs), **sub.plan})
             return
-        output.say(f"[bold]Dry run[/bold]: wrote {sub.folder} (nothing queued or started)")
+        plan = sub.plan
+        output.say(
+            f"[bold]Dry run[/bold]: {len(sub.runs)} run(s) in {plan.get('batches', 0)} batch(es), estimated GPU time "
+            f"{_hours(plan.get('gpu_seconds', 0))} (one at a time: {_hours(plan.get('one_at_a_time_seconds', 0))}); "
+            "nothing queued or started"
+        )
+        output.say(f"The first batch's files are in {sub.folder}:")
         for name, text in sub.files.items():
             output.say(f"[bold]── {name}[/bold]")
             output.console().print(text, markup=False, highlight=False)

@@ -33,8 +33,10 @@ def worker(
     if w.stuck:
         from cosmoskit._core.errors import CosmoskitError
 
-        raise CosmoskitError(f"stopped with runs still queued: every executor keeps failing to launch ({w.stuck})",
-                             hint="fix that, then run the worker again; the runs wait in the queue")
+        raise CosmoskitError(
+            f"stopped with runs still queued: every executor keeps failing to launch ({w.stuck})",
+            hint="fix that, then run the worker again; the runs wait in the queue",
+        )
     if once:
         from cosmoskit._cli.submission import not_completed
 

@@ -35,6 +35,12 @@ CORE_SCHEMA: dict[str, Any] = {
         str, None, "project home: ledger/, outputs/ and batches/ live here; relative to this file", nullable=True
     ),
     "default_executor": Field(str, "local", "executor used when a command names none"),
+    "default_model": Field(
+        str,
+        "transfer1",
+        "model `cosmoskit transfer` uses when --model names none "
+        "(transfer1, transfer2.5, cosmos3-nano, cosmos3-super or a plugin's)",
+    ),
     "executors": Field(dict, {}, "named places to run: each has a `type` (local, ssh, slurm …) and that type's keys"),
     "model": {
         "runtime": Field(
@@ -95,6 +101,10 @@ CORE_SCHEMA: dict[str, Any] = {
                 float, 14.0, "GPU memory of each control network (a 7B model in bf16)", check=non_negative
             ),
         },
+    },
+    "submit": {
+        "confirm_above": Field(int, 100, "a command that makes more runs than this asks first (--yes skips)",
+                               check=positive),
     },
     "timeouts": {
         "connect_seconds": Field(float, 15.0, "SSH connect and authentication", check=positive),
@@ -285,6 +295,7 @@ class Settings:
 
         known("model.runtime", self.get("model.runtime"), list(plugins.get_runtimes()), "runtime")
         known("batching.strategy", self.get("batching.strategy"), list(plugins.get_strategies()), "batching strategy")
+        known("default_model", self.get("default_model"), plugins.models("transfer"), "transfer model")
         default = self.get("default_executor")
         if default != "local" or "local" in self.data["executors"]:
             known("default_executor", default, list(self.data["executors"]), "executor")

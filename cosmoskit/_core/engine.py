@@ -35,11 +35,12 @@ from cosmoskit._core.config import Settings
 from cosmoskit._core.errors import CosmoskitError
 from cosmoskit._core.executor import Executor, PollResult
 from cosmoskit._core.ledger import BATCH_ACTIVE, RUN_ACTIVE, RUN_TERMINAL, Ledger, Tx
-from cosmoskit._core.operation import Operation, Outcome
+from cosmoskit._core.operation import Operation, Outcome, Requirement
 from cosmoskit._core.queries import prompts_of, run_folder
 from cosmoskit._core.records import BatchRecord, PromptRecord, RunRecord
 from cosmoskit._core.remotefiles import LAUNCHER
 from cosmoskit._core.runtime import Runtime, env_name_problem
+from cosmoskit._core.strategy import Batch
 
 Event = Callable[[str, dict[str, Any]], None]
 SubmitMode = Literal["now", "queue", "dry-run"]
@@ -55,6 +56,7 @@ class Submission:
     mode: SubmitMode
     folder: Path | None = None
     files: dict[str, str] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)  # a dry run's batches and estimated GPU time
 
     @property
     def unfinished(self) -> list[RunRecord]:
@@ -67,6 +69,19 @@ VANISH_RECHECK_SECONDS = 1.0  # how long to wait before looking again at a batch
 
 def _quiet(kind: str, data: dict[str, Any]) -> None:
     pass
+
+
+def run_checks(ex: Executor, requirements: list[Requirement]) -> list[bool]:
+    """Each requirement's test at the place, all in one round trip."""
+    if not requirements:
+        return []
+    script = "\n".join(
+        f"if ( {req.test} ) >/dev/null 2>&1; then echo '@@req {i} ok'; else echo '@@req {i} no'; fi"
+        for i, req in enumerate(requirements)
+    )
+    _, out = ex.shell(script)
+    ok = {line.split()[1] for line in out.splitlines() if line.startswith("@@req ") and line.endswith(" ok")}
+    return [str(i) in ok for i in range(len(requirements))]
 
 
 def _deleted_run(run_id: str) -> RunRecord:
@@ -101,6 +116,7 @@ class Engine:
         self._operations: dict[str, Operation] = {}
         self._executors: dict[str, Executor] = {}
         self._runtimes: dict[str, Runtime] = {}
+        self._checked: dict[tuple[str, str], list[tuple[Requirement, bool]]] = {}
 
     # ------------------------------------------------------------------ plugins
     def operation(self, name: str) -> Operation:
@@ -212,13 +228,42 @@ class Engine:
         One run per prompt, or with ``variations`` one per prompt and variation (each a dict of parameters
         laid over ``params``), in that order."""
         docs = self.new_runs(operation, prompt_refs, params, variations=variations, priority=priority, extra=extra)
+        if len(docs) > 1:  # one id for the runs of one command, so its variations can sit side by side
+            sweep = ids.new_id("sw")
+            for doc in docs:
+                doc["sweep"] = sweep
         if mode == "dry-run":
-            job = self.dry_run(docs, executor=executor)
+            batches = self.preview(docs)
+            job = self.dry_run([d for d in docs if d["id"] in set(batches[0].run_ids)], executor=executor)
             files = {name: job.local(name).read_text() for name in DRY_RUN_FILES if job.local(name).exists()}
-            return Submission(docs, mode, job.dir, files)
+            return Submission(docs, mode, job.dir, files, self.plan_summary(batches))
         if mode == "queue":
             return Submission(self.queue(docs), mode)
         return Submission(self.run_now(docs, executor=executor, show_log=show_log, quiet=quiet), mode)
+
+    def preview(self, docs: list[RunRecord]) -> list[Batch]:
+        """The batches these new runs would be launched in now (as few as the batching rules allow)."""
+        from cosmoskit._core.planning import plan
+
+        with self.ledger.read() as tx:
+            prompts = prompts_of(tx, docs)
+        return plan(self, docs, prompts, fewest_batches=True)
+
+    def plan_summary(self, batches: list[Batch]) -> dict[str, Any]:
+        """Runs, batches and estimated GPU time of a plan (the cost model's), for a dry run."""
+        from cosmoskit._core.costmodel import CostModel
+        from cosmoskit._core.estimate import summary
+
+        model = CostModel.from_settings(self.settings)
+        planned = [
+            {
+                "runs": b.run_ids,
+                "controls": sorted(b.controls),
+                "gpu_seconds": round(model.batch_seconds(b.items, b.controls), 1),
+            }
+            for b in batches
+        ]
+        return {**summary(batches, model), "plan": planned}
 
     def run_now(
         self, docs: list[RunRecord], *, executor: str | None = None, show_log: bool = False, quiet: bool = False
@@ -305,6 +350,7 @@ class Engine:
             prompts = prompts_of(tx, runs)
         runs = [{**r, "batch_id": bid} for r in runs]
         try:
+            self.check_place(op, ex)
             job = self._job(batch, op, runs, prompts, ex)
             handle = {
                 "executor": ex.label,
@@ -380,12 +426,43 @@ class Engine:
             prompts,
             folder or self.home / "batches" / batch["id"],
             "",
-            ex.model_settings(),
+            self.model_at(op, ex),
             container=container_name(op.name, batch["id"]),
             place=ex,
         )
         job.remote_root = (batch.get("handle") or {}).get("batch_dir") or ex.remote_dir(job)
         return job
+
+    def model_at(self, op: Operation, ex: Executor) -> dict[str, Any]:
+        """The model settings where ``ex`` runs ``op``: the executor's ``model:`` view, then the operation's
+        own settings for its model, then the executor's ``models:`` overrides for that model."""
+        overrides = (ex.config.get("models") or {}).get(op.model or op.name) or {}
+        return op.model_settings(ex.model_settings(), dict(overrides))
+
+    def requirements(self, op: Operation, ex: Executor) -> list[Requirement]:
+        model = self.model_at(op, ex)
+        runtime = op.runtime or str(model.get("runtime") or self.settings.get("model.runtime"))
+        return op.requirements(model, runtime)
+
+    def place_checks(self, op: Operation, ex: Executor, *, refresh: bool = False) -> list[tuple[Requirement, bool]]:
+        """Each thing the place must have to run ``op`` (repository, image, checkpoints, token, GPU memory …)
+        and whether it has it; asked once per engine unless ``refresh``."""
+        key = (ex.label, op.name)
+        if refresh or key not in self._checked:
+            wanted = self.requirements(op, ex)
+            self._checked[key] = list(zip(wanted, run_checks(ex, wanted), strict=True))
+        return self._checked[key]
+
+    def check_place(self, op: Operation, ex: Executor) -> None:
+        """A place that cannot run ``op`` is refused before anything is staged, in one line."""
+        missing = [req for req, ok in self.place_checks(op, ex) if not ok]
+        if missing:
+            first = missing[0]
+            more = f" (and {len(missing) - 1} more: `cosmoskit status --host {ex.label}`)" if len(missing) > 1 else ""
+            raise CosmoskitError(
+                f"{ex.label} cannot run {op.model or op.name}: missing {first.what}{more}",
+                hint=first.fix or f"`cosmoskit status --host {ex.label}` lists what it needs",
+            )
 
     def runtime(self, name: str | None) -> Runtime:
         """The runtime ``model.runtime`` (or an executor's override) names, one instance per engine."""
@@ -800,8 +877,9 @@ class Engine:
     def set_priority(self, run_refs: list[str], priority: int) -> list[RunRecord]:
         return queueops.set_priority(self.ledger, run_refs, priority)
 
-    def rate(self, run_ref: str, *, stars: int | None = None, note: str | None = None,
-             clear_rating: bool = False) -> RunRecord:
+    def rate(
+        self, run_ref: str, *, stars: int | None = None, note: str | None = None, clear_rating: bool = False
+    ) -> RunRecord:
         return queueops.rate(self.ledger, run_ref, stars=stars, note=note, clear_rating=clear_rating)
 
     def plan(self, strategy: str | None = None) -> queueops.QueuePlan:

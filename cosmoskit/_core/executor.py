@@ -67,7 +67,20 @@ def model_options() -> dict[str, Any]:
             nullable=True,
             check=base.check,
         )
+    out["models"] = Field(
+        dict,
+        {},
+        "per-model overrides at this place, e.g. {transfer2.5: {cosmos_repo: /data/t25}}",
+        check=_model_overrides,
+    )
     return out
+
+
+def _model_overrides(value: dict[str, Any]) -> str | None:
+    for model, keys in value.items():
+        if not isinstance(keys, dict):
+            return f"entry {model!r} must be a mapping of settings"
+    return None
 
 
 Progress = Callable[[str, float, float], None]  # (label, done, total)
@@ -201,6 +214,14 @@ class Executor(ABC):
     def status(self) -> ExecutorStatus:
         """Reachability, GPUs, what runs there and free disk, for ``cosmoskit status``; never raises for an
         unreachable place (say so in the record instead)."""
+
+    def shell(self, script: str) -> tuple[int, str]:
+        """Run a short ``bash`` script at the place (the checks before a launch); (exit code, output).
+
+        An executor that can run no command there leaves it out: its places are not checked."""
+        from cosmoskit._core.errors import CosmoskitError
+
+        raise CosmoskitError(f"executor {self.label!r} ({self.name}) cannot run checks at its place")
 
     def close(self) -> None:  # noqa: B027 - optional: most executors hold nothing to release
         """Release connections; called once the engine is done with the executor."""

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from cosmoskit._core import owner
 from cosmoskit._core.display import BatchDisplay
 from cosmoskit._core.engine import Engine
 from cosmoskit._core.errors import EXIT_INTERRUPTED, CosmoskitError
 from cosmoskit._core.ledger import RUN_ACTIVE, RUN_TERMINAL
+from cosmoskit._core.planning import plan
+from cosmoskit._core.queries import prompts_of
 from cosmoskit._core.records import RunRecord
 
 RELAUNCHES = 1  # issue: lines without output are relaunched once as a smaller batch, then failed
@@ -51,38 +54,52 @@ def _interrupted(engine: Engine, run_ids: list[str]) -> CosmoskitError:
 def _run_now(
     engine: Engine, docs: list[RunRecord], *, executor: str | None, show_log: bool, quiet: bool
 ) -> list[RunRecord]:
+    """The runs go into the queue held for this process (a worker leaves them alone while it lives, and
+    takes them if it dies), are planned into batches by the batching rules like any queue, and each batch
+    is launched and followed here; runs that deserve a second try are relaunched once."""
     if not docs:
         return []
-    op = engine.operation(docs[0]["operation"])
-    groups = [docs] if op.batchable else [[d] for d in docs]
-    run_ids: list[str] = []
+    me = owner.me()
+    for doc in docs:
+        doc["held_by"] = me
+    engine.queue(docs)
+    run_ids = [d["id"] for d in docs]
     max_attempts = 1 + RELAUNCHES
-    for group in groups:
-        with BatchDisplay(group, show_log=show_log, quiet=quiet) as display:
-            batch = engine.launch(docs=group, executor=executor, on_event=display)
-            run_ids += batch["runs"]
-            engine.follow(batch["id"], on_event=display, max_attempts=max_attempts)
-    while True:
-        with engine.ledger.read() as tx:
-            now = [tx.run(r) for r in run_ids]
-        retry = [r for r in now if r is not None and r["status"] == "queued" and r.get("retry")]
-        if not retry:
-            break
-        # Out of memory: each run alone carries only its own controls.  Otherwise the rest as one smaller batch.
-        if any(r.get("reason") == "oom" for r in retry) or not op.batchable:
-            pending = [[r["id"]] for r in retry]
-        else:
-            pending = [[r["id"] for r in retry]]
-        for ids in pending:
-            with BatchDisplay([{"id": i} for i in ids], show_log=show_log, quiet=quiet) as display:
-                try:
-                    # partial: a worker may have claimed some of them meanwhile; it runs those
-                    batch = engine.launch(ids, executor=executor, on_event=display, partial=True)
-                except CosmoskitError as exc:
-                    if "nothing to launch" in str(exc):
-                        continue
-                    raise
-                engine.follow(batch["id"], on_event=display, max_attempts=max_attempts)
+    first = True
+    try:
+        while True:
+            with engine.ledger.read() as tx:
+                now = [r.copy() for r in (tx.run(i) for i in run_ids) if r is not None]
+                prompts = prompts_of(tx, now)
+            pending = [r for r in now if r["status"] == "queued" and (first or r.get("retry"))]
+            if not pending:
+                break
+            if not first and any(r.get("reason") == "oom" for r in pending):
+                groups = [[r["id"]] for r in pending]  # out of memory: each alone carries only its own controls
+            else:
+                groups = [b.run_ids for b in plan(engine, pending, prompts, fewest_batches=True)]
+            first = False
+            for ids in groups:
+                with BatchDisplay([{"id": i} for i in ids], show_log=show_log, quiet=quiet) as display:
+                    try:
+                        # partial: a run cancelled meanwhile is left out
+                        batch = engine.launch(ids, executor=executor, on_event=display, partial=True)
+                    except CosmoskitError as exc:
+                        if "nothing to launch" in str(exc):
+                            continue
+                        raise
+                    engine.follow(batch["id"], on_event=display, max_attempts=max_attempts)
+    finally:
+        _release(engine, run_ids)
     with engine.ledger.read() as tx:
         final = [tx.run(r) for r in run_ids]
     return [r for r in final if r is not None]
+
+
+def _release(engine: Engine, run_ids: list[str]) -> None:
+    """Runs this process will not launch after all go to the workers."""
+    with engine.ledger.transaction() as tx:
+        for run_id in run_ids:
+            run = tx.run(run_id)
+            if run is not None and run.get("held_by"):
+                tx.update_run(run_id, held_by=None)

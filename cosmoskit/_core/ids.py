@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from cosmoskit._core.errors import CosmoskitError
 
-KINDS = {"ps": "prompt", "rs": "run", "bt": "batch"}
+KINDS = {"ps": "prompt", "rs": "run", "bt": "batch", "sw": "sweep"}
 
 
 def new_id(kind: str) -> str:

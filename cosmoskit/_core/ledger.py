@@ -49,8 +49,10 @@ def _doc(value: dict[str, Any], key: str) -> Document:
 
 
 def _missing(kind: str, record_id: str) -> CosmoskitError:
-    return CosmoskitError(f"the ledger's index lists {kind} {record_id} but its file does not hold it",
-                          hint="`cosmoskit verify --fix` rebuilds the index from the files")
+    return CosmoskitError(
+        f"the ledger's index lists {kind} {record_id} but its file does not hold it",
+        hint="`cosmoskit verify --fix` rebuilds the index from the files",
+    )
 
 
 def _ids(*keys: str) -> list[int]:

@@ -12,6 +12,7 @@ not, the transaction stops with one line and writes nothing.
 The lock is exclusive between processes and between threads (each thread opens its own
 descriptor), re-entrant within a thread, and released by the kernel if the process dies.
 """
+
 from __future__ import annotations
 
 import errno

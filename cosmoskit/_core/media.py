@@ -78,7 +78,11 @@ def probe(path: Path) -> VideoInfo:
 
 
 def check_video(
-    path: Path, *, frames: int | None = None, width: int | None = None, height: int | None = None,
+    path: Path,
+    *,
+    frames: int | None = None,
+    width: int | None = None,
+    height: int | None = None,
     fps: float | None = None,
 ) -> str | None:
     """Why a produced video cannot be called a result, or None.

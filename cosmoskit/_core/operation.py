@@ -33,6 +33,18 @@ class Outcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """One thing a place must have for an operation to run there, and the shell test that says so.
+
+    ``test`` runs in ``bash`` at the place (on a Slurm cluster: on the login node, whose shared
+    filesystem the jobs see); exit 0 means present.  ``what`` and ``fix`` are for people."""
+
+    what: str
+    test: str
+    fix: str = ""
+
+
 class Operation(ABC):
     """Base class of operations.  A minimal plugin::
 
@@ -74,10 +86,30 @@ class Operation(ABC):
     parameters: ClassVar[dict[str, Any] | None] = None
     # The runtime its command always runs under (None: the configured model.runtime).
     runtime: ClassVar[str | None] = None
+    # What a person asks for (``transfer``) and which model does it (``transfer1``, ``transfer2.5`` …):
+    # `cosmoskit transfer --model M` runs the operation of kind ``transfer`` whose model is M.  An
+    # empty kind is the operation's own name; an operation without a model is the only one of its kind.
+    kind: ClassVar[str] = ""
+    model: ClassVar[str | None] = None
 
     @classmethod
     def parameter_schema(cls) -> dict[str, Any]:
         return cls.options if cls.parameters is None else cls.parameters
+
+    @classmethod
+    def kind_name(cls) -> str:
+        return cls.kind or cls.name
+
+    def model_settings(self, base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+        """What the runtime needs at the place the batch runs (``job.model``): the repository, image,
+        checkpoints, environment …  ``base`` is the ``model:`` section with the executor's overrides;
+        ``overrides`` the executor's ``models: {<this model>: {...}}`` entry.  The default keeps ``base``."""
+        return {**base, **overrides}
+
+    def requirements(self, model: dict[str, Any], runtime: str) -> list[Requirement]:
+        """What a place must have before a batch of this operation may start there (checked by
+        `cosmoskit host check` and before every launch; the default: nothing)."""
+        return []
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cosmoskit._core import plugins
 from cosmoskit._core.costmodel import CostModel
@@ -57,15 +57,40 @@ def valid(batch: Batch, model: CostModel) -> str | None:
     return None
 
 
+def fewest(items: list[Item], model: CostModel) -> list[Batch]:
+    """As few batches as the batching rules allow, in the order given (what a person who names the runs of
+    one command means by "share one model load"): each run joins the open batch of its group while the
+    union of controls still fits and no cap is crossed, else opens a new one."""
+    open_: dict[Any, Batch] = {}
+    done: list[Batch] = []
+    for item in items:
+        current = open_.get(item.group)
+        if current is not None:
+            grown = Batch([*current.items, item], current.controls | item.controls)
+            if valid(grown, model) is None:
+                open_[item.group] = grown
+                continue
+            done.append(current)
+        open_[item.group] = Batch([item], item.controls)
+    return [*done, *open_.values()]
+
+
 def plan(
-    engine: Engine, runs: list[RunRecord], prompts: dict[str, PromptRecord], strategy: str | None = None
+    engine: Engine,
+    runs: list[RunRecord],
+    prompts: dict[str, PromptRecord],
+    strategy: str | None = None,
+    *,
+    fewest_batches: bool = False,
 ) -> list[Batch]:
-    name = strategy or engine.settings.get("batching.strategy")
+    """The batches for these runs: by the strategy (the configured one unless named), or with
+    ``fewest_batches`` by the rules alone, in as few model loads as they allow."""
+    name = "fewest batches" if fewest_batches else strategy or engine.settings.get("batching.strategy")
     model = CostModel.from_settings(engine.settings)
     items = items_for(engine, runs, prompts)
     if not items:
         return []
-    batches: list[Batch] = plugins.get_strategy(name)().plan(items, model)
+    batches: list[Batch] = fewest(items, model) if fewest_batches else plugins.get_strategy(name)().plan(items, model)
     seen = [i.run_id for b in batches for i in b.items]
     if sorted(seen) != sorted(i.run_id for i in items):
         raise RuntimeError(f"strategy {name!r} did not place every queued run exactly once")

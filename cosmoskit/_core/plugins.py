@@ -249,6 +249,26 @@ def get_strategy(name: str) -> Any:
     return _lookup("batching strategy", "register_strategies", name)
 
 
+def operation_for(kind: str, model: str | None) -> Any:
+    """The operation of ``kind`` (``transfer``) that runs ``model`` (``transfer2.5``); None: the kind's only one."""
+    found = [cls for cls in get_operations().values() if cls.kind_name() == kind]
+    if not found:
+        raise CosmoskitError(f"no loaded plugin provides a {kind} operation")
+    if model is None:
+        if len(found) == 1:
+            return found[0]
+        raise CosmoskitError(f"several models do {kind}: {', '.join(models(kind))}; name one with --model")
+    for cls in found:
+        if cls.model == model or (cls.model is None and cls.name == model):
+            return cls
+    raise CosmoskitError(f"unknown model {model!r} for {kind}; known: {', '.join(models(kind))}")
+
+
+def models(kind: str) -> list[str]:
+    """The models that do ``kind``, in registration order."""
+    return [cls.model or cls.name for cls in get_operations().values() if cls.kind_name() == kind]
+
+
 def get_executor_type(name: str) -> Any:
     return _lookup("executor type", "register_executors", name)
 

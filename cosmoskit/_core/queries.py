@@ -68,8 +68,16 @@ def prompts_of(tx: Tx, runs: Iterable[RunRecord]) -> dict[str, PromptRecord]:
 
 def queued(tx: Tx) -> tuple[list[RunRecord], dict[str, PromptRecord]]:
     """The queued runs (copies) and the prompts they need, as the planner takes them."""
-    runs = [r.copy() for r in tx.active_runs() if r["status"] == "queued"]
+    runs = [r.copy() for r in tx.active_runs() if r["status"] == "queued" and not held(r)]
     return runs, prompts_of(tx, runs)
+
+
+def held(run: RunRecord) -> bool:
+    """Held for a foreground command that runs it itself, while that command lives."""
+    from cosmoskit._core import owner
+
+    holder = run.get("held_by")
+    return holder is not None and owner.alive(holder) and not owner.is_me(holder)
 
 
 def run_counts(tx: Tx) -> dict[str, int]:

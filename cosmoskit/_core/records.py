@@ -5,6 +5,7 @@ record read from the ledger is a plain dict with these keys.  Keys that every
 record of a kind carries are ``Required``; the rest appear as a record's life
 goes on (``started`` once it runs, ``outputs`` once it completes …).
 """
+
 from __future__ import annotations
 
 from typing import Any, Literal, Required, TypedDict
@@ -12,8 +13,19 @@ from typing import Any, Literal, Required, TypedDict
 RunStatus = Literal["queued", "staging", "running", "fetching", "completed", "failed", "cancelled"]
 BatchState = Literal["staging", "running", "fetching", "done", "failed", "cancelled", "lost"]
 # Why a run did not complete (or went back to the queue), as stored in ``run["reason"]``.
-Reason = Literal["guardrail", "oom", "validation", "timeout", "crash", "not_reached", "vanished", "cancelled",
-                 "input", "launch", "shifted"]
+Reason = Literal[
+    "guardrail",
+    "oom",
+    "validation",
+    "timeout",
+    "crash",
+    "not_reached",
+    "vanished",
+    "cancelled",
+    "input",
+    "launch",
+    "shifted",
+]
 
 
 class Owner(TypedDict):
@@ -70,6 +82,8 @@ class RunRecord(TypedDict, total=False):
     reason: Reason | None
     retry: bool  # queued again after its batch: the next launch is a relaunch
     max_controls: int  # after an out-of-memory: only loads with at most this many control networks
+    held_by: Owner | None  # a foreground command running it itself: workers leave it alone while it lives
+    sweep: str  # the command that made it with its variations (``sw_…``): they sit side by side
     parent_run: str | None  # an upscale's source run
     result_prompt: str  # the prompt an enhance made or changed
     rating: int | None

@@ -1,8 +1,8 @@
-"""``cosmoskit transfer``, ``upscale``, ``enhance`` and ``demo``."""
+"""``cosmoskit upscale``, ``enhance`` and ``demo`` (Transfer 1's; `transfer` itself is the core's, for every model)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 import typer
 
@@ -30,31 +30,6 @@ def _submit(operation: str, prompt_ids: list[str | None], params: dict[str, Any]
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("transfer")
-    def transfer(
-        prompts: List[str] = typer.Argument(..., help="Prompt ids or prefixes; several make one batch."),
-        weights: Optional[str] = typer.Option(None, "--weights", "-w", help="Control weights, e.g. vis=0.3,edge=0.3,depth=0.2,seg=0.2."),
-        num_steps: Optional[int] = typer.Option(None, "--num-steps", help="Diffusion steps."),
-        guidance: Optional[float] = typer.Option(None, "--guidance", help="Classifier-free guidance."),
-        seed: Optional[int] = typer.Option(None, "--seed", help="Random seed."),
-        sigma_max: Optional[float] = typer.Option(None, "--sigma-max", help="Partial-denoise level (80+ ignores the input video)."),
-        blur_strength: Optional[str] = typer.Option(None, "--blur-strength", help="vis preset: very_low … very_high."),
-        canny_threshold: Optional[str] = typer.Option(None, "--canny-threshold", help="edge preset: very_low … very_high."),
-        num_gpus: Optional[int] = typer.Option(None, "--num-gpus", help="Context-parallel GPUs."),
-        executor: Optional[str] = EXECUTOR_OPTION,
-        queue: bool = QUEUE_OPTION,
-        priority: int = PRIORITY_OPTION,
-        dry_run: bool = DRY_RUN_OPTION,
-        show_log: bool = LOG_OPTION,
-        json_: bool = JSON_OPTION,
-    ) -> None:
-        """Make photoreal variations of prompts with Cosmos Transfer (several prompts share one model load)."""
-        params = {"weights": weights, "num_steps": num_steps, "guidance": guidance, "seed": seed,
-                  "sigma_max": sigma_max, "blur_strength": blur_strength, "canny_threshold": canny_threshold,
-                  "num_gpus": num_gpus}
-        _submit("transfer", prompts, params, priority=priority, executor=executor, queue=queue, dry_run=dry_run,
-                json_=json_, show_log=show_log)
-
     @app.command("upscale")
     def upscale(
         from_run: Optional[str] = typer.Option(None, "--from-run", help="A completed transfer run to upscale."),
@@ -95,7 +70,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("enhance")
     def enhance(
-        prompts: List[str] = typer.Argument(..., help="Prompt ids or prefixes."),
+        prompts: list[str] = typer.Argument(..., help="Prompt ids or prefixes."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace the prompt's text (the old one stays in its history) instead of making a new prompt."),
         executor: Optional[str] = EXECUTOR_OPTION,
         queue: bool = QUEUE_OPTION,

@@ -6,8 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from cosmoskit.api import CosmoskitError, check_video
-
+from cosmoskit.api import CosmoskitError, Requirement, check_video
 from cosmoskit_cosmos import contract
 
 
@@ -101,3 +100,28 @@ def require_video(path: str | Path, what: str) -> Path:
 def copy_file(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src, dest)
+
+
+def host_requirements(model: dict[str, Any], runtime: str) -> list[Requirement]:
+    """What a place needs to run Transfer 1 (docs/models/transfer1.md, "Preparing a host"): nothing for the
+    emulator; the repository and the checkpoints for the others; the image under Docker, torchrun directly."""
+    import shlex
+
+    q = shlex.quote
+    if runtime not in ("docker", "direct"):
+        return []
+    repo, ckpt = str(model["cosmos_repo"]), str(model["checkpoint_dir"])
+    reqs = [
+        Requirement(f"the cosmos-transfer1 repository at {repo}", f"test -f {q(repo)}/{contract.TRANSFER_SCRIPT}",
+                    "clone github.com/nvidia-cosmos/cosmos-transfer1 there, or set model.cosmos_repo"),
+        Requirement(f"the checkpoints in {ckpt}", f"test -d {q(ckpt)}/nvidia",
+                    "download them (scripts/download_checkpoints.py), or set model.checkpoint_dir"),
+    ]
+    if runtime == "docker":
+        docker, image = str(model["docker_command"]), str(model["docker_image"])
+        reqs.append(Requirement(f"the image {image}", f"{docker} image inspect {q(image)}",
+                                "build it from the repository's Dockerfile, or set model.docker_image"))
+    else:
+        reqs.append(Requirement(f"torchrun ({model['torchrun']})", f"command -v {q(str(model['torchrun']))}",
+                                "install the model's Python environment, or set model.torchrun"))
+    return reqs

@@ -5,12 +5,9 @@ import re
 from typing import Any
 
 from cosmoskit import api
-from cosmoskit.api import CosmoskitError
-from cosmoskit.api import Operation, Outcome
-from cosmoskit.api import Field
-
+from cosmoskit.api import CosmoskitError, Field, Operation, Outcome
 from cosmoskit_cosmos import contract
-from cosmoskit_cosmos.common import last_error, require_video, torchrun
+from cosmoskit_cosmos.common import host_requirements, last_error, require_video, torchrun
 
 _LOG_LINE = re.compile(r"^\[\d\d-\d\d \d\d:\d\d:\d\d\|")
 
@@ -43,6 +40,9 @@ class Enhance(Operation):
         "overwrite": Field(bool, False, "replace the prompt's text (kept in its history) instead of making a new prompt"),
         **options,
     }
+
+    def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
+        return host_requirements(model, runtime)
 
     def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
         if prompt is None:

@@ -4,13 +4,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from cosmoskit.api import CosmoskitError
-from cosmoskit.api import Operation, Outcome
-from cosmoskit.api import Field, between
-
+from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, between
 from cosmoskit_cosmos import contract
-from cosmoskit_cosmos.common import (classify, copy_generated_controls, flag_args, not_a_result, require_video, split_log,
-                                     torchrun)
+from cosmoskit_cosmos.common import (
+    classify,
+    copy_generated_controls,
+    flag_args,
+    host_requirements,
+    not_a_result,
+    require_video,
+    split_log,
+    torchrun,
+)
 
 # transfer.py's own default negative prompt (§1.2), used unless the prompt or the configuration gives one.
 DEFAULT_NEGATIVE = (
@@ -33,6 +38,8 @@ def parse_weights(raw: Any) -> dict[str, float]:
             if "=" not in part:
                 raise CosmoskitError(f"weight {part!r} needs the form name=value (e.g. vis=0.3)")
             key, value = part.split("=", 1)
+            if key.strip() in pairs:
+                raise CosmoskitError(f"weights {raw!r} give {key.strip()} twice; one weight set names each control once")
             pairs[key.strip()] = value.strip()
         raw = pairs
     if not isinstance(raw, dict) or not raw:
@@ -64,6 +71,7 @@ def weights_problem(raw: Any) -> str | None:
 
 class Transfer(Operation):
     name = "transfer"
+    model = "transfer1"
     description = "Cosmos Transfer 1: a photoreal video from a prompt and its control videos"
     batchable = True
     options = {
@@ -85,6 +93,9 @@ class Transfer(Operation):
     }
 
     # -- planning ---------------------------------------------------------------
+    def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
+        return host_requirements(model, runtime)
+
     def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
         if prompt is None:
             raise CosmoskitError("transfer needs a prompt")

@@ -4,12 +4,17 @@ from __future__ import annotations
 from typing import Any
 
 from cosmoskit import api
-from cosmoskit.api import CosmoskitError
-from cosmoskit.api import Operation, Outcome
-from cosmoskit.api import Field, between, positive
-
+from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, between
 from cosmoskit_cosmos import contract
-from cosmoskit_cosmos.common import classify, flag_args, not_a_result, require_video, split_log, torchrun
+from cosmoskit_cosmos.common import (
+    classify,
+    flag_args,
+    host_requirements,
+    not_a_result,
+    require_video,
+    split_log,
+    torchrun,
+)
 
 
 class Upscale(Operation):
@@ -31,6 +36,9 @@ class Upscale(Operation):
         "prompt": Field(str, None, "an optional guiding prompt", nullable=True),
         **options,
     }
+
+    def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
+        return host_requirements(model, runtime)
 
     def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
         d = self.defaults

@@ -136,6 +136,10 @@ class LocalExecutor(Executor):
         if pid and process_alive(pid, "launch.sh"):
             os.kill(pid, 15)
 
+    def shell(self, script: str) -> tuple[int, str]:
+        proc = subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=120)
+        return proc.returncode, proc.stdout + proc.stderr
+
     def _launchers(self) -> list[tuple[int, Path]]:
         """Launchers of this project still running here: (pid, batch folder)."""
         found = []

@@ -262,6 +262,10 @@ class SSHExecutor(Executor):
         self.conn.run(remote.cancel(handle["batch_dir"], handle.get("reason", "cancelled"), docker,
                                     handle.get("container")), what="stop the batch")
 
+    def shell(self, script: str) -> tuple[int, str]:
+        result = self.conn.run(script, what="check the host", check=False)
+        return result.code, result.text
+
     # -- looking -----------------------------------------------------------------------------------
     def status(self) -> ExecutorStatus:
         out = ExecutorStatus(host=f"{self.config['host']}:{self.config['port']}", reachable=False)

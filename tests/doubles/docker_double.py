@@ -144,6 +144,16 @@ def main(argv: list[str]) -> int:
         return 0
     if cmd == "logs":
         return 0
+    if cmd == "image" and args[:1] == ["inspect"]:
+        # every image exists, unless the test names one it wants missing (DOCKER_DOUBLE_MISSING_IMAGES)
+        missing = set(filter(None, os.environ.get("DOCKER_DOUBLE_MISSING_IMAGES", "").split(",")))
+        name = args[-1]
+        if name in missing:
+            print("[]")
+            sys.stderr.write(f"Error response from daemon: No such image: {name}\n")
+            return 1
+        print(json.dumps([{"RepoTags": [name]}]))
+        return 0
     if cmd in ("version", "--version"):
         print("Docker version 0.0.0-test-double (cosmoskit tests)")
         return 0
