@@ -10,10 +10,10 @@ import http.client
 import json
 import os
 import re
-import select
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -138,17 +138,18 @@ def test_token_is_enforced_on_a_non_local_bind(project):
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "COLUMNS": "200"})
     try:
-        token = None
-        seen = ""
-        deadline = time.monotonic() + 60
+        lines: list[str] = []
+        # a thread reads the output: select() on a buffered pipe misses lines already read into its buffer
+        reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
         assert proc.stdout is not None
+        reader.start()
+        token = None
+        deadline = time.monotonic() + 60
         while token is None and time.monotonic() < deadline:
-            ready, _, _ = select.select([proc.stdout], [], [], 1)
-            if ready:
-                line = proc.stdout.readline()
-                seen += line
-                m = re.search(r"\?token=([\w-]+)", line)
-                token = m.group(1) if m else None
+            m = re.search(r"\?token=([\w-]+)", "".join(lines))
+            token = m.group(1) if m else None
+            time.sleep(0.05)
+        seen = "".join(lines)
         assert token, seen
         while time.monotonic() < deadline:  # the URL is printed before uvicorn listens
             try:
