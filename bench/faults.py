@@ -236,31 +236,11 @@ def sshd_restarted(p: Project, scene: Scene, root: Path) -> None:  # root: the h
 
 
 def kill_sshd(server: sshd_mod.Sshd) -> list[int]:
-    """Kill sshd for real: its listener and every session process it forked. Sshd.stop() ends the listener's
-    process group only, and OpenSSH puts each connection in a session of its own (setsid), so an established
-    connection would outlive it and the client would never see the host go away."""
+    """Kill sshd for real: its listener and every session process it forked (Sshd.stop)."""
     assert server.process is not None
-    listener = server.process.pid
-    sessions = children_of(listener)
+    sessions = sshd_mod.children_of(server.process.pid)
     server.stop()
-    for pid in sessions:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return sessions
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_bytes().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 # ============================================================================ Slurm

@@ -827,6 +827,8 @@ class Engine:
         for name in ("spec.json", "batch.jsonl", COMMAND_JSON):
             if job.local(name).exists():
                 link_or_copy(job.local(name), folder / name)
+            else:  # a relaunch's folder holds only what this batch ran, never an earlier attempt's spec
+                (folder / name).unlink(missing_ok=True)
         logs = folder / "logs"
         logs.mkdir(exist_ok=True)
         (logs / "batch.log").write_text(log, encoding="utf-8")
@@ -896,9 +898,17 @@ class Engine:
                 seen[batch["id"]] = "requeued (staged, never started)"
                 continue
             if batch["state"] == "staging" and not (batch.get("handle") or {}).get("batch_dir"):
-                self._abort_launch(batch["id"], CosmoskitError("the launching process died before staging"))
-                seen[batch["id"]] = "requeued (never launched)"
-                continue
+                # The ledger may be older than the launch (a restored backup): look where it would run.
+                try:
+                    found = self._found_launcher(batch)
+                except CosmoskitError as exc:  # cannot look: never relaunch what may be running there
+                    seen[batch["id"]] = f"unreachable: {exc}"
+                    continue
+                if found is None:
+                    self._abort_launch(batch["id"], CosmoskitError("the launching process died before staging"))
+                    seen[batch["id"]] = "requeued (never launched)"
+                    continue
+                batch = found
             try:
                 result = self.executor(batch["executor"]).poll(batch["handle"])
             except CosmoskitError as exc:
@@ -917,6 +927,30 @@ class Engine:
                 self.finish(batch["id"], result, on_event=on_event, max_attempts=max_attempts)
                 seen[batch["id"]] = "finished" if result.state == "exited" else "vanished: unfinished runs requeued"
         return seen
+
+    def _found_launcher(self, batch: BatchRecord) -> BatchRecord | None:
+        """A staging batch the ledger holds no handle for whose launcher nevertheless started at its place
+        (a ledger restored from a backup older than the launch): recorded as running, so it is followed
+        to its end and never launched a second time; None if nothing started there.  Raises
+        ``CosmoskitError`` when the place cannot be reached."""
+        ex = self.executor(batch["executor"])
+        job = self.job_for(batch)
+        handle = {
+            "executor": ex.label,
+            "type": ex.name,
+            "batch_dir": ex.remote_dir(job),
+            "container": job.container,
+            **ex.handle_base(),
+        }
+        if ex.poll(handle).state == "vanished":
+            return None
+        with self.ledger.transaction() as tx:
+            found = tx.update_batch(batch["id"], handle=handle, log_path=str(job.local(LOG)), state="running")
+            for rid in found["runs"]:
+                run = tx.run(rid)
+                if run is not None and run["status"] == "staging":
+                    tx.update_run(rid, status="running")
+        return found
 
     # ------------------------------------------------------------------ cancelling
     def cancel(self, target: str) -> dict[str, Any]:

@@ -120,7 +120,7 @@ def cancel(ctx: UiContext, form: FormData, path: dict[str, Any]) -> Done:
     try:
         for target in targets:
             result = engine.cancel(target)
-            what = result.get("run") or result.get("batch")
+            what = result["id"]
             said.append(f"{what}: {'stop requested' if result.get('stopping') else 'cancelled'}")
     finally:
         engine.close()
