@@ -18,7 +18,9 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
     """Each executor's status record, with the batches the ledger puts there and the mismatches as warnings."""
     from cosmoskit._core import context
     from cosmoskit._core.errors import CosmoskitError
+    from cosmoskit._core.gpuview import gpu_rows
     from cosmoskit._core.hoststatus import ExecutorStatus
+    from cosmoskit._core.queries import prompts_of
 
     settings = context.settings()
     engine = context.engine()
@@ -26,6 +28,7 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
     with context.ledger().read() as tx:
         active = [b.copy() for b in tx.active_batches()]
         runs = {r["id"]: r.copy() for r in tx.active_runs()}
+        prompts = prompts_of(tx, list(runs.values()))
     out = []
     try:
         for label in names or settings.executor_names():
@@ -41,6 +44,10 @@ def collect(names: list[str] | None = None) -> list[dict[str, Any]]:
             entry.update(status.as_dict())
             if status.reachable:
                 entry["models"] = readiness(engine, ex)
+                try:
+                    entry["slots"] = [row.as_dict() for row in gpu_rows(engine, ex, mine, runs, prompts)]
+                except CosmoskitError as exc:
+                    entry["slots_error"] = str(exc)
             entry["batches"] = [
                 {
                     "id": b["id"],
@@ -141,6 +148,8 @@ def status(
                 )
             elif e.get("gpu_note"):
                 output.say(f"  GPUs: {output.escape(e['gpu_note'])}")
+            for row in e.get("slots", []):
+                output.say("  " + output.escape(_slot_line(row)))
             for line in e.get("lines", []):
                 output.say("  " + output.escape(line))
             for job in e.get("jobs", []):
@@ -165,6 +174,25 @@ def status(
             )
         for w in e.get("warnings", []):
             output.warn("  warning: " + w)
+
+
+def _slot_line(row: dict[str, Any]) -> str:
+    """``GPU 0  bt_… (rs_… +2) running since 2026-12-02 16:58:01, done about …`` or ``GPU 1  free``."""
+    from cosmoskit._cli.output import short_time
+
+    if not row["batch"]:
+        text = f"{row['label']}  free"
+    else:
+        runs = row["runs"]
+        who = runs[0] + (f" +{len(runs) - 1}" if len(runs) > 1 else "") if runs else ""
+        text = f"{row['label']}  {row['batch']} ({who}) {row['state']}"
+        if row.get("since"):
+            text += f" since {short_time(row['since'])}"
+        if row.get("finish"):
+            text += f", done about {short_time(row['finish'])}"
+    if row.get("staged"):
+        text += f"; next: {row['staged']} (staged)"
+    return text
 
 
 def _num(value: float | None) -> str:

@@ -77,7 +77,9 @@ class BatchDisplay:
                 (self.progress.console.print if self.progress else self._plain)(data["line"])
             return
         if not self.live:
-            if kind in ("waiting", "staging", "launched", "fetching", "finished", "timeout"):
+            if kind == "waiting":
+                self._plain(f"waiting for a free GPU slot: {data['reason']}")
+            elif kind in ("staging", "launched", "fetching", "finished", "timeout"):
                 self._plain(f"[{kind}] " + " ".join(f"{k}={v}" for k, v in data.items() if k != "handle"))
             return
         p = self.progress

@@ -326,7 +326,7 @@ class Engine:
             op = self.operation(runs[0]["operation"])
             if not op.batchable and len(runs) > 1:
                 raise CosmoskitError(f"{op.name} runs one at a time; got {len(runs)}")
-            slots = self.slots_at(op, ex, devices)
+            slots = self.slots_at(op, ex, runs, devices)
             grant = allocate(slots, leases_of(tx.active_batches(), ex.label), behind=stage_behind)
             if grant is None:
                 raise NoFreeSlot(f"every GPU slot on {ex.label} is taken")
@@ -457,16 +457,16 @@ class Engine:
             self._devices[ex.label] = ex.gpu_devices()
         return self._devices[ex.label]
 
-    def slots_at(self, op: Operation, ex: Executor, devices: list[str] | None = None) -> Slots:
-        """The slots ``ex`` offers batches of ``op`` (one per ``num_gpus`` GPUs); refuses a model that needs
-        more GPUs than the place has."""
+    def slots_at(self, op: Operation, ex: Executor, runs: list[RunRecord], devices: list[str] | None = None) -> Slots:
+        """The slots ``ex`` offers a batch of these runs (one per ``op.gpus(runs)`` GPUs); refuses a batch
+        that needs more GPUs than the place has."""
         devices = devices if devices is not None else self.gpu_devices(ex)
-        need = int(self.model_at(op, ex).get("num_gpus") or 1)
+        need = op.gpus(runs)
         slots = slots_for(devices, need, ex.concurrency())
         if not slots.groups:
             raise CosmoskitError(
                 f"{ex.label} has {len(devices or [])} GPU(s); {op.model or op.name} there needs {need} per batch",
-                hint=f"lower num_gpus, or list more GPUs in executors.{ex.label}.gpus",
+                hint=f"lower --num-gpus, or list more GPUs in executors.{ex.label}.gpus",
             )
         return slots
 

@@ -146,6 +146,11 @@ class Operation(ABC):
     def steps(self, run: RunRecord) -> int:
         return int(run.get("params", {}).get("num_steps", 35))
 
+    def gpus(self, runs: list[RunRecord]) -> int:
+        """GPUs one batch of these runs takes at its place (its slot, cosmoskit/_core/slots.py): the runs'
+        ``num_gpus`` parameter (context parallelism), 1 without it."""
+        return max([int(r.get("params", {}).get("num_gpus") or 1) for r in runs] or [1])
+
     # -- running ----------------------------------------------------------
     @abstractmethod
     def prepare(self, job: BatchJob) -> list[str]:

@@ -36,8 +36,14 @@ class Place:
 
     label: str
     running: dict[str, threading.Thread] = field(default_factory=dict)  # batch id -> follower
+    refollow: dict[str, float] = field(default_factory=dict)  # batch id -> when to follow it again
     failures: int = 0
     resume_at: float = 0.0
+
+    def failed(self, backoff: float) -> float:
+        """One more failure here; returns how long to wait before trying again (doubling)."""
+        self.failures += 1
+        return float(backoff * 2 ** (self.failures - 1))
 
 
 class Worker:
@@ -83,9 +89,10 @@ class Worker:
                 self._reap()
                 self._adopt_orphans()
                 self._check_staged()
+                self._refollow()
                 launched = self._fill()
                 if once and not launched and not self._busy():
-                    if not self._queued_runnable():
+                    if not self._queued_runnable() and not self._refollowing():
                         break
                     if all(p.failures >= ONCE_GIVES_UP_AFTER for p in self.places.values()):
                         # `--once` means "until nothing more can be done now": every place keeps refusing
@@ -95,7 +102,10 @@ class Worker:
                 self.wake.clear()
         finally:
             restore()
-            self._unstage_all("the worker stopped before it started")
+            try:
+                self._unstage_all("the worker stopped before it started")
+            except (CosmoskitError, OSError) as exc:  # the next process to look gives their runs back
+                self.log(f"could not give staged runs back to the queue: {exc}")
             if self.stop.is_set():
                 self.log("stopping: running batches continue on their hosts; the next worker reattaches")
             else:
@@ -144,6 +154,26 @@ class Worker:
                     if not thread.is_alive():
                         del place.running[bid]
                         self.exited.discard(bid)
+
+    def _refollowing(self) -> bool:
+        with self._lock:
+            return any(p.refollow for p in self.places.values())
+
+    def _refollow(self) -> None:
+        """Follow again, after a pause that doubles, a batch whose follower stopped on an error (a full disk,
+        a bug): it is still this worker's, and its GPU stays leased until someone settles it."""
+        now = time.monotonic()
+        for place in self.places.values():
+            with self._lock:
+                due = [b for b, at in place.refollow.items() if at <= now and b not in place.running]
+            for batch_id in due:
+                with self.ledger.read() as tx:
+                    batch = tx.batch(batch_id)
+                with self._lock:
+                    place.refollow.pop(batch_id, None)
+                if batch is not None and batch["state"] in BATCH_ACTIVE:
+                    self.log(f"following batch {batch_id} again")
+                    self._start_follow(place, batch_id)
 
     def paused(self) -> bool:
         with self.ledger.read() as tx:
@@ -222,13 +252,14 @@ class Worker:
                     )
                 except NoFreeSlot:
                     break  # this place is full: the next one may take the batch
-                except CosmoskitError as exc:
+                except (CosmoskitError, OSError) as exc:
+                    if isinstance(exc, OSError):
+                        exc = from_os_error(exc)  # a full disk here, say
                     if "nothing to launch" in str(exc):
                         batches.pop(0)  # another process claimed these runs first
                         continue
-                    place.failures += 1
                     self.last_error = f"{place.label}: {exc}"
-                    place.resume_at = time.monotonic() + self.backoff * 2 ** (place.failures - 1)
+                    place.resume_at = time.monotonic() + place.failed(self.backoff)
                     self.log(
                         f"{place.label}: launch failed ({exc}); retrying there in "
                         f"{place.resume_at - time.monotonic():.0f} s"
@@ -318,11 +349,11 @@ class Worker:
                     on_exit=self._on_exit,
                 )
             except CosmoskitError as exc:
-                self.log(f"batch {batch_id}: {exc}")
+                self._follow_failed(place, batch_id, str(exc))
             except OSError as exc:  # a full disk here, say: the batch stays reattachable
-                self.log(f"batch {batch_id}: {from_os_error(exc)}")
+                self._follow_failed(place, batch_id, str(from_os_error(exc)))
             except Exception as exc:  # keep the worker alive; the batch stays reattachable
-                self.log(f"batch {batch_id}: internal error while following: {exc!r}")
+                self._follow_failed(place, batch_id, f"internal error while following: {exc!r}")
             finally:
                 self.wake.set()
 
@@ -330,6 +361,14 @@ class Worker:
         with self._lock:
             place.running[batch_id] = thread
         thread.start()
+
+
+    def _follow_failed(self, place: Place, batch_id: str, message: str) -> None:
+        with self._lock:
+            wait = place.failed(self.backoff)
+            place.refollow[batch_id] = time.monotonic() + wait
+            self.last_error = f"{place.label}: {message}"
+        self.log(f"batch {batch_id}: {message}; following it again in {wait:.0f} s")
 
 
 def _where(place: Place, record: BatchRecord) -> str:
