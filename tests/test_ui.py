@@ -169,7 +169,7 @@ def test_folder_to_sweep_to_rating_live(project, cli, page, shots, tmp_path):
         # in the queue at once, for the browser and the command line, with plans and estimates
         rows = pg.locator("#queue-table tbody tr")
         expect(rows).to_have_count(4, timeout=WAIT)
-        queued = {r["run"] for r in cli_json(cli, "queue", "list")["queue"]}
+        queued = {r["id"] for r in cli_json(cli, "queue", "list")["queue"]}
         assert len(queued) == 4
         assert {rows.nth(i).get_attribute("data-run") for i in range(4)} == queued
         expect(pg.locator("#plans tr.chosen td").nth(1)).to_have_text("4", timeout=WAIT)

@@ -301,7 +301,11 @@ class Engine:
         """
         ex = self.executor(executor)
         me = owner.me()
-        devices = self.gpu_devices(ex)
+        try:
+            devices = self.gpu_devices(ex)
+        except CosmoskitError as exc:  # the place cannot be asked: the runs wait in the queue, saying why
+            self._note_launch_error(run_ids or [], exc)
+            raise
         with self.ledger.transaction() as tx:
             if docs is not None:
                 for d in docs:
@@ -394,6 +398,13 @@ class Engine:
         with self.ledger.transaction() as tx:
             tx.update_batch(bid, staging=figures or {})
         return self._started(bid, {**handle, **(extra or {})}, on_event)
+
+    def _note_launch_error(self, run_ids: list[str], exc: CosmoskitError) -> None:
+        with self.ledger.transaction() as tx:
+            for rid in run_ids:
+                run = tx.run(rid)
+                if run is not None and run["status"] == "queued":
+                    tx.update_run(rid, error=f"launch failed: {exc}", reason="launch")
 
     def _started(self, batch_id: str, handle: dict[str, Any], on_event: Event) -> BatchRecord:
         stamp = timeutil.now()
