@@ -1,7 +1,7 @@
 """Crash-safe multi-file JSON storage under one cross-process lock.
 
 TinyDB's own JSONStorage rewrites files in place and keeps a handle open, so
-several processes corrupt it (reference/dependencies.md §1.2).  Here every
+several processes corrupt it (docs/dependencies.md, "TinyDB across processes").  Here every
 file is read fresh inside the lock, and a commit writes each changed file to
 a temporary file, fsyncs it, records the set in a journal, then renames the
 files into place.  A crash at any instant leaves either the old or the new

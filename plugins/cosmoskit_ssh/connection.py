@@ -23,7 +23,7 @@ logging.getLogger("paramiko").addHandler(logging.NullHandler())
 logging.getLogger("paramiko").propagate = False
 
 # AES-GCM first: about 1.3x the throughput of paramiko's default aes128-ctr on bulk uploads
-# (reference/dependencies.md §2.3); the rest stay available for servers without it.
+# (docs/dependencies.md, "paramiko"); the rest stay available for servers without it.
 PREFERRED_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr")
 
 
@@ -81,7 +81,7 @@ class Connection:
             client.load_host_keys(str(self.known_hosts))
         client.set_missing_host_key_policy(paramiko.RejectPolicy())
         sock = socket.create_connection((self.host, self.port), timeout=self.connect_timeout)
-        # Small SFTP requests stall without it (reference/dependencies.md §2.3).
+        # Small SFTP requests stall without it (docs/dependencies.md, "paramiko").
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
             client.connect(

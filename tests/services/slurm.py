@@ -1,4 +1,4 @@
-"""A single-node Slurm (slurmctld + slurmd + munge) for tests and benchmarks (reference/local-services.md).
+"""A single-node Slurm (slurmctld + slurmd + munge) for tests and benchmarks (docs/slurm.md has how the tests start it).
 
 It runs as root with its own configuration, state and logs in a folder; client commands find it
 through ``SLURM_CONF``.  The node offers a count-only GRES ``gpu:2`` (no device files: there are

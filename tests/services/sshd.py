@@ -1,4 +1,4 @@
-"""A private OpenSSH server on 127.0.0.1 for tests and benchmarks (reference/local-services.md).
+"""A private OpenSSH server on 127.0.0.1 for tests and benchmarks (tests only: sshd -D -e with a private config).
 
 It needs no system change: its own host key, user key, authorized_keys and config in a folder.
 """
