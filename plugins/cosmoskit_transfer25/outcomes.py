@@ -104,7 +104,8 @@ def process(log: str, exit_code: int | None) -> Process:
     if exit_code not in (0, None) and not contract.PROCESSING.search(log):
         marked = [ln.strip(" │|\t") for ln in log.splitlines() if any(m in ln for m in contract.VALIDATION_MARKERS)]
         if marked:
-            refused = marked[-1]
+            raised = [ln for ln in marked if re.match(r"^[\w.]*(Error|Exception): ", ln)]
+            refused = (raised or marked)[-1]
             lines = log.splitlines()
             for k, line in enumerate(lines[1:], 1):  # pydantic's report: the field, then what is wrong with it
                 if re.match(r"^\s+(Input should|Value error|Field required|Extra inputs)", line):
