@@ -449,7 +449,8 @@ class Engine:
         """The model settings where ``ex`` runs ``op``: the executor's ``model:`` view, then the operation's
         own settings for its model, then the executor's ``models:`` overrides for that model."""
         overrides = (ex.config.get("models") or {}).get(op.model or op.name) or {}
-        return expand_home(op.model_settings(ex.model_settings(), dict(overrides)), ex.expand_home)
+        settings: dict[str, Any] = expand_home(op.model_settings(ex.model_settings(), dict(overrides)), ex.expand_home)
+        return settings
 
     def requirements(self, op: Operation, ex: Executor) -> list[Requirement]:
         model = self.model_at(op, ex)

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any, ClassVar
 
-from cosmoskit.api import CosmoskitError, Operation, Outcome, check_video
+from cosmoskit.api import CosmoskitError, Operation, Outcome, PromptRecord, RunRecord, check_video
 from cosmoskit_cosmos3 import contract, host, outcomes, spec
 from cosmoskit_cosmos3.params import RUN_FIELDS, SECTION, parse_weights
 
@@ -53,7 +53,7 @@ class Cosmos3(Operation):
                                  gpus=self.own["num_gpus"])
 
     # -- planning -------------------------------------------------------------------------
-    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def validate(self, params: dict[str, Any], prompt: PromptRecord | None) -> dict[str, Any]:
         if prompt is None:
             raise CosmoskitError(f"{self.name} needs a prompt")
         rgb = Path(prompt["inputs"]["rgb"]["path"])
@@ -65,7 +65,8 @@ class Cosmos3(Operation):
                                  "docs/models/cosmos3.md §3)")
         d = self.defaults
         weights = parse_weights(params.get("weights") or d["weights"])
-        missing = [h for h in weights if h not in contract.ON_THE_FLY and contract.PROMPT_INPUT[h] not in prompt["inputs"]]
+        inputs = prompt["inputs"]
+        missing = [h for h in weights if h not in contract.ON_THE_FLY and contract.PROMPT_INPUT[h] not in inputs]
         if missing:
             raise CosmoskitError(
                 f"{self.name} cannot compute a {' or '.join(missing)} control, and prompt {prompt['id']} has no "
@@ -96,7 +97,7 @@ class Cosmos3(Operation):
         return out
 
     @classmethod
-    def summary(cls, run: dict[str, Any]) -> str:
+    def summary(cls, run: RunRecord) -> str:
         """The weights the model applies (normalised to sum 1), and what was given when that differs."""
         p = run.get("params") or {}
         given = p.get("weights") or {}
@@ -108,30 +109,28 @@ class Cosmos3(Operation):
             text += " (given " + ",".join(f"{k}={v:g}" for k, v in given.items()) + ")"
         return f"{text} g{p.get('guidance', 0):g} s{p.get('seed')}"
 
-    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+    def controls(self, run: RunRecord) -> tuple[str, ...]:
         return tuple((run.get("params") or {}).get("weights") or ())
 
-    def batch_key(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> tuple[Any, ...]:
+    def batch_key(self, run: RunRecord, prompt: PromptRecord | None) -> tuple[Any, ...]:
         # one omni model for every hint set; per-sample fields differ freely inside a process
         return (self.name, int(run["params"].get("num_gpus") or self.own["num_gpus"]))
 
-    def first_control(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any] | None:
-        """The video whose length is the transfer's: the first hint's own control video, if it has one (§5)."""
-        inputs = (prompt or {}).get("inputs") or {}
-        for hint in contract.HINTS:
-            if hint in run["params"]["weights"]:
-                return inputs.get(contract.PROMPT_INPUT[hint])
-        return None
-
-    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
-        first = self.first_control(run, prompt)
-        frames = (first or {}).get("frames") or (prompt or {}).get("frames") or contract.CHUNK_FRAMES
+    def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
+        """The transfer's length: the first hint's own control video, else the RGB video (§5)."""
+        if prompt is None:
+            return contract.CHUNK_FRAMES
+        inputs: dict[str, Any] = dict(prompt.get("inputs") or {})
+        first = next((h for h in contract.HINTS if h in run["params"]["weights"]), "")
+        video = inputs.get(contract.PROMPT_INPUT.get(first, ""))
+        frames = (video or {}).get("frames") or prompt.get("frames") or contract.CHUNK_FRAMES
         return min(int(frames), contract.MAX_FRAMES)
 
-    def chunks(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
-        return contract.chunks(self.frames(run, prompt), int(run["params"].get("chunk_frames") or contract.CHUNK_FRAMES))
+    def chunks(self, run: RunRecord, prompt: PromptRecord | None) -> int:
+        chunk = int(run["params"].get("chunk_frames") or contract.CHUNK_FRAMES)
+        return contract.chunks(self.frames(run, prompt), chunk)
 
-    def work(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> float:
+    def work(self, run: RunRecord, prompt: PromptRecord | None) -> float:
         """Its own hints and a third forward per step when control_guidance is not 1 (§9): the batch's other
         runs change nothing, one model serving every hint."""
         cost = self.own["cost"]
@@ -180,7 +179,7 @@ class Cosmos3(Operation):
             argv.append("--no-diffusion-cache")
         return argv
 
-    def expected(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def expected(self, run: RunRecord, prompt: PromptRecord | None) -> dict[str, Any]:
         """The output's size, length and rate the contract predicts (§5)."""
         if prompt is None:
             return {}

@@ -28,7 +28,7 @@ the one of docs/models/transfer1.md, "Docker", exactly as before.
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import Any, ClassVar
 
 from cosmoskit.api import EMULATOR, BatchJob, Field, LaunchCommand, Runtime, non_negative
 
@@ -93,15 +93,18 @@ class Emulator(Runtime):
 
     name = "emulator"
     description = "the CPU emulator of the Cosmos models (no GPU, no weights; its videos are labelled)"
-    options: dict[str, Any] = {
+    options: ClassVar[dict[str, Any]] = {
         "load_seconds": Field(float, 0.0, "simulated base model load", check=non_negative),
         "load_seconds_per_control": Field(float, 0.0, "simulated load per control network", check=non_negative),
-        "seconds_per_chunk": Field(float, 0.0, "simulated generation per 121-frame chunk at 35 steps", check=non_negative),
-        "control_factor": Field(float, None, "extra generation per added control network (null: proportional to the count)",
+        "seconds_per_chunk": Field(float, 0.0, "simulated generation per chunk of the model at 35 steps",
+                                   check=non_negative),
+        "control_factor": Field(float, None,
+                                "extra generation per added control network (null: proportional to the count)",
                                 nullable=True, check=non_negative),
         "oom_above_controls": Field(int, None, "simulate CUDA out-of-memory above this many control networks",
                                     nullable=True),
-        "block_word": Field(str, "EMULATOR_GUARDRAIL_BLOCK", "prompts holding this word are blocked by the simulated guardrail"),
+        "block_word": Field(str, "EMULATOR_GUARDRAIL_BLOCK",
+                            "prompts holding this word are blocked by the simulated guardrail"),
         "variation": Field(bool, True, "give each run its own look (off = reuse one encode, fastest)"),
     }
 

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from cosmoskit.api import CosmoskitError, Operation, Outcome, check_video
+from cosmoskit.api import CosmoskitError, Operation, Outcome, PromptRecord, RunRecord, check_video
 from cosmoskit_transfer25 import contract, host, outcomes, spec
 from cosmoskit_transfer25.params import OPTIONS, RUN_FIELDS, guidance, parse_weights
 
@@ -49,7 +49,7 @@ class Transfer25(Operation):
         return host.requirements(model, runtime, need_gb=self.defaults["cost"]["memory_base_gb"], gpus=1)
 
     # -- planning -------------------------------------------------------------------------
-    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def validate(self, params: dict[str, Any], prompt: PromptRecord | None) -> dict[str, Any]:
         if prompt is None:
             raise CosmoskitError("transfer2.5 needs a prompt")
         rgb = Path(prompt["inputs"]["rgb"]["path"])
@@ -74,20 +74,20 @@ class Transfer25(Operation):
         return out
 
     @classmethod
-    def summary(cls, run: dict[str, Any]) -> str:
+    def summary(cls, run: RunRecord) -> str:
         p = run.get("params") or {}
         weights = ",".join(f"{k}={v:g}" for k, v in (p.get("weights") or {}).items())
         return f"{weights} g{p.get('guidance')} s{p.get('seed')}" if weights else ""
 
-    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+    def controls(self, run: RunRecord) -> tuple[str, ...]:
         return tuple((run.get("params") or {}).get("weights") or ())
 
-    def loaded_model(self, run: dict[str, Any]) -> str:
+    def loaded_model(self, run: RunRecord) -> str:
         """The checkpoint a process running this run alone loads: its control's, or the multi-control model (§6)."""
         keys = self.controls(run)
         return keys[0] if len(keys) == 1 else "multicontrol"
 
-    def batch_key(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> tuple[Any, ...]:
+    def batch_key(self, run: RunRecord, prompt: PromptRecord | None) -> tuple[Any, ...]:
         # Per-sample fields (prompt, seed, guidance, steps, sigma_max, weights, presets) differ freely inside
         # one process; the GPUs it runs on and the model it loads do not.
         key: tuple[Any, ...] = (self.name, int(run["params"].get("num_gpus", 1)))
@@ -95,10 +95,11 @@ class Transfer25(Operation):
             key += (self.loaded_model(run),)
         return key
 
-    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
-        return min(int((prompt or {}).get("frames") or contract.CHUNK_FRAMES), contract.MAX_FRAMES)
+    def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
+        frames = prompt.get("frames") if prompt is not None else None
+        return min(int(frames or contract.CHUNK_FRAMES), contract.MAX_FRAMES)
 
-    def chunks(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
+    def chunks(self, run: RunRecord, prompt: PromptRecord | None) -> int:
         return contract.chunks(self.frames(run, prompt))
 
     def cost_model(self, base: Any) -> Any:
@@ -136,7 +137,7 @@ class Transfer25(Operation):
             argv.append("--offload-guardrail-models")
         return argv
 
-    def expected(self, prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def expected(self, prompt: PromptRecord | None) -> dict[str, Any]:
         """The output's size, length and rate the contract predicts (§5)."""
         if prompt is None:
             return {}

@@ -32,7 +32,9 @@ BLOCK_KEYS = frozenset({"control_path", "control_weight", "mask_path", "mask_pro
                         "preset_blur_strength", "control_prompt"})
 
 
-def sample(name: str, prompt: str, params: dict[str, Any], video: str, controls: dict[str, str | None]) -> dict[str, Any]:
+def sample(
+    name: str, prompt: str, params: dict[str, Any], video: str, controls: dict[str, str | None]
+) -> dict[str, Any]:
     """One sample: every generation field written explicitly.  ``controls`` maps each weighted control to
     its precomputed video (a path relative to the spec's folder) or None (computed on the fly)."""
     if not SAFE_NAME.match(name):

@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 STATE = Path(os.environ.get("DOCKER_DOUBLE_DIR", "/tmp/docker-double"))
-EMULATOR = os.environ.get("DOCKER_DOUBLE_EMULATOR") or str(Path(__file__).resolve().parents[2] / "remote" / "cosmos_emulator.py")
+EMULATOR = (os.environ.get("DOCKER_DOUBLE_EMULATOR")
+            or str(Path(__file__).resolve().parents[2] / "remote" / "cosmos_emulator.py"))
 # flags of `docker run` that take a value (the ones cosmoskit uses, and a few more)
 VALUE_FLAGS = {"--name", "--gpus", "-v", "--volume", "-w", "--workdir", "-e", "--env", "--runtime", "--ipc",
                "--network", "--shm-size", "-u", "--user", "--entrypoint", "--label", "--env-file"}
