@@ -256,7 +256,7 @@ def test_plugin_sections_are_unknown_when_their_plugin_is_not_loaded(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.splitlines() == [
         f"Error: {tmp_path / 'cosmoskit.yaml'}:1: transfer is not a known key "
-        f"(known: batching, default_executor, executors, home, model, timeouts, worker)"]
+        f"(known: batching, default_executor, default_model, executors, home, model, submit, timeouts, worker)"]
 
 
 class _NeedsHost(LocalExecutor):

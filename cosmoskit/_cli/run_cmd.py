@@ -188,9 +188,13 @@ class _OperationsHelp(typer.core.TyperCommand):
 
 @app.command("create", cls=_OperationsHelp)
 def create(
-    operation: str = typer.Argument(..., help="A registered operation (see below)."),
+    operation: str = typer.Argument(..., help="A registered operation (see below), or a kind with --model."),
     prompts: Optional[list[str]] = typer.Argument(None, help="Prompt ids or prefixes; several may share one batch."),
     param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE, repeatable; see below."),
+    model: Optional[str] = typer.Option(
+        None, "--model", "-m", help="With a kind (transfer): the model that does it (transfer1, transfer2.5, "
+        "cosmos3-nano, cosmos3-super …)."
+    ),
     executor: Optional[str] = typer.Option(
         None, "--executor", "-e", help="Executor from cosmoskit.yaml (default: default_executor)."
     ),
@@ -205,7 +209,11 @@ def create(
     from cosmoskit._core import context, plugins
     from cosmoskit._core.params import parse_params
 
-    cls = plugins.get_operation(operation)
+    if model is not None:  # `run create transfer P --model transfer2.5`: the kind's operation for that model
+        cls = plugins.operation_for(operation, model)
+        operation = cls.name
+    else:
+        cls = plugins.get_operation(operation)
     params = parse_params(operation, cls.parameter_schema(), param or [])
     refs: list[str | None] = list(prompts or [])
     if not refs:

@@ -38,8 +38,9 @@ class Transfer25(Operation):
     batchable = True
     options = OPTIONS
     parameters = RUN_FIELDS
-    # what `cosmoskit demo` runs with this model, one weight set per demo prompt
-    demo_weights = ({"edge": 1.0}, {"edge": 0.6, "depth": 0.4}, {"depth": 0.5, "seg": 0.5})
+    # what `cosmoskit demo` runs with this model, one weight set per demo prompt: all on the multi-control
+    # model, so the three share one process
+    demo_weights = ({"edge": 0.5, "vis": 0.5}, {"edge": 0.6, "depth": 0.4}, {"depth": 0.5, "seg": 0.5})
 
     # -- the place ------------------------------------------------------------------------
     def model_settings(self, base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
