@@ -31,6 +31,7 @@ class Process:
     refused: str | None  # it refused its input before any sample ran, with the line
     oom: str | None
     error: str
+    reached: bool = False  # some sample began (an out-of-memory there is that sample's, not the load's)
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,8 @@ class Verdict:
 
 def judge(sample: Sample, process: Process) -> Verdict:
     """completed when status is success and the video is a result; ``skip`` and a refused input are final
-    (validation); out of memory, the sample the process died on and those it never reached are
-    relaunched once."""
+    (validation); out of memory (the sample it struck, or every sample when it struck the load), the
+    sample the process died on and those it never reached are relaunched once."""
     if sample.status == "success" and sample.video_problem is None:
         return Verdict(True)
     if sample.status == "skip":
@@ -55,7 +56,7 @@ def judge(sample: Sample, process: Process) -> Verdict:
                        retry=True)
     if process.refused and not sample.started:
         return Verdict(False, "validation", f"the model refused its input: {process.refused}")
-    if process.oom:
+    if process.oom and (sample.started or not process.reached):
         return Verdict(False, "oom", f"CUDA out of memory: {process.oom}", retry=True)
     if sample.started:
         if process.exit_code == 0:
@@ -113,4 +114,4 @@ def process(log: str, exit_code: int | None) -> Process:
         elif exit_code == 2:
             refused = last_error(log)
     oom = next((last_error(log) for m in contract.OOM_MARKERS if m in log), None)
-    return Process(exit_code, refused, oom, last_error(log))
+    return Process(exit_code, refused, oom, last_error(log), bool(contract.ARGS_SAVED.search(log)))
