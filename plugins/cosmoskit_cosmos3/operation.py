@@ -114,7 +114,12 @@ class Cosmos3(Operation):
 
     def batch_key(self, run: RunRecord, prompt: PromptRecord | None) -> tuple[Any, ...]:
         # one omni model for every hint set; per-sample fields differ freely inside a process
-        return (self.name, int(run["params"].get("num_gpus") or self.own["num_gpus"]))
+        key: tuple[Any, ...] = (self.name, int(run["params"].get("num_gpus") or self.own["num_gpus"]))
+        if run.get("max_controls") is not None:
+            # it ran out of memory on its own sample (one model serves every hint, so sharing is not the cause):
+            # alone next time, rather than first in a process whose later samples it would take down again
+            key += (run["id"],)
+        return key
 
     def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
         """The transfer's length: the first hint's own control video, else the RGB video (§5)."""
