@@ -186,3 +186,86 @@ def test_prompt_text_is_printed_with_its_control_characters_escaped(project, cli
         assert proc.returncode == 0, proc
         assert "\x1b" not in proc.stdout and "\x07" not in proc.stdout, repr(proc.stdout)
         assert "\\x1b" in proc.stdout
+
+
+def test_tables_survive_a_pipe_and_ids_feed_xargs(project, cli, videos):
+    """An outside probe: `cosmoskit run list | grep failed` printed `│ rs_1a92d7 │ … │ 2026-12-0 │`."""
+    pid = make_prompt(cli, "a long prompt text that would need wrapping in a narrow table " * 3, videos["lone"])
+    ids = [r["id"] for r in json.loads(run_cli("transfer", pid, "--weights", "edge=1", "--seed", "1-3", "--queue",
+                                               "--json", cwd=project).stdout)]
+    plain = run_cli("run", "list", cwd=project)  # stdout is a pipe here
+    assert plain.returncode == 0 and "│" not in plain.stdout and "…" not in plain.stdout
+    for line, run_id in zip(plain.stdout.splitlines()[1:], sorted(ids, reverse=True), strict=False):
+        assert line.split()[0] in ids and len(line.split()[0]) == len(run_id)
+    quiet = run_cli("run", "list", "-q", cwd=project)
+    assert sorted(quiet.stdout.split()) == sorted(ids)
+    tsv = run_cli("run", "list", "--format", "tsv", cwd=project)
+    header, *rows = tsv.stdout.rstrip("\n").split("\n")
+    assert header.split("\t")[0] == "id" and len(rows) == 3 and all(len(r.split("\t")) == len(header.split("\t")) for r in rows)
+    bad = run_cli("run", "list", "--operation", "upscal", cwd=project)
+    assert bad.returncode == 1 and "unknown operation 'upscal'; one of enhance, transfer, upscale" in bad.stderr
+    retried = run_cli("queue", "cancel", *quiet.stdout.split(), cwd=project)
+    assert retried.returncode == 0
+
+
+def test_a_prompt_by_its_name_and_ids_that_match_nothing(project, cli, videos):
+    proc = run_cli("prompt", "create", "a blocked street", str(videos["lone"]), "--name", "blocked", cwd=project)
+    assert proc.returncode == 0, proc
+    queued = run_cli("transfer", "blocked", "--weights", "edge=1", "--queue", "--json", cwd=project)
+    assert queued.returncode == 0, queued
+    missing = run_cli("attach", "bt_zz", cwd=project)
+    line = one_line(missing.stderr)
+    assert f"in the project at {project}" in line and "`cosmoskit status` shows them" in line, line
+    assert "batch list" not in line, "only commands that exist are suggested"
+
+
+def test_logs_follow_on_a_queued_run_waits_for_it_to_start(project, cli, videos):
+    import subprocess
+
+    pid = make_prompt(cli, "wait for me", videos["lone"])
+    (run,) = json.loads(run_cli("transfer", pid, "--weights", "edge=1", "--queue", "--json", cwd=project).stdout)
+    follower = spawn(project, "logs", run["id"], "-f", "--batch")
+    said = follower.stderr.readline()  # the follower is waiting before the worker starts the run
+    assert "is queued; waiting for it to start" in said, said
+    worker = run_cli("worker", "--once", cwd=project)
+    assert worker.returncode == 0, worker
+    out, err = follower.communicate(timeout=240)
+    assert follower.returncode == 0, err
+    assert "model exited with code 0" in out
+    assert subprocess  # (the follower is a real second process)
+
+
+def test_report_open_without_a_browser_says_where_the_page_is(project, cli, videos):
+    pid = make_prompt(cli, "no browser", videos["lone"])
+    assert run_cli("transfer", pid, "--weights", "edge=1", cwd=project).returncode == 0
+    proc = run_cli("report", "--open", cwd=project, env={"BROWSER": "false", "DISPLAY": ""})
+    assert proc.returncode == 0, proc
+    assert "no web browser could be opened here; open" in proc.stderr and "index.html" in proc.stderr
+
+
+def test_upscale_names_its_own_option(project, cli, videos):
+    proc = run_cli("upscale", "--video", str(videos["lone"]), "--weight", "2", cwd=project)
+    assert proc.returncode == 1 and "--weight must be between 0 and 1, not 2" in one_line(proc.stderr)
+
+
+def test_shell_completion_offers_what_only_the_project_knows(project, cli, videos):
+    made = run_cli("prompt", "create", "a street", str(videos["lone"]), "--name", "street", "--json", cwd=project)
+    pid = json.loads(made.stdout)["id"]
+    (run,) = json.loads(run_cli("transfer", pid, "--weights", "edge=1", "--queue", "--json", cwd=project).stdout)
+
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        proc = run_cli(cwd=project, env={"_COSMOSKIT_COMPLETE": "complete_bash", "COMP_WORDS": line,
+                                         "COMP_CWORD": str(len(words) - 1)})
+        assert proc.returncode == 0, proc
+        return proc.stdout.split()
+
+    assert {pid, "street"} <= set(complete("cosmoskit transfer "))
+    assert complete("cosmoskit transfer str") == ["street"]
+    assert complete("cosmoskit run show rs_") == [run["id"]]
+    assert "optimal" in complete("cosmoskit worker --strategy ")
+    assert "local" in complete("cosmoskit status --host ")
+    assert "transfer1" in complete("cosmoskit transfer --model ")
+    assert "transfer" in complete("cosmoskit tra")
+    shown = run_cli("--show-completion", cwd=project, env={"SHELL": "/bin/bash"})
+    assert shown.returncode == 0 and "_COSMOSKIT_COMPLETE" in shown.stdout

@@ -312,7 +312,7 @@ def test_the_drop_folder_rejects_with_every_line_in_rejected_txt(project):
         "cosmos.yaml:2: guidance must be between 0 and 20, not 50.0",
         "cosmos.yaml:3: sigma_max must be a number, not str 'high'",
         "cosmos.yaml:4: blur_strength must be one of very_low, low, medium, high, very_high, not 'hard'",
-        "cosmos.yaml:5: num_steps must be above 0, not 0"]),
+        "cosmos.yaml:5: num_steps must be between 1 and 1000, not 0"]),
     ("prompt: x\nweights:\n  - {vis: 0.3}\n  - {weights: {vs: 0.5}, sed: 3, priority: x}\n  - edge\n  - {edge: 0}\n"
      "  - 7\n", [
         "cosmos.yaml:4: weights #2: unknown key 'sed' (a run takes weights, priority, num_steps, guidance, seed, "

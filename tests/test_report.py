@@ -29,7 +29,7 @@ def prompt(cli, text, folder, *extra):
 
 def transfer(cli, *args):
     result = cli("transfer", *args, "--json")
-    assert result.exit_code == 0, result
+    assert result.exit_code in (0, 3), result  # 3: a run did not complete (some tests block one on purpose)
     return result.json()
 
 

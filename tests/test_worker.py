@@ -68,7 +68,7 @@ def test_priority_then_first_in_first_out(project, cli, videos):
     high = queue(cli, pid, "edge=1", "--priority", "5")
     low2 = queue(cli, pid, "edge=1")
     mid = queue(cli, pid, "edge=1", "--priority", "2")
-    listed = [r["run"] for r in cli("queue", "list", "--strategy", "single", "--json").json()["queue"]]
+    listed = [r["id"] for r in cli("queue", "list", "--strategy", "single", "--json").json()["queue"]]
     assert listed == [high, mid, low, low2]
     p = worker(project, "--once", "--strategy", "single")
     p.communicate(timeout=120)

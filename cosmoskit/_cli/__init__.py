@@ -27,7 +27,7 @@ app = typer.Typer(
     name="cosmoskit",
     help="Drive NVIDIA Cosmos Transfer on GPU hosts: prompts, runs, batches, executors, a drop folder.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion; ids and names come from cosmoskit._cli.complete
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -56,6 +56,7 @@ def _add_core_commands() -> None:
     from cosmoskit._cli import (
         batch_cmds,
         config_cmd,
+        init_cmd,
         ledger_cmd,
         plugins_cmd,
         prompt_cmd,
@@ -79,6 +80,7 @@ def _add_core_commands() -> None:
     app.command("attach")(batch_cmds.attach)
     app.command("kill")(batch_cmds.kill)
     app.command("transfer")(transfer_cmd.transfer)
+    app.command("init")(init_cmd.init)
     app.command("worker")(worker_cmd.worker)
     app.command("status")(status_cmd.status)
 

@@ -9,10 +9,15 @@ import typer
 from cosmoskit._core.errors import CosmoskitError
 
 JSON_OPTION = typer.Option(False, "--json", help="Output as JSON.")
+FORMAT_OPTION = typer.Option(
+    None, "--format", help="table, plain, tsv or json (default: a table on a terminal, plain columns in a pipe)."
+)
+QUIET_OPTION = typer.Option(False, "--quiet", "-q", help="Only the ids, one per line (for xargs).")
 
 
-def confirm(question: str, yes: bool, typed: str | None = None, *, action: str = "delete",
-            nothing: str = "nothing was deleted") -> None:
+def confirm(
+    question: str, yes: bool, typed: str | None = None, *, action: str = "delete", nothing: str = "nothing was deleted"
+) -> None:
     """Ask before anything large or destructive; ``--yes`` skips, no terminal without ``--yes`` refuses."""
     if yes:
         return

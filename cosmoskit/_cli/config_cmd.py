@@ -81,10 +81,20 @@ def show(json_: bool = typer.Option(False, "--json", help="Output as JSON.")) ->
 
 
 @app.command("check")
-def check() -> None:
+def check(json_: bool = typer.Option(False, "--json", help="Output as JSON.")) -> None:
     """Validate the configuration (every key, every executor); exit 1 with the first problem."""
     from cosmoskit._cli import output
 
     settings, data = _effective(check_executors=True)
+    if json_:
+        output.emit_json(
+            {
+                "ok": True,
+                "config_file": str(settings.config_path) if settings.config_path else None,
+                "home": str(settings.home),
+                "executors": list(data["executors"]),
+            }
+        )
+        return
     where = settings.config_path or "defaults (no cosmoskit.yaml found)"
     output.say(f"OK: {where} is valid; {len(data['executors'])} executor(s): {', '.join(data['executors'])}")

@@ -17,7 +17,8 @@ def console() -> Any:
     if _console is None:
         from rich.console import Console
 
-        _console = Console(highlight=False, soft_wrap=False)
+        # soft wrap: a long line (a path, an id) is never broken in two; the terminal folds it if it must
+        _console = Console(highlight=False, soft_wrap=True)
     return _console
 
 
@@ -26,8 +27,16 @@ def err_console() -> Any:
     if _err_console is None:
         from rich.console import Console
 
-        _err_console = Console(stderr=True, highlight=False)
+        _err_console = Console(stderr=True, highlight=False, soft_wrap=True)
     return _err_console
+
+
+def emit_json_line(data: Any) -> None:
+    """One compact JSON object on a line of its own (for streams of events)."""
+    import orjson
+
+    sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS) + b"\n")
+    sys.stdout.flush()
 
 
 def emit_json(data: Any) -> None:
@@ -37,7 +46,32 @@ def emit_json(data: Any) -> None:
     sys.stdout.flush()
 
 
+FORMATS = ("table", "plain", "tsv", "json")
+_format: str | None = None  # what a command's --format asked for; None: a table on a terminal, plain in a pipe
+
+
+def use_format(fmt: str | None) -> None:
+    global _format
+    if fmt is not None and fmt not in FORMATS:
+        from cosmoskit._core.errors import CosmoskitError
+
+        raise CosmoskitError(f"--format {fmt!r}: one of {', '.join(FORMATS)}", exit_code=2)
+    _format = fmt
+
+
+def table_format() -> str:
+    """How tables print now: as asked, else a rich table for a person, plain columns for a pipe (a pipe
+    never gets wrapped or cut cells: `cosmoskit run list | grep failed` sees whole ids)."""
+    if _format in ("table", "plain", "tsv"):
+        return _format
+    return "table" if sys.stdout.isatty() else "plain"
+
+
 def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any]], **kw: Any) -> None:
+    fmt = table_format()
+    if fmt != "table":
+        _plain_table(list(columns), [[_cell(v) for v in row] for row in rows], tsv=fmt == "tsv")
+        return
     from rich.table import Table
 
     t = Table(title=title, title_justify="left", header_style="bold", **kw)
@@ -46,6 +80,39 @@ def table(title: str | None, columns: Iterable[str], rows: Iterable[Iterable[Any
     for row in rows:
         t.add_row(*("" if v is None else v if hasattr(v, "__rich__") else printable(str(v)) for v in row))
     console().print(t)
+
+
+def _cell(value: Any) -> str:
+    """A cell as plain text: markup gone, control characters escaped, one line."""
+    if value is None:
+        return ""
+    if hasattr(value, "plain"):
+        text = value.plain
+    else:
+        text = str(value)
+        if "[" in text:
+            from rich.text import Text
+
+            try:
+                text = Text.from_markup(text).plain
+            except Exception:  # text that only looks like markup stays as it is
+                pass
+    return printable(text).replace("\n", " ").replace("\t", " ")
+
+
+def _plain_table(columns: list[str], rows: list[list[str]], *, tsv: bool) -> None:
+    lines: list[list[str]] = [columns, *rows]
+    if tsv:
+        out = "\n".join("\t".join(line) for line in lines)
+    else:
+        widths = [max(len(line[i]) for line in lines) for i in range(len(columns))]
+        out = "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
+    sys.stdout.write(out + "\n")
+
+
+def ids(values: Iterable[str]) -> None:
+    """``-q``: only ids, one per line (for `xargs`)."""
+    sys.stdout.write("".join(f"{v}\n" for v in values))
 
 
 def say(text: str) -> None:

@@ -5,7 +5,8 @@ from typing import Optional
 
 import typer
 
-from cosmoskit._cli.common import JSON_OPTION, confirm
+from cosmoskit._cli import complete
+from cosmoskit._cli.common import FORMAT_OPTION, JSON_OPTION, QUIET_OPTION, confirm
 
 app = typer.Typer(help="Create, list, show and delete prompts.", no_args_is_help=True)
 
@@ -47,11 +48,16 @@ def list_(
     has_runs: Optional[bool] = typer.Option(None, "--has-runs/--no-runs", help="Only prompts with (or without) runs."),
     limit: int = typer.Option(50, "--limit", "-n", help="Show at most this many (0 = all)."),
     json_: bool = JSON_OPTION,
+    fmt: Optional[str] = FORMAT_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """List prompts, newest first."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
     from cosmoskit._core.queries import run_counts
+
+    output.use_format(fmt)
+    json_ = json_ or fmt == "json"
 
     needle = search.lower() if search else None
     with context.ledger().read() as tx:
@@ -64,6 +70,9 @@ def list_(
     prompts.sort(key=lambda p: p["created"], reverse=True)
     if limit:
         prompts = prompts[:limit]
+    if quiet:
+        output.ids(p["id"] for p in prompts)
+        return
     if json_:
         output.emit_json([dict(p) for p in prompts])
         return
@@ -92,7 +101,10 @@ def list_(
 
 
 @app.command("show")
-def show(prompt: str = typer.Argument(..., help="Prompt id or unique prefix."), json_: bool = JSON_OPTION) -> None:
+def show(
+    prompt: str = typer.Argument(..., help="Prompt id, name or unique prefix.", autocompletion=complete.prompts),
+    json_: bool = JSON_OPTION,
+) -> None:
     """Show one prompt with its runs."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
@@ -130,7 +142,9 @@ def show(prompt: str = typer.Argument(..., help="Prompt id or unique prefix."), 
 
 @app.command("delete")
 def delete(
-    prompt: Optional[str] = typer.Argument(None, help="Prompt id or unique prefix."),
+    prompt: Optional[str] = typer.Argument(
+        None, help="Prompt id, name or unique prefix.", autocompletion=complete.prompts
+    ),
     all_: bool = typer.Option(False, "--all", help="Delete every prompt."),
     delete_outputs: bool = typer.Option(
         False, "--delete-outputs", help="Also delete the run folders (kept by default)."

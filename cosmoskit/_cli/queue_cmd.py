@@ -4,7 +4,8 @@ from typing import Any, Optional
 
 import typer
 
-from cosmoskit._cli.common import JSON_OPTION
+from cosmoskit._cli import complete
+from cosmoskit._cli.common import FORMAT_OPTION, JSON_OPTION, QUIET_OPTION
 
 app = typer.Typer(help="The queue: list, plan, pause, resume, cancel, retry.", no_args_is_help=True)
 
@@ -28,29 +29,41 @@ def _minutes(seconds: float) -> str:
 
 
 MODEL_OPTION = typer.Option(
-    None, "--model", "-m", help="Only the runs of this model (transfer1, transfer2.5, cosmos3-nano …); "
-    "estimates still count the whole queue."
+    None,
+    "--model",
+    "-m",
+    help="Only the runs of this model (transfer1, transfer2.5, cosmos3-nano …); estimates still count the whole queue.",
+    autocompletion=complete.models,
 )
 
 
 @app.command("list")
 def list_(
     strategy: Optional[str] = typer.Option(
-        None, "--strategy", help="Plan with this strategy (default: batching.strategy)."
+        None,
+        "--strategy",
+        help="Plan with this strategy (default: batching.strategy).",
+        autocompletion=complete.strategies,
     ),
     model: Optional[str] = MODEL_OPTION,
     json_: bool = JSON_OPTION,
+    fmt: Optional[str] = FORMAT_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
     """Queued runs in the order they will run, with their model and estimated start and finish from the cost model."""
     from cosmoskit._cli import output
 
+    output.use_format(fmt)
+    json_ = json_ or fmt == "json"
     planned = _plan(strategy)
     _check_model(model)
+    if quiet:
+        output.ids(p.run["id"] for p in planned.runs if model is None or p.model == model)
+        return
     rows = [
         {
             "position": pos,
             "id": p.run["id"],
-            "run": p.run["id"],  # the same as id, as earlier releases printed it
             "prompt": p.run.get("prompt_id"),
             "operation": p.run["operation"],
             "model": p.model,
@@ -82,7 +95,7 @@ def list_(
         (
             (
                 r["position"],
-                r["run"],
+                r["id"],
                 r["model"],
                 r["priority"],
                 ",".join(r["controls"]),
@@ -102,7 +115,10 @@ def list_(
 @app.command("plan")
 def plan_(
     strategy: Optional[str] = typer.Option(
-        None, "--strategy", help="Strategy to plan with (default: batching.strategy)."
+        None,
+        "--strategy",
+        help="Strategy to plan with (default: batching.strategy).",
+        autocompletion=complete.strategies,
     ),
     model: Optional[str] = MODEL_OPTION,
     json_: bool = JSON_OPTION,
@@ -192,7 +208,10 @@ def resume() -> None:
 
 
 @app.command("cancel")
-def cancel(runs: list[str] = typer.Argument(..., help="Runs (ids or prefixes)."), json_: bool = JSON_OPTION) -> None:
+def cancel(
+    runs: list[str] = typer.Argument(..., help="Runs (ids or prefixes).", autocompletion=complete.runs),
+    json_: bool = JSON_OPTION,
+) -> None:
     """Cancel runs: queued ones at once, running ones by stopping their batch."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
@@ -206,12 +225,15 @@ def cancel(runs: list[str] = typer.Argument(..., help="Runs (ids or prefixes).")
         output.emit_json(results)
         return
     for r in results:
-        output.say(f"{r['run']}: " + ("stop requested" if r.get("stopping") else "cancelled"))
+        output.say(f"{r['id']}: " + ("stop requested" if r.get("stopping") else "cancelled"))
 
 
 @app.command("retry")
 def retry(
-    runs: list[str] = typer.Argument(..., help="Failed or cancelled runs (ids or prefixes)."), json_: bool = JSON_OPTION
+    runs: list[str] = typer.Argument(
+        ..., help="Failed or cancelled runs (ids or prefixes).", autocompletion=complete.runs
+    ),
+    json_: bool = JSON_OPTION,
 ) -> None:
     """Put failed or cancelled runs back in the queue, with fresh attempts."""
     from cosmoskit._cli import output

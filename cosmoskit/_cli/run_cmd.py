@@ -4,7 +4,8 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from cosmoskit._cli.common import JSON_OPTION, confirm, settle_orphans
+from cosmoskit._cli import complete
+from cosmoskit._cli.common import FORMAT_OPTION, JSON_OPTION, QUIET_OPTION, confirm, settle_orphans
 
 if TYPE_CHECKING:
     from cosmoskit._core.records import RunRecord
@@ -21,26 +22,50 @@ def _summary(run: RunRecord) -> str:
 @app.command("list")
 def list_(
     status: Optional[list[str]] = typer.Option(None, "--status", help="Only runs in this status (repeatable)."),
-    prompt: Optional[str] = typer.Option(None, "--prompt", help="Only runs of this prompt (id or prefix)."),
-    operation: Optional[str] = typer.Option(None, "--operation", help="Only transfer, upscale, enhance …"),
+    prompt: Optional[str] = typer.Option(
+        None, "--prompt", help="Only runs of this prompt (id, name or prefix).", autocompletion=complete.prompts
+    ),
+    operation: Optional[str] = typer.Option(
+        None, "--operation", help="Only transfer, upscale, enhance …", autocompletion=complete.operations
+    ),
+    sweep: Optional[str] = typer.Option(None, "--sweep", help="Only the runs one command made (sw_…), side by side."),
     limit: int = typer.Option(50, "--limit", "-n", help="Show at most this many (0 = all)."),
     json_: bool = JSON_OPTION,
+    fmt: Optional[str] = FORMAT_OPTION,
+    quiet: bool = QUIET_OPTION,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (a sweep's runs in the order they were made)."""
     from cosmoskit._cli import output
-    from cosmoskit._core import context
+    from cosmoskit._core import context, plugins
     from cosmoskit._core.errors import CosmoskitError
     from cosmoskit._core.ledger import RUN_STATUSES
     from cosmoskit._core.queries import list_runs
 
+    output.use_format(fmt)
     for s in status or []:
         if s not in RUN_STATUSES:
             raise CosmoskitError(f"unknown status {s!r}; one of {', '.join(RUN_STATUSES)}")
+    if operation is not None:
+        known = plugins.operation_names()
+        if operation not in known:
+            raise CosmoskitError(f"unknown operation {operation!r}; one of {', '.join(known)}")
     settle_orphans()
     with context.ledger().read() as tx:
         prompt_id = tx.resolve_prompt(prompt) if prompt else None
-        runs = list_runs(tx, status=status, prompt_id=prompt_id, operation=operation, limit=limit or None)
-    if json_:
+        runs = list_runs(
+            tx,
+            status=status,
+            prompt_id=prompt_id,
+            operation=operation,
+            sweep=sweep,
+            limit=None if sweep else limit or None,
+        )
+    if sweep:
+        runs.reverse()  # a sweep reads in the order its variations were made
+    if quiet:
+        output.ids(r["id"] for r in runs)
+        return
+    if json_ or fmt == "json":
         output.emit_json(runs)
         return
     if not runs:
@@ -65,7 +90,10 @@ def list_(
 
 
 @app.command("show")
-def show(run: str = typer.Argument(..., help="Run id or unique prefix."), json_: bool = JSON_OPTION) -> None:
+def show(
+    run: str = typer.Argument(..., help="Run id or unique prefix.", autocompletion=complete.runs),
+    json_: bool = JSON_OPTION,
+) -> None:
     """Show one run: parameters, status, batch, outputs, error."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
@@ -94,7 +122,8 @@ def show(run: str = typer.Argument(..., help="Run id or unique prefix."), json_:
 
 @app.command("rate")
 def rate(
-    run: str = typer.Argument(..., help="Run id or unique prefix."), stars: int = typer.Argument(..., help="1 to 5.")
+    run: str = typer.Argument(..., help="Run id or unique prefix.", autocompletion=complete.runs),
+    stars: int = typer.Argument(..., help="1 to 5."),
 ) -> None:
     """Rate a run from 1 to 5."""
     from cosmoskit._cli import output
@@ -110,7 +139,7 @@ def rate(
 
 @app.command("delete")
 def delete(
-    run: str = typer.Argument(..., help="Run id or unique prefix."),
+    run: str = typer.Argument(..., help="Run id or unique prefix.", autocompletion=complete.runs),
     delete_outputs: bool = typer.Option(False, "--delete-outputs", help="Also delete its run folder."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask."),
 ) -> None:
@@ -188,15 +217,26 @@ class _OperationsHelp(typer.core.TyperCommand):
 
 @app.command("create", cls=_OperationsHelp)
 def create(
-    operation: str = typer.Argument(..., help="A registered operation (see below), or a kind with --model."),
-    prompts: Optional[list[str]] = typer.Argument(None, help="Prompt ids or prefixes; several may share one batch."),
+    operation: str = typer.Argument(
+        ..., help="A registered operation (see below), or a kind with --model.", autocompletion=complete.operations
+    ),
+    prompts: Optional[list[str]] = typer.Argument(
+        None, help="Prompt ids, names or prefixes; several may share one batch.", autocompletion=complete.prompts
+    ),
     param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE, repeatable; see below."),
     model: Optional[str] = typer.Option(
-        None, "--model", "-m", help="With a kind (transfer): the model that does it (transfer1, transfer2.5, "
-        "cosmos3-nano, cosmos3-super …)."
+        None,
+        "--model",
+        "-m",
+        help="With a kind (transfer): the model that does it (transfer1, transfer2.5, cosmos3-nano, cosmos3-super …).",
+        autocompletion=complete.models,
     ),
     executor: Optional[str] = typer.Option(
-        None, "--executor", "-e", help="Executor from cosmoskit.yaml (default: default_executor)."
+        None,
+        "--executor",
+        "-e",
+        help="Executor from cosmoskit.yaml (default: default_executor).",
+        autocompletion=complete.executors,
     ),
     queue: bool = typer.Option(False, "--queue", help="Only queue the runs; a worker runs them."),
     priority: int = typer.Option(0, "--priority", help="Queue priority: higher runs first."),

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from cosmoskit._cli import complete
 from cosmoskit._cli.common import JSON_OPTION
 
 if TYPE_CHECKING:
@@ -104,7 +105,9 @@ def mismatches(label: str, batches: list[BatchRecord], status: ExecutorStatus, p
 
 
 def status(
-    host: Optional[list[str]] = typer.Option(None, "--host", help="Only these executors."),
+    host: Optional[list[str]] = typer.Option(
+        None, "--host", help="Only these executors.", autocompletion=complete.executors
+    ),
     json_: bool = JSON_OPTION,
 ) -> None:
     """Each executor: reachable or not and why, GPUs, jobs, batches and runs, disk, zombies and orphans."""

@@ -42,6 +42,15 @@ def show_runs(runs: Sequence[Mapping[str, Any]], home: Path, *, queued: bool = F
             )
         )
     output.table(None, ("run", "operation", "status", "parameters", f"output (under {home}) or reason"), rows)
+    made = [r for r in runs if r.get("result_prompt")]
+    if made:
+        from cosmoskit._core import context
+
+        with context.ledger().read() as tx:
+            for r in made:
+                prompt = tx.prompt(str(r["result_prompt"]))
+                if prompt is not None:
+                    output.say(f"{r['id']} made prompt {prompt['id']} ({output.escape(prompt['name'])})")
 
 
 def _hours(seconds: float) -> str:

@@ -10,17 +10,28 @@ from typing import Any, Optional
 
 import typer
 
+from cosmoskit._cli import complete
 from cosmoskit._cli.common import JSON_OPTION
 
 EXECUTOR_OPTION = typer.Option(
-    None, "--executor", "-e", help="Executor from cosmoskit.yaml (default: default_executor)."
+    None,
+    "--executor",
+    "-e",
+    help="Executor from cosmoskit.yaml (default: default_executor).",
+    autocompletion=complete.executors,
 )
 
 
 def transfer(
-    prompts: list[str] = typer.Argument(..., help="Prompt ids, prefixes or names; their runs share model loads."),
+    prompts: list[str] = typer.Argument(
+        ..., help="Prompt ids, prefixes or names; their runs share model loads.", autocompletion=complete.prompts
+    ),
     model: Optional[str] = typer.Option(
-        None, "--model", "-m", help="transfer1, transfer2.5, cosmos3-nano, cosmos3-super … (default: default_model)."
+        None,
+        "--model",
+        "-m",
+        help="transfer1, transfer2.5, cosmos3-nano, cosmos3-super … (default: default_model).",
+        autocompletion=complete.models,
     ),
     weights: Optional[list[str]] = typer.Option(
         None, "--weights", "-w", help="Control weights, e.g. vis=0.3,edge=0.7; repeat for several weight sets."

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,6 +30,12 @@ def settings() -> Settings:
 
         loaded = config.load(_config_option)
         loaded.check_keys()
+        if loaded.config_path is None and not os.environ.get("COSMOSKIT_HOME"):
+            # no project here: say where the work goes, once per command, on stderr (stdout stays data)
+            sys.stderr.write(
+                f"note: no cosmoskit.yaml in this folder or above; using the per-user project in "
+                f"{loaded.home} (`cosmoskit init` makes a project here)\n"
+            )
         _settings = loaded
     return _settings
 

@@ -840,7 +840,7 @@ class Engine:
                 if batch["state"] not in BATCH_ACTIVE:
                     raise CosmoskitError(f"batch {batch['id']} already ended ({batch['state']})")
                 tx.update_batch(batch["id"], stop_requested="cancelled", cancel_runs=[])
-                result = {"batch": batch["id"], "runs": batch["runs"], "stopping": True}
+                result = {"id": batch["id"], "batch": batch["id"], "runs": batch["runs"], "stopping": True}
             else:
                 run = tx.get_run(target)
                 if run["status"] == "queued":
@@ -851,7 +851,7 @@ class Engine:
                         reason="cancelled",
                         finished=timeutil.now(),
                     )
-                    return {"run": run["id"], "stopping": False, "finished_run": run}
+                    return {"id": run["id"], "stopping": False, "finished_run": run}
                 if run["status"] not in RUN_ACTIVE:
                     raise CosmoskitError(f"run {run['id']} already ended ({run['status']})")
                 batch_id = run.get("batch_id")
@@ -864,11 +864,11 @@ class Engine:
                         reason="cancelled",
                         finished=timeutil.now(),
                     )
-                    return {"run": run["id"], "stopping": False}
+                    return {"id": run["id"], "stopping": False}
                 batch = found
                 cancel_runs = sorted(set(batch.get("cancel_runs") or []) | {run["id"]})
                 tx.update_batch(batch["id"], stop_requested="cancelled", cancel_runs=cancel_runs)
-                result = {"run": run["id"], "batch": batch["id"], "stopping": True}
+                result = {"id": run["id"], "batch": batch["id"], "stopping": True}
         self.executor(batch["executor"]).cancel({**batch["handle"], "reason": "cancelled"})
         return result
 

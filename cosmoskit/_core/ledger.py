@@ -222,7 +222,17 @@ class Tx:
         self.table("prompts.json", "prompts").remove(doc_ids=_ids(prompt_id))
 
     def resolve_prompt(self, text: str) -> str:
-        return ids.resolve("ps", text, self.raw("prompts.json", "prompts").keys())
+        """A prompt by its id, its unique name (`transfer blocked` after `prompt create … --name blocked`),
+        or a unique prefix of its id, in that order."""
+        prompts = self.raw("prompts.json", "prompts")
+        if text in prompts:
+            return text
+        named = [pid for pid, p in prompts.items() if p.get("name") == text]
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            raise CosmoskitError(f"{len(named)} prompts are named {text!r} ({', '.join(sorted(named)[:3])}); use an id")
+        return self._resolve("ps", text, prompts.keys(), names=True)
 
     # ------------------------------------------------------------ runs and batches
     def _add(self, kind: str, docs: list[dict[str, Any]]) -> None:
@@ -323,7 +333,7 @@ class Tx:
         return cast(list[RunRecord], list(self.raw("active.json", "runs").values()))
 
     def resolve_run(self, text: str) -> str:
-        return ids.resolve("rs", text, self.raw("index.json", "runs").keys())
+        return self._resolve("rs", text, self.raw("index.json", "runs").keys())
 
     # batches
     def add_batch(self, doc: dict[str, Any]) -> BatchRecord:
@@ -354,7 +364,17 @@ class Tx:
         return cast(list[BatchRecord], list(self.raw("active.json", "batches").values()))
 
     def resolve_batch(self, text: str) -> str:
-        return ids.resolve("bt", text, self.raw("index.json", "batches").keys())
+        return self._resolve("bt", text, self.raw("index.json", "batches").keys())
+
+    def _resolve(self, kind: str, text: str, candidates: Iterable[str], *, names: bool = False) -> str:
+        """ids.resolve, naming the project it looked in when nothing matches (the wrong folder is the
+        usual reason)."""
+        try:
+            return ids.resolve(kind, text, candidates, names=names)
+        except CosmoskitError as exc:
+            if exc.message.startswith("no "):
+                raise CosmoskitError(f"{exc.message} in the project at {self.ledger.home}", hint=exc.hint) from None
+            raise
 
     # ------------------------------------------------------------ plugin tables
     def plugin_table(self, name: str) -> PluginTable:

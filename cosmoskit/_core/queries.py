@@ -21,6 +21,7 @@ def list_runs(
     status: Iterable[str] | None = None,
     prompt_id: str | None = None,
     operation: str | None = None,
+    sweep: str | None = None,
     limit: int | None = None,
 ) -> list[RunRecord]:
     """Runs matching the filters, newest first.
@@ -36,6 +37,7 @@ def list_runs(
             (statuses is None or run["status"] in statuses)
             and (prompt_id is None or run.get("prompt_id") == prompt_id)
             and (operation is None or run.get("operation") == operation)
+            and (sweep is None or run.get("sweep") == sweep)
         )
 
     found = [r for r in tx.raw("active.json", "runs").values() if match(r)]

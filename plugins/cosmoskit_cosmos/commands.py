@@ -49,6 +49,8 @@ def register(app: typer.Typer) -> None:
 
         if bool(from_run) == bool(video):
             raise CosmoskitError("give exactly one of --from-run RUN or --video PATH")
+        if weight is not None and not 0 <= weight <= 1:  # the option's own name, not the spec field's
+            raise CosmoskitError(f"--weight must be between 0 and 1, not {weight:g}")
         params: dict[str, Any] = {"control_weight": weight, "prompt": prompt}
         prompt_id = None
         extra: dict[str, Any] = {}

@@ -54,18 +54,31 @@ def last_error(text: str) -> str:
     return "no output and nothing in the log"
 
 
-def classify(segment: str, whole_log: str, exit_code: int | None) -> tuple[str, str, bool]:
+def classify(segment: str, whole_log: str, exit_code: int | None, *, controls: int = 1,
+             gpu_memory_gb: float | None = None) -> tuple[str, str, bool]:
     """(reason, message, retry) for a line that produced no output."""
     if contract.GUARDRAIL_LINE in segment:
         return "guardrail", "blocked by the safety guardrail (Guardrail blocked generation)", False
     if any(m in whole_log for m in contract.OOM_MARKERS):
-        return "oom", "CUDA out of memory: " + last_error(whole_log), True
+        return "oom", out_of_memory(whole_log, controls, gpu_memory_gb), True
     if not segment:
         header_error = last_error(whole_log)
         if "ValueError" in header_error or "usage:" in whole_log or exit_code == 2:
             return "validation", "the model rejected its input: " + header_error, False
         return "not_reached", "the model process ended before this line: " + header_error, True
     return "crash", "the model process failed on this line: " + last_error(segment), True
+
+
+def out_of_memory(log: str, controls: int, gpu_memory_gb: float | None) -> str:
+    """What a person can do about an out-of-memory, with the model's own line (not torchrun's last words)."""
+    lines = [ln.strip() for ln in log.splitlines()]
+    line = next((ln for ln in lines if contract.OOM_MARKERS[0] in ln), "") or next(
+        (ln for ln in lines if any(m in ln for m in contract.OOM_MARKERS)), "")
+    gpu = f" on a {gpu_memory_gb:g} GB GPU" if gpu_memory_gb else ""
+    return (f"out of memory with {controls} control network(s) loaded{gpu}: it is retried with fewer controls "
+            "per batch; if it fails alone, use fewer controls, the offload flags "
+            "(--param offload_diffusion_transformer=true) or a bigger GPU"
+            + (f" [{line[:160]}]" if line else ""))
 
 
 def not_a_result(video: Path, log: str, **expect: Any) -> str | None:

@@ -28,6 +28,16 @@ def upsampled_text(log: str) -> str | None:
     return None
 
 
+def enhanced_name(parent: str, taken: set[str]) -> str:
+    """``<parent>-enhanced``, numbered when taken (``-enhanced-2`` …): one naming, whatever the parent's."""
+    base = f"{parent}-enhanced"
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
 class Enhance(Operation):
     name = "enhance"
     description = "Cosmos prompt upsampler: a richer prompt from the text and the first frames of its video"
@@ -95,10 +105,8 @@ class Enhance(Operation):
             history = list(parent.get("history") or []) + [{"text": parent["text"], "replaced": api.now(), "by_run": run["id"]}]
             tx.update_prompt(parent["id"], {"text": text, "history": history})
             return {"result_prompt": parent["id"]}
-        from cosmoskit.api import name_from_text
-
         child = {k: v for k, v in parent.items() if k not in ("id", "created", "history")}
         child.update(text=text, parent_prompt=parent["id"], history=[], enhanced_by=run["id"],
-                     name=name_from_text(parent["name"] + " enhanced", {p["name"] for p in tx.prompts()}))
+                     name=enhanced_name(parent["name"], {p["name"] for p in tx.prompts()}))
         child = tx.add_prompt(child)
         return {"result_prompt": child["id"]}

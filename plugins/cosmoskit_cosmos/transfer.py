@@ -186,6 +186,7 @@ class Transfer(Operation):
         return argv
 
     def collect(self, job: Any, exit_code: int | None, log: str) -> list[Outcome]:
+        job_controls = {c for r in job.runs for c in (r.get("params") or {}).get("weights", {})}
         outputs = job.local("outputs")
         header, segments = split_log(log)
         batch_mode = len(job.runs) > 1
@@ -204,7 +205,8 @@ class Transfer(Operation):
                 copy_generated_controls(folder, files)
                 outcomes.append(Outcome(run["id"], True, files))
             else:
-                reason, message, retry = classify(segment, log, exit_code)
+                reason, message, retry = classify(segment, log, exit_code, controls=len(job_controls),
+                                                  gpu_memory_gb=self.settings.get("batching.gpu_memory_gb"))
                 if video.exists() and reason in ("not_reached", "crash"):
                     # it began writing, then died (a full disk, a killed process): say what is wrong with it
                     message = f"{message}; its output is not a result: {problem}"

@@ -442,5 +442,10 @@ def run_command(*, prompts: list[str], statuses: list[str], since: str | None, o
     if open_browser:
         import webbrowser
 
-        webbrowser.open(index.as_uri())
+        try:
+            opened = webbrowser.open(index.as_uri())
+        except webbrowser.Error:
+            opened = False
+        if not opened:  # a server with no display, no browser installed: say where the page is
+            api.warn(f"no web browser could be opened here; open {index} yourself")
     return report
