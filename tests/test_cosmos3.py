@@ -10,8 +10,8 @@ import signal
 from pathlib import Path
 
 import pytest
-
-from conftest import configure, ledger_batches, ledger_runs, make_prompt as prompt, running_batch, spawn, wait_for
+from conftest import configure, ledger_batches, ledger_runs, running_batch, spawn, wait_for
+from conftest import make_prompt as prompt
 
 EXAMPLES = Path(__file__).parent / "contract_examples" / "cosmos3"
 
@@ -139,11 +139,12 @@ def test_mixing_hint_sets_costs_nothing(project, cli, videos):
 
 
 def test_cost_model_is_cosmos3s_own(project):
+    from cosmoskit_cosmos3 import contract
+    from cosmoskit_cosmos3.operation import Nano, Super
+
     from cosmoskit._core import context
     from cosmoskit._core.costmodel import CostModel
     from cosmoskit._core.strategy import Item
-    from cosmoskit_cosmos3 import contract
-    from cosmoskit_cosmos3.operation import Nano, Super
 
     assert [contract.round_chunk(c) for c in (93, 94, 121, 101, 1)] == [93, 97, 121, 101, 1]
     assert [contract.chunks(t) for t in (1, 8, 93, 94, 185, 186)] == [1, 1, 1, 2, 2, 3]
@@ -196,7 +197,7 @@ def test_a_batch_of_mixed_hints_end_to_end(project, cli, videos):
     assert [r["status"] for r in runs] == ["completed"] * 3 and len({r["batch_id"] for r in runs}) == 1
     for run in runs:
         folder = project / "outputs" / f"run_{run['id']}"
-        assert list(run["outputs"])[0] == "output.mp4"
+        assert next(iter(run["outputs"])) == "output.mp4"
         for f in ("output.mp4", "sample_args.json", "sample_outputs.json", "batch.jsonl", "command.json",
                   "logs/run.log", "logs/debug.log", *(f"control_{h}.mp4" for h in run["params"]["weights"])):
             assert (folder / f).is_file(), f

@@ -6,7 +6,6 @@ import json
 import shutil
 
 import pytest
-
 from conftest import configure
 
 
@@ -20,7 +19,7 @@ from conftest import configure
 def test_a_model_checks_its_own_weights_with_the_line(data, problem):
     from cosmoskit_dropfolder import sidecar
 
-    side, problems = sidecar.check(data, "cosmos.yaml", {("model",): 3, ("weights",): 4, ("guidance",): 5})
+    _side, problems = sidecar.check(data, "cosmos.yaml", {("model",): 3, ("weights",): 4, ("guidance",): 5})
     assert any(problem in p.text for p in problems), problems
     assert all(p.at is not None for p in problems)
 

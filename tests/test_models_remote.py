@@ -11,9 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from conftest import (configure, ledger_batches, ledger_runs, make_prompt as prompt, running_batch, slurm_executor,
-                      spawn, ssh_executor, wait_for)
+from conftest import (
+    configure,
+    ledger_batches,
+    ledger_runs,
+    running_batch,
+    slurm_executor,
+    spawn,
+    ssh_executor,
+    wait_for,
+)
+from conftest import make_prompt as prompt
 
 PLACES = [pytest.param("ssh", marks=pytest.mark.sshd), pytest.param("slurm", marks=pytest.mark.slurm)]
 
@@ -63,7 +71,7 @@ def test_transfer25_guardrail_block_mid_batch_abort_and_relaunch(project, cli, t
     third = folder / json.loads((folder / "batch.jsonl").read_text().splitlines()[2])["video_path"]
     third.unlink()  # a hard link into the place's store: replaced, never written through
     third.write_bytes(b"not a video any more")
-    out, err = client.communicate(timeout=600)
+    _out, err = client.communicate(timeout=600)
     runs = [ledger_runs()[r] for r in batch["runs"]]
     assert [r["status"] for r in runs] == ["completed", "failed", "completed", "completed"], (runs, err)
     assert runs[1]["reason"] == "guardrail" and "GUARDRAIL BLOCKED" in runs[1]["error"]

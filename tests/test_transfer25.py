@@ -9,8 +9,8 @@ import signal
 from pathlib import Path
 
 import pytest
-
-from conftest import (configure, ledger_batches, ledger_runs, make_prompt as prompt, running_batch, spawn, wait_for)
+from conftest import configure, ledger_batches, ledger_runs, running_batch, spawn, wait_for
+from conftest import make_prompt as prompt
 
 EXAMPLES = Path(__file__).parent / "contract_examples" / "transfer2.5"
 
@@ -121,15 +121,16 @@ def test_mixed_control_sets_and_the_multi_control_model(project, cli, videos):
 
 
 def test_cost_model_is_transfer25s_own():
+    from cosmoskit_transfer25 import contract
+
     from cosmoskit._core.costmodel import CostModel
     from cosmoskit._core.strategy import Item
-    from cosmoskit_transfer25 import contract
 
     assert [contract.chunks(t) for t in (1, 93, 94, 121, 185, 186, 5000, 9000)] == [1, 1, 2, 2, 2, 3, 55, 55]
 
     class Settings:
         def section(self, name, schema):
-            from cosmoskit._core.schema import apply, Located
+            from cosmoskit._core.schema import Located, apply
 
             return apply(schema, {}, Located(None), f"{name}.", None)
 
@@ -198,7 +199,7 @@ def test_a_batch_end_to_end(project, cli, videos):
     for run in runs:
         folder = project / "outputs" / f"run_{run['id']}"
         name = run["id"]
-        assert list(run["outputs"])[0] == "output.mp4"
+        assert next(iter(run["outputs"])) == "output.mp4"
         for f in ("output.mp4", f"{name}.json", f"{name}.txt", f"{name}_control_edge.mp4",
                   f"{name}_control_depth.mp4", "batch.jsonl", "command.json", "logs/run.log", "logs/debug.log"):
             assert (folder / f).is_file(), f
@@ -251,7 +252,7 @@ def test_a_process_that_dies_mid_batch_relaunches_what_it_never_ran_once(project
     staged = first / second
     staged.unlink()  # a hard link into the store: replace it, never write through it
     staged.write_bytes(b"not a video any more")
-    out, err = client.communicate(timeout=300)
+    _out, err = client.communicate(timeout=300)
     assert client.returncode == 0, err
     runs = [ledger_runs()[r] for r in batch["runs"]]
     assert [r["status"] for r in runs] == ["completed"] * 3, runs
