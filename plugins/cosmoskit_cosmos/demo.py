@@ -101,7 +101,7 @@ def run_demo(folder: Path, *, json_: bool = False) -> None:
         results: list[dict[str, Any]] = list(transfers)
         for name in other_models():
             cls = api.operation_class(name)
-            more = [d for prompt, weights in zip(prompts, cls.demo_weights)
+            more = [d for prompt, weights in zip(prompts, cls.demo_weights, strict=False)
                     for d in engine.new_runs(name, [prompt["id"]], {"weights": weights})]
             say(f"{cls.model}: the same prompts, one batch of {len(more)} runs …")
             results += engine.run_now(more, quiet=json_)
