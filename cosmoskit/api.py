@@ -37,6 +37,7 @@ _NAMES: dict[str, str] = {
     "PollResult": "_core.executor:PollResult",
     "Progress": "_core.executor:Progress",
     "model_options": "_core.executor:model_options",
+    "gpus_problem": "_core.slots:gpus_problem",
     "ExecutorStatus": "_core.hoststatus:ExecutorStatus",
     "GPU": "_core.hoststatus:GPU",
     "HostJob": "_core.hoststatus:HostJob",
@@ -228,6 +229,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from cosmoskit._core.schema import between as between
     from cosmoskit._core.schema import non_negative as non_negative
     from cosmoskit._core.schema import positive as positive
+    from cosmoskit._core.slots import gpus_problem as gpus_problem
     from cosmoskit._core.sections import Section as Section
     from cosmoskit._core.strategy import Batch as Batch
     from cosmoskit._core.strategy import BatchingStrategy as BatchingStrategy

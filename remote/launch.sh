@@ -13,6 +13,8 @@
 # Writes  launcher.pid   this script's pid (also its process group: setsid made it a session leader)
 #         batch.log      everything the model prints
 #         stop_reason    "cancelled" or "timeout" when the batch was stopped
+#         started_at, model_started_at, model_exited_at, finished_at   UTC times to the millisecond:
+#                        what `cosmoskit calibrate` fits the cost model to
 #         exit_code      last, atomically: its presence means the batch is over
 set -u
 cd "$1" || exit 97
@@ -36,7 +38,12 @@ if [ -n "${RUN_DIR:-}" ]; then
   cd "$RUN_DIR" || { say "cannot enter $RUN_DIR"; finish 96; exit 96; }
 fi
 
-say "batch ${BATCH_ID:-?} starting, runtime ${RUNTIME:-?}, container ${CONTAINER:-}"
+say "batch ${BATCH_ID:-?} starting, runtime ${RUNTIME:-?}, container ${CONTAINER:-}${CUDA_VISIBLE_DEVICES:+, GPUs $CUDA_VISIBLE_DEVICES}"
+if [ -s "$BATCH_DIR/stop_reason" ]; then  # stopped between staging and starting: never start the model
+  say "stop requested before the model started: $(cat "$BATCH_DIR/stop_reason")"
+  finish 143
+  exit 143
+fi
 
 CHILD=""
 stop_model() {
@@ -54,6 +61,7 @@ stop_model() {
 trap 'stop_model cancelled' TERM INT HUP
 
 # setsid gives the model its own process group, so a stop reaches torchrun's workers too.
+date -u +%Y-%m-%dT%H:%M:%S.%3NZ > model_started_at
 setsid "${CMD[@]}" &
 CHILD=$!
 
@@ -74,6 +82,7 @@ fi
 wait "$CHILD"; CODE=$?
 # A trapped signal interrupts `wait`; keep waiting until the model has really exited.
 while kill -0 "$CHILD" 2> /dev/null; do wait "$CHILD"; CODE=$?; done
+date -u +%Y-%m-%dT%H:%M:%S.%3NZ > "$BATCH_DIR/model_exited_at"
 [ -n "$WATCHDOG" ] && kill "$WATCHDOG" 2> /dev/null
 
 say "model exited with code $CODE"

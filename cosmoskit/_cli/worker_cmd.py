@@ -40,7 +40,7 @@ def worker(
         sys.stderr.flush()
 
     w = Worker(context.settings(), context.ledger(), executors=host or None, strategy=strategy, log=log)
-    log(f"worker serving {', '.join(w.slots)} with strategy {strategy or context.settings().get('batching.strategy')}")
+    log(f"worker serving {', '.join(w.places)} with strategy {strategy or context.settings().get('batching.strategy')}")
     w.run(once=once)
     log(f"worker done: launched {len(w.launched)} batch(es)")
     if json_:

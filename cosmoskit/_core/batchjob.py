@@ -32,7 +32,9 @@ class BatchJob:
 
     ``dir`` is the batch folder on this machine; ``remote_root`` is the same
     folder as the model process sees it (identical for the local executor).
-    ``model`` holds the executor's model settings (checkpoint_dir, num_gpus …).
+    ``model`` holds the executor's model settings (checkpoint_dir, num_gpus …); ``gpus`` the GPUs of
+    the place the batch is pinned to (the runtime's ``place["gpus"]`` and ``CUDA_VISIBLE_DEVICES`` say
+    so to the model).
     """
 
     id: str
@@ -46,6 +48,7 @@ class BatchJob:
     container: str = ""  # the name a containerised model process gets (unique per batch)
     tools: dict[str, str] = field(default_factory=dict)  # files cosmoskit ships (local path -> path at the place)
     place: Executor | None = None
+    gpus: list[str] = field(default_factory=list)  # GPU indices at the place it is pinned to (empty: not pinned)
 
     def ship_tool(self, local: Path) -> str:
         """Ship one of cosmoskit's own files (the emulator …) to the place; return its path there."""

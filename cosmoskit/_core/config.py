@@ -118,6 +118,11 @@ CORE_SCHEMA: dict[str, Any] = {
         "backoff_seconds": Field(
             float, 10.0, "first wait after a transient host failure (doubles)", check=non_negative
         ),
+        "stage_ahead": Field(
+            bool,
+            True,
+            "while a batch runs on a GPU slot, stage the next one there and start it the moment the model exits",
+        ),
     },
 }
 

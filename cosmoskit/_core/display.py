@@ -77,7 +77,7 @@ class BatchDisplay:
                 (self.progress.console.print if self.progress else self._plain)(data["line"])
             return
         if not self.live:
-            if kind in ("staging", "launched", "fetching", "finished", "timeout"):
+            if kind in ("waiting", "staging", "launched", "fetching", "finished", "timeout"):
                 self._plain(f"[{kind}] " + " ".join(f"{k}={v}" for k, v in data.items() if k != "handle"))
             return
         p = self.progress
@@ -122,6 +122,8 @@ class BatchDisplay:
                 p.update(
                     self.tasks["fetch"], total=1, completed=1, detail=f"{data['completed']}/{data['runs']} completed"
                 )
+        elif kind == "waiting":
+            p.console.print(f"[yellow]waiting for a free GPU slot: {data['reason']}[/yellow]")
         elif kind == "unreachable":
             p.console.print(f"[yellow]host unreachable, retrying: {data['error']}[/yellow]")
         elif kind == "timeout":

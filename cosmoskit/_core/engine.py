@@ -13,7 +13,7 @@ import shlex
 import shutil
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -40,6 +40,7 @@ from cosmoskit._core.queries import prompts_of, run_folder
 from cosmoskit._core.records import BatchRecord, PromptRecord, RunRecord
 from cosmoskit._core.remotefiles import LAUNCHER
 from cosmoskit._core.runtime import Runtime, env_name_problem
+from cosmoskit._core.slots import NoFreeSlot, Slots, allocate, docker_gpus, leases_of, slots_for
 from cosmoskit._core.strategy import Batch
 
 Event = Callable[[str, dict[str, Any]], None]
@@ -129,6 +130,7 @@ class Engine:
         self._executors: dict[str, Executor] = {}
         self._runtimes: dict[str, Runtime] = {}
         self._checked: dict[tuple[str, str], list[tuple[Requirement, bool]]] = {}
+        self._devices: dict[str, list[str] | None] = {}
 
     # ------------------------------------------------------------------ plugins
     def operation(self, name: str) -> Operation:
@@ -297,17 +299,21 @@ class Engine:
         on_event: Event = _quiet,
         partial: bool = False,
         max_attempts: int | None = None,
+        stage_behind: Collection[str] = (),
     ) -> BatchRecord:
-        """Claim queued runs (or insert new ``docs`` already claimed), stage and start one batch.
+        """Claim queued runs (or insert new ``docs`` already claimed) and a GPU slot, stage and start one batch.
 
-        The batch record with its handle is in the ledger before anything is
-        started; if staging or launching fails, the runs go back to the queue
-        (or fail, for input problems or once ``max_attempts`` is spent) and the
-        error is raised.  With ``partial``, runs another process claimed first
-        are left out instead of failing the claim.
+        The batch record with its handle and its GPUs (the lease, slots.py) is in the ledger before
+        anything is started; if staging or launching fails, the runs go back to the queue (or fail, for
+        input problems or once ``max_attempts`` is spent) and the error is raised.  With ``partial``, runs
+        another process claimed first are left out instead of failing the claim.  Every slot taken raises
+        ``NoFreeSlot``, unless the batch may be staged behind a running one of ``stage_behind`` (batches
+        the caller follows): then it is returned ``staged``, and the caller calls ``start_staged`` when that
+        one's model exits.
         """
         ex = self.executor(executor)
         me = owner.me()
+        devices = self.gpu_devices(ex)
         with self.ledger.transaction() as tx:
             if docs is not None:
                 for d in docs:
@@ -332,6 +338,10 @@ class Engine:
             op = self.operation(runs[0]["operation"])
             if not op.batchable and len(runs) > 1:
                 raise CosmoskitError(f"{op.name} runs one at a time; got {len(runs)}")
+            slots = self.slots_at(op, ex, devices)
+            grant = allocate(slots, leases_of(tx.active_batches(), ex.label), behind=stage_behind)
+            if grant is None:
+                raise NoFreeSlot(f"every GPU slot on {ex.label} is taken")
             batch = tx.add_batch(
                 {
                     "operation": op.name,
@@ -341,6 +351,9 @@ class Engine:
                     "strategy": strategy,
                     "state": "staging",
                     "owner": me,
+                    "devices": list(grant.devices),
+                    "pinned": slots.pinned,
+                    "after": grant.after,
                     "handle": {},
                     "log_path": None,
                     "started": None,
@@ -381,18 +394,93 @@ class Engine:
                     "transfer", {"label": label, "done": done, "total": total}
                 ),
             )
+            if grant.after is not None:
+                with self.ledger.transaction() as tx:
+                    batch = tx.update_batch(bid, state="staged", staging=figures or {})
+                on_event("staged", {"batch": bid, "after": grant.after})
+                return batch
             extra = ex.launch(job)
         except BaseException as exc:
             self._abort_launch(bid, exc, max_attempts)
             raise
-        handle.update(extra or {})
+        with self.ledger.transaction() as tx:
+            tx.update_batch(bid, staging=figures or {})
+        return self._started(bid, {**handle, **(extra or {})}, on_event)
+
+    def _started(self, batch_id: str, handle: dict[str, Any], on_event: Event) -> BatchRecord:
         stamp = timeutil.now()
         with self.ledger.transaction() as tx:
-            batch = tx.update_batch(bid, handle=handle, state="running", started=stamp, staging=figures or {})
-            for r in runs:
-                tx.update_run(r["id"], status="running", started=stamp)
-        on_event("launched", {"batch": bid, "handle": handle})
+            batch = tx.update_batch(batch_id, handle=handle, state="running", started=stamp, after=None)
+            for rid in batch["runs"]:
+                run = tx.run(rid)
+                if run is not None and run["status"] == "staging":
+                    tx.update_run(rid, status="running", started=stamp)
+        on_event("launched", {"batch": batch_id, "handle": handle})
         return batch
+
+    def start_staged(
+        self, batch_id: str, *, on_event: Event = _quiet, max_attempts: int | None = None
+    ) -> BatchRecord | None:
+        """Start a staged batch (the one before it on its GPUs has exited); None if it is no longer staged
+        (cancelled meanwhile).  A failed start sends its runs back to the queue, as a failed launch does."""
+        with self.ledger.transaction() as tx:
+            batch = tx.batch(batch_id)
+            if batch is None or batch["state"] != "staged":
+                return None
+            batch = tx.update_batch(batch_id, state="staging", after=None)
+        try:
+            extra = self.executor(batch["executor"]).launch(self.job_for(batch))
+        except BaseException as exc:
+            self._abort_launch(batch_id, exc, max_attempts)
+            raise
+        return self._started(batch_id, {**batch["handle"], **(extra or {})}, on_event)
+
+    def unstage(self, batch_id: str, why: str, *, cancel: Iterable[str] = ()) -> list[str]:
+        """A staged batch that will not start (cancelled, its slot or its process gone): its runs go back to
+        the queue as if never claimed (the attempt does not count), those in ``cancel`` are cancelled.
+        Returns the runs requeued."""
+        with self.ledger.transaction() as tx:
+            return self._unstage(tx, batch_id, why, set(cancel))
+
+    @staticmethod
+    def _unstage(tx: Tx, batch_id: str, why: str, cancel: set[str]) -> list[str]:
+        batch = tx.batch(batch_id)
+        if batch is None or batch["state"] != "staged":
+            return []
+        requeued, stamp = [], timeutil.now()
+        for rid in batch["runs"]:
+            run = tx.run(rid)
+            if run is None or run["status"] not in RUN_ACTIVE:
+                continue
+            if rid in cancel:
+                tx.update_run(
+                    rid, status="cancelled", error="cancelled on request", reason="cancelled", finished=stamp
+                )
+            else:
+                attempts = max(0, int(run.get("attempts") or 1) - 1)
+                tx.update_run(rid, status="queued", batch_id=None, attempts=attempts, executor=None)
+                requeued.append(rid)
+        tx.update_batch(batch_id, state="cancelled", error=f"never started: {why}", finished=stamp)
+        return requeued
+
+    def gpu_devices(self, ex: Executor) -> list[str] | None:
+        """The GPUs batches are pinned to at ``ex`` (asked once per engine; None: unpinned slots)."""
+        if ex.label not in self._devices:
+            self._devices[ex.label] = ex.gpu_devices()
+        return self._devices[ex.label]
+
+    def slots_at(self, op: Operation, ex: Executor, devices: list[str] | None = None) -> Slots:
+        """The slots ``ex`` offers batches of ``op`` (one per ``num_gpus`` GPUs); refuses a model that needs
+        more GPUs than the place has."""
+        devices = devices if devices is not None else self.gpu_devices(ex)
+        need = int(self.model_at(op, ex).get("num_gpus") or 1)
+        slots = slots_for(devices, need, ex.concurrency())
+        if not slots.groups:
+            raise CosmoskitError(
+                f"{ex.label} has {len(devices or [])} GPU(s); {op.model or op.name} there needs {need} per batch",
+                hint=f"lower num_gpus, or list more GPUs in executors.{ex.label}.gpus",
+            )
+        return slots
 
     def _abort_launch(self, batch_id: str, exc: BaseException, max_attempts: int | None = None) -> None:
         """Staging or launching failed: input problems fail the runs, anything else requeues them
@@ -441,6 +529,7 @@ class Engine:
             self.model_at(op, ex),
             container=container_name(op.name, batch["id"]),
             place=ex,
+            gpus=list(batch.get("devices") or []) if batch.get("pinned") else [],
         )
         job.remote_root = (batch.get("handle") or {}).get("batch_dir") or ex.remote_dir(job)
         return job
@@ -489,7 +578,10 @@ class Engine:
         job.dir.mkdir(parents=True, exist_ok=True)
         argv = job.operation.prepare(job)
         runtime = self.runtime(job.operation.runtime or job.model.get("runtime"))
-        launch = runtime.command(argv, job, ex.host_facts())
+        facts = ex.host_facts()
+        if job.gpus:
+            facts["gpus"] = docker_gpus(job.gpus)
+        launch = runtime.command(argv, job, facts)
         job.write_json(
             COMMAND_JSON,
             {
@@ -515,6 +607,8 @@ class Engine:
             "TIMEOUT_SECONDS": str(int(self.settings.get("timeouts.batch_seconds"))),
         }
         lines = [f"{k}={shlex.quote(str(v))}" for k, v in env.items()]
+        if job.gpus:  # the process and its children see only their slot's GPUs (a container: --gpus)
+            lines.append(f"export CUDA_VISIBLE_DEVICES={','.join(job.gpus)}")
         # the runtime's own exports last: they are what makes its command work (PYTHONPATH …)
         for key, value in {**(job.model.get("env") or {}), **launch.env}.items():
             problem = env_name_problem(key)
@@ -556,11 +650,14 @@ class Engine:
         max_attempts: int = 2,
         poll_seconds: float | None = None,
         stop: Any = None,
+        on_exit: Callable[[str], None] | None = None,
     ) -> dict[str, Outcome]:
         """Watch a running batch to its end (streaming its log into progress events), then finish it.
 
-        With ``stop`` (an Event) set, it returns without finishing: the batch goes on where it
-        runs and the next process to look reattaches."""
+        ``on_exit(batch_id)`` is called the moment its model is seen to have exited, before the outputs
+        are fetched: the worker starts the batch staged behind it there.  With ``stop`` (an Event) set,
+        it returns without finishing: the batch goes on where it runs and the next process to look
+        reattaches."""
         poll_seconds = poll_seconds or float(self.settings.get("timeouts.poll_seconds"))
         with self.ledger.transaction() as tx:
             batch = tx.batch(batch_id)
@@ -581,7 +678,7 @@ class Engine:
         unreachable = 0.0
         while True:
             try:
-                result = ex.poll(handle)
+                result = ex.wait(handle, delay)  # returns at once when the model exits
             except CosmoskitError as exc:
                 # The host may be rebooting or the link down: the batch lives on there, so keep trying.
                 if stop is not None and stop.is_set():
@@ -593,6 +690,9 @@ class Engine:
             unreachable = 0.0
             if result.state == "vanished":
                 result = self._confirm_vanished(ex, handle, result)
+            if result.state != "running" and on_exit is not None:
+                on_exit(batch_id)
+                on_exit = None
             try:
                 data, offset = ex.read_log(handle, offset)
             except CosmoskitError:
@@ -619,10 +719,6 @@ class Engine:
                 stopping = True
                 on_event("timeout", {"batch": batch_id})
                 self._stop(batch_id, "timeout")
-            if stop is not None:
-                stop.wait(delay)
-            else:
-                time.sleep(delay)
             delay = min(delay * 1.5, poll_seconds)
         return self.finish(batch_id, result, on_event=on_event, max_attempts=max_attempts)
 
@@ -744,6 +840,8 @@ class Engine:
         for name in ("spec.json", "batch.jsonl", COMMAND_JSON):
             if job.local(name).exists():
                 link_or_copy(job.local(name), folder / name)
+            else:  # a relaunch's folder holds only what this batch ran, never an earlier attempt's spec
+                (folder / name).unlink(missing_ok=True)
         logs = folder / "logs"
         logs.mkdir(exist_ok=True)
         (logs / "batch.log").write_text(log, encoding="utf-8")
@@ -808,10 +906,22 @@ class Engine:
             if only_orphans and owner.alive(watcher) and not owner.is_me(watcher):
                 seen[batch["id"]] = "followed by another process"
                 continue
-            if batch["state"] == "staging" and not (batch.get("handle") or {}).get("batch_dir"):
-                self._abort_launch(batch["id"], CosmoskitError("the launching process died before staging"))
-                seen[batch["id"]] = "requeued (never launched)"
+            if batch["state"] == "staged":
+                self.unstage(batch["id"], "the process that staged it died")
+                seen[batch["id"]] = "requeued (staged, never started)"
                 continue
+            if batch["state"] == "staging" and not (batch.get("handle") or {}).get("batch_dir"):
+                # The ledger may be older than the launch (a restored backup): look where it would run.
+                try:
+                    found = self._found_launcher(batch)
+                except CosmoskitError as exc:  # cannot look: never relaunch what may be running there
+                    seen[batch["id"]] = f"unreachable: {exc}"
+                    continue
+                if found is None:
+                    self._abort_launch(batch["id"], CosmoskitError("the launching process died before staging"))
+                    seen[batch["id"]] = "requeued (never launched)"
+                    continue
+                batch = found
             try:
                 result = self.executor(batch["executor"]).poll(batch["handle"])
             except CosmoskitError as exc:
@@ -831,6 +941,30 @@ class Engine:
                 seen[batch["id"]] = "finished" if result.state == "exited" else "vanished: unfinished runs requeued"
         return seen
 
+    def _found_launcher(self, batch: BatchRecord) -> BatchRecord | None:
+        """A staging batch the ledger holds no handle for whose launcher nevertheless started at its place
+        (a ledger restored from a backup older than the launch): recorded as running, so it is followed
+        to its end and never launched a second time; None if nothing started there.  Raises
+        ``CosmoskitError`` when the place cannot be reached."""
+        ex = self.executor(batch["executor"])
+        job = self.job_for(batch)
+        handle = {
+            "executor": ex.label,
+            "type": ex.name,
+            "batch_dir": ex.remote_dir(job),
+            "container": job.container,
+            **ex.handle_base(),
+        }
+        if ex.poll(handle).state == "vanished":
+            return None
+        with self.ledger.transaction() as tx:
+            found = tx.update_batch(batch["id"], handle=handle, log_path=str(job.local(LOG)), state="running")
+            for rid in found["runs"]:
+                run = tx.run(rid)
+                if run is not None and run["status"] == "staging":
+                    tx.update_run(rid, status="running")
+        return found
+
     # ------------------------------------------------------------------ cancelling
     def cancel(self, target: str) -> dict[str, Any]:
         """Cancel a run (queued: at once; in a batch: its batch is stopped, the others requeued) or a whole batch."""
@@ -839,6 +973,9 @@ class Engine:
                 batch = tx.get_batch(target)
                 if batch["state"] not in BATCH_ACTIVE:
                     raise CosmoskitError(f"batch {batch['id']} already ended ({batch['state']})")
+                if batch["state"] == "staged":  # nothing runs yet: its runs are cancelled at once
+                    self._unstage(tx, batch["id"], "cancelled", set(batch["runs"]))
+                    return {"id": batch["id"], "batch": batch["id"], "runs": batch["runs"], "stopping": False}
                 tx.update_batch(batch["id"], stop_requested="cancelled", cancel_runs=[])
                 result = {"id": batch["id"], "batch": batch["id"], "runs": batch["runs"], "stopping": True}
             else:
@@ -866,6 +1003,9 @@ class Engine:
                     )
                     return {"id": run["id"], "stopping": False}
                 batch = found
+                if batch["state"] == "staged":  # the others go back to the queue, never having started
+                    self._unstage(tx, batch["id"], f"run {run['id']} was cancelled", {run["id"]})
+                    return {"id": run["id"], "batch": batch["id"], "stopping": False}
                 cancel_runs = sorted(set(batch.get("cancel_runs") or []) | {run["id"]})
                 tx.update_batch(batch["id"], stop_requested="cancelled", cancel_runs=cancel_runs)
                 result = {"id": run["id"], "batch": batch["id"], "stopping": True}

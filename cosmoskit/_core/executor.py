@@ -157,8 +157,27 @@ class Executor(ABC):
         return {}
 
     def concurrency(self) -> int:
-        """How many batches this place runs at once (a Slurm cluster queues several)."""
+        """How many batches run at once at a place whose GPUs are not pinned (``gpu_devices`` is None):
+        a Slurm cluster, which does its own placement, queues several."""
         return 1
+
+    def gpu_devices(self) -> list[str] | None:
+        """The GPU indices at this place that batches are pinned to, one batch per ``num_gpus`` of them
+        (cosmoskit/_core/slots.py); None when the place does its own placement (Slurm) or its GPUs are
+        unknown: then ``concurrency()`` batches run at once, unpinned.
+
+        The default reads the entry's ``gpus:`` (a count, or indices) and, for ``all``, asks
+        ``nvidia-smi`` at the place through ``shell``; asked once per engine."""
+        from cosmoskit._core.slots import parse_gpus
+
+        value = self.config.get("gpus")
+        devices = parse_gpus(value)
+        if devices is not None or value is None or type(self).shell is Executor.shell:
+            return devices
+        # an unreachable place raises: asked again at the next launch, not remembered as "no GPUs"
+        code, out = self.shell("nvidia-smi --query-gpu=index --format=csv,noheader 2>/dev/null")
+        found = [line.strip() for line in out.splitlines() if line.strip().isdigit()]
+        return found if code == 0 and found else None
 
     # -- where -----------------------------------------------------------------
     @abstractmethod
@@ -198,6 +217,23 @@ class Executor(ABC):
         """Is the batch running, exited (with its code) or vanished?
 
         Raise ``CosmoskitError`` when the place cannot be reached."""
+
+    def wait(self, handle: dict[str, Any], timeout: float) -> PollResult:
+        """Return as soon as the batch is no longer running, or after about ``timeout`` seconds with its
+        state: how a follower notices an exit at once (and starts the batch staged behind it).
+
+        The default polls every 0.2 s; ``local`` waits on the launcher process itself and ``ssh`` waits on
+        the host, so neither adds a polling delay.  Raise ``CosmoskitError`` when the place cannot be
+        reached."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.poll(handle)
+            left = deadline - time.monotonic()
+            if result.state != "running" or left <= 0:
+                return result
+            time.sleep(min(0.2, left))
 
     @abstractmethod
     def read_log(self, handle: dict[str, Any], offset: int) -> tuple[bytes, int]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from cosmoskit._core import owner
 from cosmoskit._core.display import BatchDisplay
 from cosmoskit._core.engine import Engine
@@ -9,8 +11,10 @@ from cosmoskit._core.errors import EXIT_INTERRUPTED, CosmoskitError
 from cosmoskit._core.ledger import RUN_ACTIVE, RUN_TERMINAL
 from cosmoskit._core.planning import plan
 from cosmoskit._core.queries import prompts_of
-from cosmoskit._core.records import RunRecord
+from cosmoskit._core.records import BatchRecord, RunRecord
+from cosmoskit._core.slots import NoFreeSlot
 
+SLOT_RECHECK_SECONDS = 0.5  # a look at the ledger's leases; cheap, and a freed slot is taken within it
 RELAUNCHES = 1  # issue: lines without output are relaunched once as a smaller batch, then failed
 
 
@@ -83,7 +87,7 @@ def _run_now(
                 with BatchDisplay([{"id": i} for i in ids], show_log=show_log, quiet=quiet) as display:
                     try:
                         # partial: a run cancelled meanwhile is left out
-                        batch = engine.launch(ids, executor=executor, on_event=display, partial=True)
+                        batch = _launch_when_free(engine, ids, executor, display)
                     except CosmoskitError as exc:
                         if "nothing to launch" in str(exc):
                             continue
@@ -94,6 +98,20 @@ def _run_now(
     with engine.ledger.read() as tx:
         final = [tx.run(r) for r in run_ids]
     return [r for r in final if r is not None]
+
+
+def _launch_when_free(engine: Engine, ids: list[str], executor: str | None, display: BatchDisplay) -> BatchRecord:
+    """Launch as soon as a GPU slot at the place is free (a worker's batches may hold them all): the
+    runs stay queued and held for this command meanwhile, and it says once what it waits for."""
+    said = False
+    while True:
+        try:
+            return engine.launch(ids, executor=executor, on_event=display, partial=True)
+        except NoFreeSlot as exc:
+            if not said:
+                display("waiting", {"reason": str(exc)})
+                said = True
+            time.sleep(SLOT_RECHECK_SECONDS)
 
 
 def _release(engine: Engine, run_ids: list[str]) -> None:

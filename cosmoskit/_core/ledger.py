@@ -37,8 +37,17 @@ if TYPE_CHECKING:
 RUN_STATUSES: tuple[RunStatus, ...] = ("queued", "staging", "running", "fetching", "completed", "failed", "cancelled")
 RUN_ACTIVE: frozenset[str] = frozenset(RUN_STATUSES[:4])
 RUN_TERMINAL: frozenset[str] = frozenset(RUN_STATUSES[4:])
-BATCH_STATES: tuple[BatchState, ...] = ("staging", "running", "fetching", "done", "failed", "cancelled", "lost")
-BATCH_ACTIVE: frozenset[str] = frozenset(BATCH_STATES[:3])
+BATCH_STATES: tuple[BatchState, ...] = (
+    "staging",
+    "staged",  # at its place, waiting for the batch before it on its GPUs to exit (cosmoskit/_core/slots.py)
+    "running",
+    "fetching",
+    "done",
+    "failed",
+    "cancelled",
+    "lost",
+)
+BATCH_ACTIVE: frozenset[str] = frozenset(BATCH_STATES[:4])
 
 ACTIVE = "active"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 from typing import Any
 
 import pluggy
@@ -23,6 +24,8 @@ pm = pluggy.PluginManager(GROUP)
 pm.add_hookspecs(hookspecs)
 
 _loaded = False
+_loading = False
+_load_lock = threading.RLock()
 # plugin name -> (distribution name, version) for `cosmoskit plugins`
 _distinfo: dict[str, tuple[str, str]] = {}
 
@@ -40,11 +43,24 @@ def _norm(dist_name: str) -> str:
 
 
 def load_plugins() -> None:
-    """Load every allowed entry point once, then fail loudly on a misspelled hook."""
-    global _loaded
+    """Load every allowed entry point once, then fail loudly on a misspelled hook.
+
+    Thread-safe: a second thread waits for the first to finish (a server's threads must never see a
+    half-filled registry); a plugin that calls back in while being loaded returns at once."""
+    global _loaded, _loading
     if _loaded:
         return
-    _loaded = True
+    with _load_lock:
+        if _loaded or _loading:
+            return
+        _loading = True
+        try:
+            _load_entry_points()
+        finally:
+            _loaded, _loading = True, False
+
+
+def _load_entry_points() -> None:
     from importlib.metadata import distributions
 
     wanted = _wanted()

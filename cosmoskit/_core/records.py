@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Literal, Required, TypedDict
 
 RunStatus = Literal["queued", "staging", "running", "fetching", "completed", "failed", "cancelled"]
-BatchState = Literal["staging", "running", "fetching", "done", "failed", "cancelled", "lost"]
+BatchState = Literal["staging", "staged", "running", "fetching", "done", "failed", "cancelled", "lost"]
 # Why a run did not complete (or went back to the queue), as stored in ``run["reason"]``.
 Reason = Literal[
     "guardrail",
@@ -105,6 +105,9 @@ class BatchRecord(TypedDict, total=False):
     owner: Owner | None  # the process following it
     finisher: Owner | None  # the process fetching and settling it
     handle: dict[str, Any]  # see executor.BatchHandle
+    devices: list[str]  # the GPUs (or anonymous slot) it holds at its place: its lease (slots.py)
+    pinned: bool  # True when ``devices`` are GPU indices the model was pinned to
+    after: str | None  # staged: the batch on those GPUs it starts after
     log_path: str | None
     staging: dict[str, Any]  # figures the executor's stage() returned
     stop_requested: str | None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmoskit.api import (EXIT_CODE, LOG, PID_FILE, STOP_REASON, BatchJob, CosmoskitError, Executor, ExecutorStatus,
-                           Field, HostJob, PollResult, Progress, model_options, sha256_file,
+                           Field, HostJob, PollResult, Progress, gpus_problem, model_options, sha256_file,
                            start_command)
 
 
@@ -34,7 +35,8 @@ class LocalExecutor(Executor):
     description = "this machine: batch folders under <home>/batches, inputs in <home>/store"
     options = {
         **model_options(),
-        "gpus": Field(str, "all", "docker --gpus value (all, or device=0,1)"),
+        "gpus": Field((str, int, list), "all", "GPUs batches use here, one batch per num_gpus of them: all (as "
+                      "nvidia-smi lists them), a count, or indices like 0,1,3", check=gpus_problem),
         "python": Field(str, None, "Python that runs the emulator (default: the one running cosmoskit)", nullable=True),
     }
 
@@ -49,7 +51,7 @@ class LocalExecutor(Executor):
         return {"host": "localhost"}
 
     def host_facts(self) -> dict[str, str]:
-        return {"gpus": self.config.get("gpus") or "all", "python": self.config.get("python") or sys.executable}
+        return {"gpus": "all", "python": self.config.get("python") or sys.executable}  # pinned batches: the engine names their GPUs
 
     def model_settings(self) -> dict[str, Any]:
         m = super().model_settings()
@@ -112,6 +114,24 @@ class LocalExecutor(Executor):
         if code_file.exists():  # it finished between the two looks
             return PollResult("exited", _read_int(code_file))
         return PollResult("vanished", detail=f"launcher pid {pid} is gone and left no exit code")
+
+    def wait(self, handle: dict[str, Any], timeout: float) -> PollResult:
+        """Waits on the launcher process itself (a pidfd): its exit is seen the moment it happens."""
+        folder = Path(handle["batch_dir"])
+        pid_file = folder / PID_FILE
+        pid = _read_int(pid_file) if pid_file.exists() else handle.get("pid")
+        if (folder / EXIT_CODE).exists() or not pid or not process_alive(pid, "launch.sh"):
+            return self.poll(handle)
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # gone meanwhile, or a kernel without pidfds
+            return super().wait(handle, timeout)
+        try:
+            if process_alive(pid, "launch.sh"):  # still the launcher now that we hold it
+                select.select([fd], [], [], timeout)
+        finally:
+            os.close(fd)
+        return self.poll(handle)
 
     def read_log(self, handle: dict[str, Any], offset: int) -> tuple[bytes, int]:
         path = Path(handle["batch_dir"]) / LOG

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cosmoskit.api import (BatchJob, CosmoskitError, Executor, ExecutorStatus, Field, HostJob, PollResult, Progress,
-                           model_options, parse_nvidia_smi, positive, start_command)
+                           gpus_problem, model_options, parse_nvidia_smi, positive, start_command)
 
 from cosmoskit_ssh import remote
 
@@ -39,7 +39,8 @@ class SSHExecutor(Executor):
         "known_hosts": Field(str, "~/.ssh/known_hosts", "host keys are checked here; `cosmoskit host trust` records one"),
         "remote_dir": Field(str, "~/cosmoskit", "cosmoskit's folder on the host: store/, batches/, bin/"),
         "python": Field(str, "python3", "Python on the host that runs the emulator"),
-        "gpus": Field(str, "all", "docker --gpus value (all, or device=0,1)"),
+        "gpus": Field((str, int, list), "all", "GPUs batches use here, one batch per num_gpus of them: all (as "
+                      "nvidia-smi lists them), a count, or indices like 0,1,3", check=gpus_problem),
         "keepalive_seconds": Field(float, 15.0, "SSH keepalive interval", check=positive),
         **model_options(),
     }
@@ -106,7 +107,7 @@ class SSHExecutor(Executor):
         return f"{self.root}/bin/{local.stem}-{digest}{local.suffix}"
 
     def host_facts(self) -> dict[str, str]:
-        return {"gpus": self.config["gpus"], "python": self.config["python"]}
+        return {"gpus": "all", "python": self.config["python"]}  # pinned batches: the engine names their GPUs
 
     # -- staging ----------------------------------------------------------------------------------
     def stage(self, job: BatchJob, progress: Progress | None = None) -> dict[str, Any]:
@@ -231,11 +232,20 @@ class SSHExecutor(Executor):
 
     def poll(self, handle: dict[str, Any]) -> PollResult:
         out = self.conn.run(remote.poll(handle["batch_dir"]), what="poll the batch").text.split()
+        return self._poll_result(out, handle)
+
+    def _poll_result(self, out: list[str], handle: dict[str, Any]) -> PollResult:
         if out and out[0] == "exited":
             return PollResult("exited", int(out[1]) if len(out) > 1 and out[1].lstrip("-").isdigit() else None)
         if out and out[0] == "running":
             return PollResult("running")
         return PollResult("vanished", detail=f"no launcher and no exit code in {handle['batch_dir']} on {self.label}")
+
+    def wait(self, handle: dict[str, Any], timeout: float) -> PollResult:
+        """One command that waits on the host: the exit is seen there within 50 ms, and answered at once."""
+        out = self.conn.run(remote.wait(handle["batch_dir"], timeout, handle.get("pid")), what="wait for the batch",
+                            timeout=timeout + 120).text.split()
+        return self._poll_result(out, handle)
 
     def read_log(self, handle: dict[str, Any], offset: int) -> tuple[bytes, int]:
         data = self.conn.read_file(f"{handle['batch_dir']}/batch.log", offset)

@@ -20,6 +20,18 @@ def poll(batch_dir: str) -> str:
     )
 
 
+def wait(batch_dir: str, seconds: float, pid: int | None = None) -> str:
+    """Waits on the host until the batch's exit code appears or its launcher is gone (at most ``seconds``,
+    looking every 50 ms there, so an exit is seen without a round trip per look); then prints as ``poll``."""
+    d = q(batch_dir)
+    looks = max(1, int(seconds / 0.05))
+    return (
+        f"cd {d} 2>/dev/null && {{ pid=$(cat launcher.pid 2>/dev/null || echo {int(pid or 0)}); "
+        f"for _ in $(seq {looks}); do [ -f exit_code ] && break; kill -0 \"$pid\" 2>/dev/null || break; "
+        "sleep 0.05; done; }; " + poll(batch_dir)
+    )
+
+
 def store_report(store: str, names: list[str]) -> str:
     """For each store entry: ``name size mtime marker`` (``-`` where missing); also the size of a partial upload."""
     script = [f"cd {q(store)}"]
@@ -64,7 +76,8 @@ def unpack(batch_dir: str) -> str:
 
 
 def pack_results(batch_dir: str) -> str:
-    members = "outputs batch.log exit_code stop_reason started_at finished_at launcher.pid job.sbatch slurm-*.out"
+    members = ("outputs batch.log exit_code stop_reason started_at model_started_at model_exited_at finished_at "
+               "launcher.pid job.sbatch slurm-*.out")
     return (f"cd {q(batch_dir)} && tar --ignore-failed-read -cf - $(for f in {members}; do [ -e \"$f\" ] && echo \"$f\"; done) "
             "2>/dev/null")
 

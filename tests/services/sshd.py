@@ -62,11 +62,33 @@ class Sshd:
         raise RuntimeError("sshd did not start")
 
     def stop(self) -> None:
-        """Stop the listener and every session it started (a dropped network, from the client's side)."""
+        """Stop the listener and every session it started (a dropped network, from the client's side).
+
+        OpenSSH puts each connection in a session of its own (setsid), so ending the listener's process
+        group leaves established connections alive: their processes are killed one by one."""
         if self.process and self.process.poll() is None:
+            sessions = children_of(self.process.pid)
             os.killpg(self.process.pid, signal.SIGTERM)
             self.process.wait(timeout=10)
+            for pid in sessions:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
         self.process = None
+
+
+def children_of(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_bytes().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def make(folder: Path, port: int | None = None, path_prefix: str | None = None) -> Sshd:
