@@ -20,7 +20,7 @@ GENERIC = ("runtime", "docker_command", "env")  # keys of `model:` that still ap
 
 
 def model_settings(model: str, base: dict[str, Any], section: dict[str, Any], overrides: dict[str, Any],
-                   checkpoint: str) -> dict[str, Any]:
+                   checkpoint: str, gpus: int) -> dict[str, Any]:
     allowed = {*HOST_FIELDS, *GENERIC, "checkpoint"}
     unknown = sorted(set(overrides) - allowed)
     if unknown:
@@ -52,6 +52,7 @@ def model_settings(model: str, base: dict[str, Any], section: dict[str, Any], ov
         python=_in_repo(repo, own["python"]),
         torchrun=_in_repo(repo, own["torchrun"]),
         checkpoint=checkpoint,
+        num_gpus=gpus,  # the GPUs one batch takes at the place (its slot: Super 4 or 8)
         env=env,
         env_file=own["env_file"],
         hf_cache=cache,

@@ -46,7 +46,8 @@ class Cosmos3(Operation):
 
     # -- the place ------------------------------------------------------------------------
     def model_settings(self, base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-        return host.model_settings(self.name, base, self.defaults, overrides, self.own["checkpoint"])
+        return host.model_settings(self.name, base, self.defaults, overrides, self.own["checkpoint"],
+                                   self.own["num_gpus"])
 
     def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
         return host.requirements(model, runtime, name=self.size, need_gb=self.own["cost"]["memory_base_gb"],
