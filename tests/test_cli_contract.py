@@ -203,7 +203,7 @@ def test_tables_survive_a_pipe_and_ids_feed_xargs(project, cli, videos):
     header, *rows = tsv.stdout.rstrip("\n").split("\n")
     assert header.split("\t")[0] == "id" and len(rows) == 3 and all(len(r.split("\t")) == len(header.split("\t")) for r in rows)
     bad = run_cli("run", "list", "--operation", "upscal", cwd=project)
-    assert bad.returncode == 1 and "unknown operation 'upscal'; one of enhance, transfer, upscale" in bad.stderr
+    assert bad.returncode == 1 and "unknown operation 'upscal'; one of cosmos3-nano, cosmos3-super, enhance, transfer, transfer2.5, upscale" in bad.stderr
     retried = run_cli("queue", "cancel", *quiet.stdout.split(), cwd=project)
     assert retried.returncode == 0
 

@@ -221,8 +221,9 @@ def test_load_plugins_by_entry_point_name(sites, tmp_path):
     ("cosmoskit-hello", ["hello"]),
     ("cosmoskit_hello", ["hello"]),  # distribution names compare as pip compares them
     (" hello , cosmoskit_local ", ["cosmoskit_local", "hello"]),
-    ("cosmoskit", ["cosmoskit_batching", "cosmoskit_cosmos", "cosmoskit_dropfolder", "cosmoskit_local",
-                   "cosmoskit_report", "cosmoskit_runtimes", "cosmoskit_slurm", "cosmoskit_ssh", "cosmoskit_ui"]),
+    ("cosmoskit", ["cosmoskit_batching", "cosmoskit_cosmos", "cosmoskit_cosmos3", "cosmoskit_dropfolder",
+                   "cosmoskit_local", "cosmoskit_report", "cosmoskit_runtimes", "cosmoskit_slurm", "cosmoskit_ssh",
+                   "cosmoskit_transfer25", "cosmoskit_ui"]),
 ])
 def test_load_plugins_by_distribution_or_list(sites, tmp_path, load, expected):
     listed = cosmoskit_cmd("plugins", "--json", sites=[sites["hello"]], load=load, cwd=tmp_path)

@@ -326,9 +326,9 @@ def test_the_drop_folder_rejects_with_every_line_in_rejected_txt(project):
     ("prompt: x\nweights: []\nwait: 3\nZ: 1\n", [
         "cosmos.yaml:2: weights: is an empty list",
         "cosmos.yaml:3: unknown key 'wait' (known: prompt, text, negative_prompt, negative, name, fps, priority, "
-        "depth, weights, num_steps, guidance, seed, sigma_max, blur_strength, canny_threshold)",
+        "depth, weights, model, num_steps, guidance, seed, sigma_max, blur_strength, canny_threshold)",
         "cosmos.yaml:4: unknown key 'Z' (known: prompt, text, negative_prompt, negative, name, fps, priority, depth, "
-        "weights, num_steps, guidance, seed, sigma_max, blur_strength, canny_threshold)"]),
+        "weights, model, num_steps, guidance, seed, sigma_max, blur_strength, canny_threshold)"]),
     ("prompt: x\nweights: 'vis=x,depth=0'\n", ["cosmos.yaml:2: weight vis='x' is not a number"]),
 ])
 def test_sidecar_problems_each_with_its_line(text, expected):

@@ -1,9 +1,13 @@
 """The launcher's three runtimes: docker (through the docker-CLI TEST DOUBLE), direct, emulator."""
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from conftest import configure, docker_calls, fake_transfer1_host, install_docker_double, make_prompt as prompt
 
@@ -156,3 +160,107 @@ def run_cli_json(project, *args):
     proc = run_cli(*args, cwd=project)
     assert proc.returncode == 0, proc
     return proc.stdout
+
+
+# ---------------------------------------------------------------------- Transfer 2.5 and Cosmos 3
+def fake_gpu_host(bin_dir: Path, memory_mib: int = 81559, count: int = 1) -> None:
+    """A TEST DOUBLE of nvidia-smi on PATH answering the memory query the host checks ask."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    smi = bin_dir / "nvidia-smi"
+    smi.write_text("#!/bin/sh\n# TEST DOUBLE of nvidia-smi: GPUs with this much memory (MiB)\n"
+                   + "".join(f"echo {memory_mib}\n" for _ in range(count)))
+    smi.chmod(0o755)
+
+
+def model_host(tmp_path: Path, script: str) -> dict[str, Path]:
+    """The repository (the files status checks), the cache with a token login, and an env file with HF_TOKEN."""
+    repo, cache = tmp_path / "repo", tmp_path / "cache"
+    (repo / script).parent.mkdir(parents=True, exist_ok=True)
+    (repo / script).write_text("# stand-in: the model is the emulator here\n")
+    (cache / "huggingface").mkdir(parents=True)
+    env_file = tmp_path / "hf.env"
+    env_file.write_text("HF_TOKEN=hf_secret_token_for_tests\n")
+    return {"repo": repo, "cache": cache, "env_file": env_file}
+
+
+MODELS = [("transfer2.5", "transfer2.5", "examples/inference.py", ["python", "examples/inference.py"]),
+          ("cosmos3-nano", "cosmos3", "cosmos_framework/scripts/inference.py",
+           ["python", "-m", "cosmos_framework.scripts.inference"])]
+
+
+@pytest.mark.parametrize("model, section, script, head", MODELS)
+def test_docker_line_of_the_newer_models(project, cli, videos, tmp_path, monkeypatch, model, section, script, head):
+    """The documented line (docs/models/transfer2.5.md §2, cosmos3.md §2): the repo at /workspace with its own
+    .venv volume, the cache at /root/.cache, --ipc=host, --runtime=nvidia; the token through --env-file only."""
+    state = tmp_path / "docker-state"
+    shim = install_docker_double(tmp_path / "bin", state)
+    fake_gpu_host(tmp_path / "gpu-bin")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'gpu-bin'}:{os.environ['PATH']}")
+    host = model_host(tmp_path, script)
+    configure(project, model={"runtime": "docker", "docker_command": str(shim)},
+              **{section: {"repo": str(host["repo"]), "cache_dir": str(host["cache"]),
+                           "env_file": str(host["env_file"]), "docker_image": "me/model:1"}})
+    pid = prompt(cli, "docker please", videos["scene"])
+    result = cli("transfer", pid, "--model", model, "--weights", "edge=1", "--json")
+    assert result.exit_code == 0, result
+    (run,) = result.json()
+    assert run["status"] == "completed", run
+    (call,) = [c for c in docker_calls(state) if c[0] == "run"]
+    batch_dir = str(project / "batches" / run["batch_id"])
+    mounts = [call[i + 1] for i, a in enumerate(call) if a == "-v"]
+    assert mounts == [f"{host['repo']}:/workspace", "/workspace/.venv", f"{host['cache']}:/root/.cache",
+                      f"{batch_dir}:{batch_dir}"]
+    assert "--ipc=host" in call and "--runtime=nvidia" in call and call[call.index("-w") + 1] == "/workspace"
+    assert call[call.index("--env-file") + 1] == str(host["env_file"])
+    everything = json.dumps(docker_calls(state)) + (project / "batches" / run["batch_id"] / "launch.env").read_text()
+    everything += (project / "batches" / run["batch_id"] / "command.json").read_text()
+    assert "hf_secret_token_for_tests" not in everything, "the token is never on a command line or in a file we write"
+    inner = call[call.index("me/model:1") + 1:]
+    assert inner[:len(head)] == head
+    status = json.loads(run_cli_json(project, "status", "--json"))[0]
+    ready = next(m for m in status["models"] if m["model"] == model)
+    assert ready["ready"] is True and ready["checked"] >= 5, ready
+
+
+@pytest.mark.parametrize("model, section, script, head", MODELS)
+def test_a_host_without_the_gpu_memory_or_token_is_refused_in_one_line(project, cli, videos, tmp_path, monkeypatch,
+                                                                       model, section, script, head):
+    state = tmp_path / "docker-state"
+    shim = install_docker_double(tmp_path / "bin", state)
+    fake_gpu_host(tmp_path / "gpu-bin", memory_mib=46068)  # a 48 GB card
+    monkeypatch.setenv("PATH", f"{tmp_path / 'gpu-bin'}:{os.environ['PATH']}")
+    host = model_host(tmp_path, script)
+    configure(project, model={"runtime": "docker", "docker_command": str(shim)},
+              **{section: {"repo": str(host["repo"]), "cache_dir": str(host["cache"])}})
+    pid = prompt(cli, "not ready", videos["scene"])
+    result = cli("transfer", pid, "--model", model, "--weights", "edge=1")
+    assert result.exit_code == 1, result
+    (line,) = result.stderr.strip().splitlines()
+    assert f"local cannot run {model}: missing a Hugging Face token" in line and "and 1 more" in line, line
+    assert not any(c[0] == "run" for c in docker_calls(state)), "nothing was started"
+    status = json.loads(run_cli_json(project, "status", "--json"))[0]
+    missing = next(m for m in status["models"] if m["model"] == model)["missing"]
+    assert [m["what"].split(" (")[0].split(" with")[0] for m in missing] == ["a Hugging Face token", "1 GPU(s)"]
+
+
+def test_direct_runtime_runs_the_repos_own_python_and_sources_the_env_file(project, cli, videos, tmp_path,
+                                                                          monkeypatch):
+    fake_gpu_host(tmp_path / "gpu-bin")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'gpu-bin'}:{os.environ['PATH']}")
+    host = model_host(tmp_path, "examples/inference.py")
+    seen = tmp_path / "seen.txt"
+    emulator = Path(__file__).resolve().parents[1] / "remote" / "cosmos_emulator.py"
+    python = host["repo"] / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text(f"#!/bin/sh\n# TEST DOUBLE of the repository's Python: notes what it sees, runs the emulator\n"
+                      f"echo \"$(pwd) $HF_HOME $HF_TOKEN\" > {seen}\nexec {sys.executable} {emulator} python \"$@\"\n")
+    python.chmod(0o755)
+    configure(project, model={"runtime": "direct"},
+              **{"transfer2.5": {"repo": str(host["repo"]), "cache_dir": str(host["cache"]),
+                                 "env_file": str(host["env_file"])}})
+    pid = prompt(cli, "direct please", videos["lone"])
+    (run,) = cli("transfer", pid, "--model", "transfer2.5", "--weights", "edge=1", "--json").json()
+    assert run["status"] == "completed", run
+    assert seen.read_text().split() == [str(host["repo"]), f"{host['cache']}/huggingface", "hf_secret_token_for_tests"]
+    launch = json.loads((project / "batches" / run["batch_id"] / "command.json").read_text())["launch"]
+    assert "hf_secret_token_for_tests" not in json.dumps(launch) and str(host["env_file"]) in launch

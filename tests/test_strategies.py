@@ -37,6 +37,8 @@ def models(draw) -> CostModel:
         memory_per_control_gb=per_control,
         gpu_memory_gb=draw(st.sampled_from([48.0, 80.0])),
         max_runs=draw(st.sampled_from([1, 2, 3, 4, 16])),
+        # Transfer 2.5: more than one control loads the four-branch model
+        multi_control_networks=draw(st.sampled_from([0, 0, 4])),
     )
 
 
@@ -57,6 +59,8 @@ def queues(draw, max_size: int) -> list[Item]:
             created=f"2025-01-01T00:00:{draw(st.integers(min_value=0, max_value=59)):02d}",
             batchable=draw(st.sampled_from([True] * 9 + [False])),
             max_controls=draw(st.sampled_from([None] * 6 + [0, 1, 2, 3])),
+            # what a run needs whatever its batch (Cosmos 3: its own hints, a third forward)
+            work=draw(st.sampled_from([1.0, 1.0, 1.5, 2.25])),
         ))
     return items
 
@@ -186,6 +190,23 @@ def test_default_cost_model_numbers():
     assert model.load_seconds({"edge"}) == 240.0 and model.load_seconds(CONTROLS[:4]) == 420.0
     assert model.batch_seconds([one, one], {"edge"}) == pytest.approx(240 + 2 * 35 * 12.7)
     assert model.single_seconds([one, one]) == pytest.approx(2 * (240 + 35 * 12.7))
+
+
+def test_multi_control_networks_price_any_mix_as_four_branches():
+    """Transfer 2.5: one control loads its checkpoint; two or more load the four-branch model, whatever they are."""
+    model = CostModel(load_base_seconds=100, load_per_control_seconds=15, chunk_seconds_per_step=1,
+                      chunk_control_factor=0.2, memory_base_gb=65.4, memory_per_control_gb=0,
+                      multi_control_networks=4)
+    assert [model.networks(c) for c in ([], ["edge"], ["edge", "vis"], ["edge", "vis", "depth", "seg"])] == [1, 1, 4, 4]
+    assert model.load_seconds({"edge"}) == 115 and model.load_seconds({"edge", "seg"}) == 160
+    one = item("x", "edge")
+    assert model.run_seconds(one, {"edge", "seg"}) == pytest.approx(35 * 1.6)
+    heavy = Item("h", ("transfer",), frozenset({"edge"}), 2, 10, 0, "t", work=1.5)
+    assert model.run_seconds(heavy, {"edge"}) == pytest.approx(2 * 10 * 1.5)
+    # two single-control runs: two small loads beat one four-branch load here
+    items = [item("e", "edge"), item("d", "depth")]
+    batches = strategy("optimal").plan(items, model)
+    assert total(batches, model) == pytest.approx(brute_force(items, model))
 
 
 def test_optimal_plans_thousands_of_runs():

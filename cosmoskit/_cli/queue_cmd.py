@@ -28,6 +28,15 @@ def _minutes(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+MODEL_OPTION = typer.Option(
+    None,
+    "--model",
+    "-m",
+    help="Only the runs of this model (transfer1, transfer2.5, cosmos3-nano …); estimates still count the whole queue.",
+    autocompletion=complete.models,
+)
+
+
 @app.command("list")
 def list_(
     strategy: Optional[str] = typer.Option(
@@ -36,18 +45,20 @@ def list_(
         help="Plan with this strategy (default: batching.strategy).",
         autocompletion=complete.strategies,
     ),
+    model: Optional[str] = MODEL_OPTION,
     json_: bool = JSON_OPTION,
     fmt: Optional[str] = FORMAT_OPTION,
     quiet: bool = QUIET_OPTION,
 ) -> None:
-    """Queued runs in the order they will run, with estimated start and finish from the cost model."""
+    """Queued runs in the order they will run, with their model and estimated start and finish from the cost model."""
     from cosmoskit._cli import output
 
     output.use_format(fmt)
     json_ = json_ or fmt == "json"
     planned = _plan(strategy)
+    _check_model(model)
     if quiet:
-        output.ids(p.run["id"] for p in planned.runs)
+        output.ids(p.run["id"] for p in planned.runs if model is None or p.model == model)
         return
     rows = [
         {
@@ -55,6 +66,7 @@ def list_(
             "id": p.run["id"],
             "prompt": p.run.get("prompt_id"),
             "operation": p.run["operation"],
+            "model": p.model,
             "priority": p.run.get("priority", 0),
             "controls": p.controls,
             "batch": p.batch + 1,
@@ -64,6 +76,7 @@ def list_(
             "last_error": p.run.get("error"),
         }
         for pos, p in enumerate(planned.runs, 1)
+        if model is None or p.model == model
     ]
     paused, running, slots = planned.paused, planned.running, planned.slots
     if json_:
@@ -78,12 +91,12 @@ def list_(
         return
     output.table(
         None,
-        ("#", "run", "operation", "prio", "controls", "batch", "starts in", "done in"),
+        ("#", "run", "model", "prio", "controls", "batch", "starts in", "done in"),
         (
             (
                 r["position"],
                 r["id"],
-                r["operation"],
+                r["model"],
                 r["priority"],
                 ",".join(r["controls"]),
                 r["batch"],
@@ -94,7 +107,8 @@ def list_(
         ),
     )
     output.say(
-        f"[dim]Estimates from the cost model (batching.cost), {slots} executor slot(s), ignoring running batches.[/dim]"
+        f"[dim]Estimates from each model's cost model (docs/cost-model.md), {slots} executor slot(s), "
+        "ignoring running batches.[/dim]"
     )
 
 
@@ -106,27 +120,29 @@ def plan_(
         help="Strategy to plan with (default: batching.strategy).",
         autocompletion=complete.strategies,
     ),
+    model: Optional[str] = MODEL_OPTION,
     json_: bool = JSON_OPTION,
 ) -> None:
-    """The batches a worker would launch now, their GPU time, and the speed-up over one run at a time."""
+    """The batches a worker would launch now (each of one model), their GPU time, and the speed-up."""
     from cosmoskit._cli import output
+    from cosmoskit._core.estimate import batch_seconds, single_seconds, summary
 
     planned_queue = _plan(strategy)
-    name, batches, model, total = (
-        planned_queue.strategy,
-        planned_queue.batches,
-        planned_queue.model,
-        planned_queue.summary,
-    )
+    _check_model(model)
+    name, batches, cost = planned_queue.strategy, planned_queue.batches, planned_queue.model
+    model_of = {p.batch: p.model for p in planned_queue.runs}
+    chosen = [(n, b) for n, b in enumerate(batches) if model is None or model_of.get(n) == model]
+    total = planned_queue.summary if model is None else summary([b for _, b in chosen], cost)
     planned = [
         {
-            "batch": n,
+            "batch": n + 1,
+            "model": model_of.get(n, ""),
             "runs": b.run_ids,
             "controls": sorted(b.controls),
-            "gpu_seconds": round(model.batch_seconds(b.items, b.controls), 1),
-            "one_at_a_time_seconds": round(model.single_seconds(b.items), 1),
+            "gpu_seconds": round(batch_seconds(b, cost), 1),
+            "one_at_a_time_seconds": round(single_seconds(b, cost), 1),
         }
-        for n, b in enumerate(batches, 1)
+        for n, b in chosen
     ]
     if json_:
         output.emit_json({"strategy": name, **total, "batches": planned})
@@ -136,10 +152,11 @@ def plan_(
         return
     output.table(
         f"plan ({name})",
-        ("batch", "runs", "controls", "GPU time", "alone"),
+        ("batch", "model", "runs", "controls", "GPU time", "alone"),
         (
             (
                 p["batch"],
+                p["model"],
                 len(p["runs"]),
                 ",".join(p["controls"]),
                 _minutes(p["gpu_seconds"]),
@@ -152,6 +169,18 @@ def plan_(
         f"{total['runs']} runs in {total['batches']} batches: {_minutes(total['gpu_seconds'])} of GPU time "
         f"against {_minutes(total['one_at_a_time_seconds'])} one at a time (speed-up {total['speedup']:.2f}x)."
     )
+
+
+def _check_model(model: str | None) -> None:
+    """A --model that no loaded plugin runs is a mistake, not an empty queue."""
+    if model is None:
+        return
+    from cosmoskit._core import plugins
+    from cosmoskit._core.errors import CosmoskitError
+
+    known = {cls.model or cls.name for cls in plugins.get_operations().values()}
+    if model not in known:
+        raise CosmoskitError(f"unknown model {model!r}; known: {', '.join(sorted(known))}")
 
 
 def _set_paused(value: bool) -> None:

@@ -218,12 +218,19 @@ class _OperationsHelp(typer.core.TyperCommand):
 @app.command("create", cls=_OperationsHelp)
 def create(
     operation: str = typer.Argument(
-        ..., help="A registered operation (see below).", autocompletion=complete.operations
+        ..., help="A registered operation (see below), or a kind with --model.", autocompletion=complete.operations
     ),
     prompts: Optional[list[str]] = typer.Argument(
         None, help="Prompt ids, names or prefixes; several may share one batch.", autocompletion=complete.prompts
     ),
     param: Optional[list[str]] = typer.Option(None, "--param", "-p", help="KEY=VALUE, repeatable; see below."),
+    model: Optional[str] = typer.Option(
+        None,
+        "--model",
+        "-m",
+        help="With a kind (transfer): the model that does it (transfer1, transfer2.5, cosmos3-nano, cosmos3-super …).",
+        autocompletion=complete.models,
+    ),
     executor: Optional[str] = typer.Option(
         None,
         "--executor",
@@ -242,7 +249,11 @@ def create(
     from cosmoskit._core import context, plugins
     from cosmoskit._core.params import parse_params
 
-    cls = plugins.get_operation(operation)
+    if model is not None:  # `run create transfer P --model transfer2.5`: the kind's operation for that model
+        cls = plugins.operation_for(operation, model)
+        operation = cls.name
+    else:
+        cls = plugins.get_operation(operation)
     params = parse_params(operation, cls.parameter_schema(), param or [])
     refs: list[str | None] = list(prompts or [])
     if not refs:

@@ -1,17 +1,21 @@
 """The GPU cost model batching minimises (docs/cost-model.md).
 
 A batch pays one model load that grows with its number of control networks,
-then, per run, generation that grows with 121-frame chunks, steps and control
-networks.  A batch may hold only control networks that fit the GPU's memory and
-at most ``max_runs`` runs.  With ``n = networks(controls)``::
+then, per run, generation that grows with chunks, steps and control networks.
+A batch may hold only control networks that fit the GPU's memory and at most
+``max_runs`` runs.  With ``n = networks(controls)``::
 
     load(n)       = load_base_seconds + load_per_control_seconds * n
-    run(item, n)  = chunks * steps * chunk_seconds_per_step * (1 + chunk_control_factor * (n - 1))
+    run(item, n)  = chunks * steps * work * chunk_seconds_per_step * (1 + chunk_control_factor * (n - 1))
     memory(n)     = memory_base_gb + memory_per_control_gb * n        (must be <= gpu_memory_gb)
     batch         = load(n) + sum of run(item, n) over its runs
 
-Every parameter is in ``batching.cost`` of cosmoskit.yaml (``gpu_memory_gb`` and
-``max_runs_per_batch`` in ``batching``).  Where each default comes from is in
+These are Transfer 1's parameters, in ``batching.cost`` of cosmoskit.yaml (``gpu_memory_gb``
+and ``max_runs_per_batch`` in ``batching``).  Every other model brings its own through its
+operation's ``cost_model`` (its chunk, its published timings), and a run's ``work`` is what it
+needs whatever batch it is in (Cosmos 3: its own hints and a third forward per step).  A model
+whose process switches to one fixed multi-control network set as soon as it holds more than
+one control (Transfer 2.5: four branches) sets ``multi_control_networks``.  Where each default comes from is in
 docs/cost-model.md: T1 publishes no VRAM or runtime table (CONTRACT §5.1), so
 the defaults are derived from T25's H100 numbers, T1 issue threads and T1's
 code, and marked as such.  With non-negative parameters every cost and the
@@ -56,6 +60,10 @@ class CostModel:
     # abort the rest of a batch, CONTRACT §3.3) and keeps a batch inside
     # timeouts.batch_seconds.
     max_runs: int = 16
+    # More than one control in a load loads this many networks whatever the controls (Transfer 2.5's
+    # four-branch multi-control model); 0: one network per control.  Still a function of the set's
+    # size that never decreases, which `optimal` needs.
+    multi_control_networks: int = 0
 
     @classmethod
     def from_settings(cls, settings: Any) -> CostModel:
@@ -68,7 +76,10 @@ class CostModel:
 
     def networks(self, controls: Iterable[str]) -> int:
         """Control networks a load carries (at least one: the base model's own)."""
-        return max(1, len(frozenset(controls)))
+        n = len(frozenset(controls))
+        if n > 1 and self.multi_control_networks:
+            return max(n, self.multi_control_networks)
+        return max(1, n)
 
     def memory_gb(self, controls: Iterable[str]) -> float:
         return self.memory_base_gb + self.memory_per_control_gb * self.networks(controls)
@@ -81,7 +92,7 @@ class CostModel:
 
     def run_seconds(self, item: Item, controls: Iterable[str]) -> float:
         extra = self.chunk_control_factor * (self.networks(controls) - 1)
-        return item.chunks * item.steps * self.chunk_seconds_per_step * (1 + extra)
+        return item.chunks * item.steps * item.work * self.chunk_seconds_per_step * (1 + extra)
 
     def batch_seconds(self, items: list[Item], controls: Iterable[str] | None = None) -> float:
         controls = frozenset(controls) if controls is not None else frozenset().union(*(i.controls for i in items))
@@ -96,3 +107,10 @@ class CostModel:
         if self.memory_per_control_gb <= 0:
             return 10**6 if self.memory_base_gb <= self.gpu_memory_gb else 0
         return max(0, int((self.gpu_memory_gb - self.memory_base_gb) // self.memory_per_control_gb + 1e-9))
+
+
+def model_of(batch: Any, default: CostModel) -> CostModel:
+    """The cost model a planned batch is priced with: its runs' own (``Item.cost``), else ``default``."""
+    items = getattr(batch, "items", batch)
+    own = items[0].cost if items else None
+    return own if isinstance(own, CostModel) else default

@@ -98,6 +98,18 @@ def _nul_joined(argv: list[str]) -> bytes:
     return b"".join(a.encode() + b"\0" for a in argv)
 
 
+def expand_home(value: Any, expand: Callable[[str], str]) -> Any:
+    """Every ``~/…`` in model settings (a path, a ``host:container`` mount, an environment value) as the place
+    spells it: nothing that runs there expands it (launch.sh runs an argv, not a shell line)."""
+    if isinstance(value, str):
+        return expand(value) if value == "~" or value.startswith("~/") else value
+    if isinstance(value, list):
+        return [expand_home(v, expand) for v in value]
+    if isinstance(value, dict):
+        return {k: expand_home(v, expand) for k, v in value.items()}
+    return value
+
+
 def link_or_copy(src: Path, dest: Path) -> None:
     """Hard-link when possible (no extra space), else copy."""
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -254,14 +266,14 @@ class Engine:
     def plan_summary(self, batches: list[Batch]) -> dict[str, Any]:
         """Runs, batches and estimated GPU time of a plan (the cost model's), for a dry run."""
         from cosmoskit._core.costmodel import CostModel
-        from cosmoskit._core.estimate import summary
+        from cosmoskit._core.estimate import batch_seconds, summary
 
         model = CostModel.from_settings(self.settings)
         planned = [
             {
                 "runs": b.run_ids,
                 "controls": sorted(b.controls),
-                "gpu_seconds": round(model.batch_seconds(b.items, b.controls), 1),
+                "gpu_seconds": round(batch_seconds(b, model), 1),
             }
             for b in batches
         ]
@@ -537,7 +549,8 @@ class Engine:
         """The model settings where ``ex`` runs ``op``: the executor's ``model:`` view, then the operation's
         own settings for its model, then the executor's ``models:`` overrides for that model."""
         overrides = (ex.config.get("models") or {}).get(op.model or op.name) or {}
-        return op.model_settings(ex.model_settings(), dict(overrides))
+        settings: dict[str, Any] = expand_home(op.model_settings(ex.model_settings(), dict(overrides)), ex.expand_home)
+        return settings
 
     def requirements(self, op: Operation, ex: Executor) -> list[Requirement]:
         model = self.model_at(op, ex)

@@ -6,7 +6,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Any
 
-from cosmoskit._core.costmodel import CostModel
+from cosmoskit._core.costmodel import CostModel, model_of
 from cosmoskit._core.strategy import Batch
 
 
@@ -25,19 +25,30 @@ def schedule(batches: list[Batch], model: CostModel, slots: int, busy_for: list[
     out: list[Estimate] = []
     for index, batch in enumerate(batches):
         at = heapq.heappop(free)
-        t = at + model.load_seconds(batch.controls)
+        own = model_of(batch, model)  # each batch by its own model's cost model
+        t = at + own.load_seconds(batch.controls)
         for item in batch.items:
             start = t
-            t += model.run_seconds(item, batch.controls)
+            t += own.run_seconds(item, batch.controls)
             out.append(Estimate(item.run_id, index, start, t))
         heapq.heappush(free, t)
     return out
 
 
+def batch_seconds(batch: Batch, model: CostModel) -> float:
+    """A planned batch's GPU time under its own model's cost model (``model``: the configured one)."""
+    return model_of(batch, model).batch_seconds(batch.items, batch.controls)
+
+
+def single_seconds(batch: Batch, model: CostModel) -> float:
+    """Its runs' GPU time one at a time, under its own model's cost model."""
+    return model_of(batch, model).single_seconds(batch.items)
+
+
 def summary(batches: list[Batch], model: CostModel) -> dict[str, Any]:
     items = [i for b in batches for i in b.items]
-    planned = sum(model.batch_seconds(b.items, b.controls) for b in batches)
-    alone = model.single_seconds(items)
+    planned = sum(batch_seconds(b, model) for b in batches)
+    alone = sum(single_seconds(b, model) for b in batches)
     return {
         "runs": len(items),
         "batches": len(batches),

@@ -189,6 +189,13 @@ class Executor(ABC):
         (the ``docker --gpus`` value) …"""
         return {}
 
+    def expand_home(self, path: str) -> str:
+        """``~/x`` as the place spells it (its user's home).  The default serves executors whose place is
+        this machine; a remote place answers with its own home."""
+        import os
+
+        return os.path.expanduser(path)
+
     def tool_path(self, local: Path) -> str:
         """Where a file cosmoskit ships to the place (the emulator …) will be; ``stage`` puts it there.
 

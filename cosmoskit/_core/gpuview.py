@@ -61,11 +61,11 @@ def estimated_seconds(
     engine: Engine, batch: BatchRecord, runs: dict[str, RunRecord], prompts: dict[str, PromptRecord]
 ) -> float | None:
     """The cost model's GPU time for a batch (None when its runs are gone from the ledger)."""
-    from cosmoskit._core.costmodel import CostModel
+    from cosmoskit._core.costmodel import CostModel, model_of
     from cosmoskit._core.planning import items_for
 
     docs = [runs[r] for r in batch["runs"] if r in runs]
     if not docs:
         return None
     items = items_for(engine, docs, prompts)
-    return CostModel.from_settings(engine.settings).batch_seconds(items)
+    return model_of(items, CostModel.from_settings(engine.settings)).batch_seconds(items)

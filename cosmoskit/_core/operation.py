@@ -11,6 +11,7 @@ from cosmoskit._core.records import PromptRecord, Reason, RunRecord
 if TYPE_CHECKING:
     from cosmoskit._core.batchjob import BatchJob
     from cosmoskit._core.config import Settings
+    from cosmoskit._core.costmodel import CostModel
     from cosmoskit._core.ledger import Tx
 
 
@@ -150,6 +151,18 @@ class Operation(ABC):
         """GPUs one batch of these runs takes at its place (its slot, cosmoskit/_core/slots.py): the runs'
         ``num_gpus`` parameter (context parallelism), 1 without it."""
         return max([int(r.get("params", {}).get("num_gpus") or 1) for r in runs] or [1])
+
+    def work(self, run: RunRecord, prompt: PromptRecord | None) -> float:
+        """The run's generation relative to a plain one, whatever batch it is in (its own controls when a
+        model computes only those, a third forward per step …): its time is chunks x steps x work."""
+        return 1.0
+
+    def cost_model(self, base: CostModel) -> CostModel:
+        """The cost model of this operation's runs (docs/cost-model.md).  ``base`` is the configured one
+        (``batching.cost``: Transfer 1's numbers, with the GPU's memory and ``max_runs_per_batch``); a model
+        with its own load, chunk and memory figures returns its own (``dataclasses.replace(base, …)``).
+        It must keep every cost non-decreasing in the number of controls (`optimal` relies on it)."""
+        return base
 
     # -- running ----------------------------------------------------------
     @abstractmethod

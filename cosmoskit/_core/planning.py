@@ -5,19 +5,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from cosmoskit._core import plugins
-from cosmoskit._core.costmodel import CostModel
+from cosmoskit._core.costmodel import CostModel, model_of
 from cosmoskit._core.records import PromptRecord, RunRecord
-from cosmoskit._core.strategy import Batch, Item
+from cosmoskit._core.strategy import Batch, BatchingStrategy, Item
 
 if TYPE_CHECKING:
     from cosmoskit._core.engine import Engine
 
 
-def items_for(engine: Engine, runs: list[RunRecord], prompts: dict[str, PromptRecord]) -> list[Item]:
-    """Each queued run as the planner sees it; the operation says what may share a load."""
+def items_for(
+    engine: Engine, runs: list[RunRecord], prompts: dict[str, PromptRecord], base: CostModel | None = None
+) -> list[Item]:
+    """Each queued run as the planner sees it; the operation says what may share a load and what it costs."""
+    base = base or CostModel.from_settings(engine.settings)
+    costs: dict[str, CostModel] = {}
     items = []
     for run in runs:
         op = engine.operation(run["operation"])
+        if op.name not in costs:
+            costs[op.name] = op.cost_model(base)
         prompt = prompts.get(run.get("prompt_id") or "")
         items.append(
             Item(
@@ -30,6 +36,8 @@ def items_for(engine: Engine, runs: list[RunRecord], prompts: dict[str, PromptRe
                 created=run["created"],
                 batchable=op.batchable,
                 max_controls=run.get("max_controls"),
+                work=float(op.work(run, prompt)),
+                cost=costs[op.name],
             )
         )
     return items
@@ -42,6 +50,8 @@ def valid(batch: Batch, model: CostModel) -> str | None:
         return "empty batch"
     if len({i.group for i in items}) != 1:
         return "mixes runs that cannot share a model load"
+    if len({i.cost for i in items}) != 1:
+        return "mixes runs priced by different cost models (different models)"
     if len(items) > 1 and not all(i.batchable for i in items):
         return "holds a run whose operation never batches"
     if len(items) > model.max_runs:
@@ -86,16 +96,35 @@ def plan(
     """The batches for these runs: by the strategy (the configured one unless named), or with
     ``fewest_batches`` by the rules alone, in as few model loads as they allow."""
     name = "fewest batches" if fewest_batches else strategy or engine.settings.get("batching.strategy")
-    model = CostModel.from_settings(engine.settings)
-    items = items_for(engine, runs, prompts)
+    base = CostModel.from_settings(engine.settings)
+    items = items_for(engine, runs, prompts, base)
     if not items:
         return []
-    batches: list[Batch] = fewest(items, model) if fewest_batches else plugins.get_strategy(name)().plan(items, model)
+    batches: list[Batch] = []
+    parts = by_cost_model(items, base)
+    # Each model is planned under its own cost model: runs of different models never share a batch (the
+    # operation is part of every group), so planning the parts apart loses nothing and keeps `optimal`
+    # exact for each.  Then the batches of every part are ordered together.
+    for model, part in parts:
+        if fewest_batches:
+            batches += fewest(part, model)
+        else:
+            batches += plugins.get_strategy(name)().plan(part, model)
     seen = [i.run_id for b in batches for i in b.items]
     if sorted(seen) != sorted(i.run_id for i in items):
         raise RuntimeError(f"strategy {name!r} did not place every queued run exactly once")
     for b in batches:
-        problem = valid(b, model)
+        problem = valid(b, model_of(b, base))
         if problem:
             raise RuntimeError(f"strategy {name!r} planned an invalid batch: {problem}")
-    return batches
+    if fewest_batches or len(parts) == 1:
+        return batches
+    return BatchingStrategy.order(batches)
+
+
+def by_cost_model(items: list[Item], base: CostModel) -> list[tuple[CostModel, list[Item]]]:
+    """The items split by the cost model they are priced with, in the order each first appears."""
+    parts: dict[CostModel, list[Item]] = {}
+    for item in items:
+        parts.setdefault(item.cost if isinstance(item.cost, CostModel) else base, []).append(item)
+    return list(parts.items())

@@ -21,6 +21,7 @@ CONTROL_NAMES = {
     "edge": ("edge.mp4",),
     "vis": ("vis.mp4",),
     "keypoint": ("keypoint.mp4",),
+    "wsm": ("wsm.mp4",),  # Cosmos 3's world-scenario map (driving); it cannot compute one
 }
 
 _STOP = {

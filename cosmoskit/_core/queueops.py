@@ -104,6 +104,7 @@ class PlannedRun:
     start_seconds: float  # estimated, from now
     finish_seconds: float
     controls: list[str]
+    model: str = ""  # the model that runs it (its operation's, or the operation's name)
 
 
 @dataclass
@@ -141,7 +142,11 @@ def plan(engine: Engine, strategy: str | None = None) -> QueuePlan:
     planned = []
     for est in estimates:
         item = next(i for i in batches[est.batch].items if i.run_id == est.run_id)
-        planned.append(PlannedRun(by_id[est.run_id], est.batch, est.start, est.finish, sorted(item.controls)))
+        run = by_id[est.run_id]
+        op = engine.operation(run["operation"])
+        planned.append(
+            PlannedRun(run, est.batch, est.start, est.finish, sorted(item.controls), op.model or op.name)
+        )
     return QueuePlan(name, paused, running, planned, batches, model, slots, summary(batches, model))
 
 

@@ -23,6 +23,12 @@ class Item:
     created: str
     batchable: bool = True
     max_controls: int | None = None  # after an out-of-memory: only batches with at most this many control networks
+    # How much generation the run needs whatever batch it is in, relative to a plain one (its own
+    # controls, a third forward per step …): the operation's ``work``; its time is chunks x steps x work.
+    work: float = 1.0
+    # The cost model of the run's model (the operation's ``cost_model``), set by the planner; None: the
+    # configured one.  A group never mixes models, so every run of a batch carries the same one.
+    cost: Any = None
 
 
 @dataclass

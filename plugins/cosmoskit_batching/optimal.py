@@ -15,7 +15,7 @@ valid plan, so it is set aside.
 What the proof uses from the model (checked at run time, true for ``CostModel``):
 load, per-run time and memory depend on a set only through its size and never
 decrease as it grows; per-run time is ``weight(i) * rate(|S|)`` with
-``weight = chunks * steps``.
+``weight = chunks * steps * work``.
 
 Lemma 1 (sets instead of batches).  Call an *assignment* a choice, for every run
 ``i``, of an allowed set ``S_i ⊇ c_i`` (``c_i``: the run's own controls, its *home*);
@@ -112,7 +112,7 @@ class Solver:
         R = self.R = model.max_runs
         classes: dict[tuple, list[Item]] = {}
         for item in sorted(members, key=_by_priority):
-            classes.setdefault((item.controls, item.max_controls, item.chunks, item.steps), []).append(item)
+            classes.setdefault((item.controls, item.max_controls, item.chunks, item.steps, item.work), []).append(item)
         universe = sorted(frozenset().union(*(i.controls for i in members)))
         homes = {k[0] for k in classes}
         sets = []
@@ -124,12 +124,12 @@ class Solver:
         self.sets = sets  # rank order: size, then names
         index = {s: n for n, s in enumerate(sets)}
         ns = self.ns = len(sets)
-        keys = sorted(classes, key=lambda k: (index[k[0]], -k[2] * k[3], INF if k[1] is None else k[1]))
+        keys = sorted(classes, key=lambda k: (index[k[0]], -k[2] * k[3] * k[4], INF if k[1] is None else k[1]))
         nc = self.nc = len(keys)
         self.items = [classes[k] for k in keys]
         home = self.home = [index[k[0]] for k in keys]
         cap = [k[1] for k in keys]
-        weight = [k[2] * k[3] for k in keys]
+        weight = [k[2] * k[3] * k[4] for k in keys]
         self.count = [len(x) for x in self.items]
         load = self.load = [model.load_seconds(s) for s in sets]
         run = self.run = [[model.run_seconds(self.items[c][0], s) for s in sets] for c in range(nc)]
@@ -185,7 +185,7 @@ class Solver:
         self.nodes = 0
         self.value = INF
 
-    def _check_model(self, weight: list[int]) -> None:
+    def _check_model(self, weight: list[float]) -> None:
         """The properties the proof uses (module docstring); CostModel has them."""
         by_size: dict[int, list[int]] = {}
         for n, s in enumerate(self.sets):
@@ -197,7 +197,7 @@ class Solver:
             if rate is None and weight[c]:
                 rate = r
             if weight[c] and any(abs(a - b) > 1e-9 * max(1.0, abs(b)) for a, b in zip(r, rate)):
-                raise CosmoskitError("optimal needs run time proportional to chunks x steps")
+                raise CosmoskitError("optimal needs run time proportional to chunks x steps x work")
         for values in ([self.load] + ([rate] if rate else [])):
             prev = -INF
             for size in sizes:

@@ -1,4 +1,8 @@
-"""``cosmoskit demo``: the whole main job on this machine, through the CPU emulator."""
+"""``cosmoskit demo``: the whole main job on this machine, through the CPU emulator.
+
+Transfer 1 runs a batch of the three prompts; every other transfer model that is loaded and names its
+``demo_weights`` (Transfer 2.5, Cosmos 3 Nano and Super) runs a batch of the same prompts, so the
+table and the report show the models side by side.  Leaving a model plugin out leaves its batch out."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,6 +51,17 @@ def make_scene(folder: Path) -> Path:
     return folder
 
 
+def other_models() -> list[str]:
+    """The other transfer models' operations that are loaded and say what the demo runs with them
+    (``demo_weights``, one weight set per demo prompt): each model plugin may be left out or deleted."""
+    from cosmoskit import api
+
+    names = [n for n in api.operation_names()
+             if n != "transfer" and api.operation_class(n).kind_name() == "transfer"
+             and len(getattr(api.operation_class(n), "demo_weights", ()) or ()) >= len(PROMPTS)]
+    return sorted(names, key=lambda n: (not n.startswith("transfer"), n))
+
+
 def run_demo(folder: Path, *, json_: bool = False) -> None:
     from cosmoskit import api
 
@@ -80,10 +95,16 @@ def run_demo(folder: Path, *, json_: bool = False) -> None:
         docs = []
         for prompt, weights in zip(prompts, WEIGHTS):
             docs += engine.new_runs("transfer", [prompt["id"]], {"weights": weights})
-        say(f"Transfer: one batch of {len(docs)} runs with different weights (one model load) …")
+        say(f"Transfer 1: one batch of {len(docs)} runs with different weights (one model load) …")
         transfers = engine.run_now(docs, quiet=json_)
         done = [r for r in transfers if r["status"] == "completed"]
         results: list[dict[str, Any]] = list(transfers)
+        for name in other_models():
+            cls = api.operation_class(name)
+            more = [d for prompt, weights in zip(prompts, cls.demo_weights, strict=False)
+                    for d in engine.new_runs(name, [prompt["id"]], {"weights": weights})]
+            say(f"{cls.model}: the same prompts, one batch of {len(more)} runs …")
+            results += engine.run_now(more, quiet=json_)
         if done:
             say(f"Upscale of {done[0]['id']} (3x the resolution bucket) …")
             source = done[0]
@@ -106,4 +127,5 @@ def run_demo(folder: Path, *, json_: bool = False) -> None:
         if child:
             say(f"Enhanced prompt {child['id']}: {api.escape(child['text'][:160])}…")
     say(f"\nVideos are in {settings.home / 'outputs'} (one folder per run: output, spec, command, logs).")
-    say(f"Next: cd {folder} && cosmoskit run list")
+    say(f"Next: cd {folder} && cosmoskit run list; `cosmoskit report` shows each prompt's runs of every model "
+        "side by side")

@@ -1,7 +1,8 @@
 """A claimed folder becomes a prompt and its runs, validated but not written (runs on a pool thread).
 
 The sidecar is read, frame sequences are encoded (``prepare``), the videos are probed by
-``new_prompt`` and the engine validates one ``transfer`` run per weight set.  Bad input is a
+``new_prompt`` and the engine validates one run of the transfer model (the sidecar's ``model:``, else
+``default_model``) per weight set.  Bad input is a
 ``Rejected`` with one line per problem; anything unexpected is raised for the watcher to retry.
 """
 from __future__ import annotations
@@ -81,13 +82,18 @@ class Builder:
             return Rejected(fp, dest, [f"{Path(doc['inputs']['rgb']['path']).name}: {doc['frames']} frames, but "
                                        f"{results[0].frames} frames were encoded"])
         doc["id"] = api.new_id("ps")
+        model = side.model or str(api.settings().get("default_model"))
+        operation = sidecar.transfer_models().get(model)
+        if operation is None:
+            return Rejected(fp, dest, [f"model {model!r} is not a loaded transfer model (default_model, or the "
+                                       f"sidecar's model:)"])
         runs: list[dict[str, Any]] = []
         where = side.files[0] if side.files and side.files[0] != "prompt.txt" else "transfer defaults"
         for i, run in enumerate(side.runs, 1):
             params = {**side.params, **{k: v for k, v in run.items() if k != "priority"}}
             priority = run.get("priority", side.priority if side.priority is not None else self.defaults.priority)
             try:
-                runs += self.engine.new_runs("transfer", [doc["id"]], params, priority=priority,
+                runs += self.engine.new_runs(operation, [doc["id"]], params, priority=priority,
                                              extra={"source": "watch", "drop_folder": fp.name},
                                              prompts={doc["id"]: doc})
             except CosmoskitError as exc:

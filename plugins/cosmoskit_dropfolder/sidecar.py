@@ -13,8 +13,11 @@ weights:                                        # one set, "vis=0.3,depth=0.5", 
   - {weights: {depth: 1.0}, seed: 7}            #   a set with its own run parameters
 seed: 1                                         # num_steps, guidance, seed, sigma_max,
                                                 # blur_strength, canny_threshold: for every run
+model: cosmos3-nano                             # the transfer model (default: default_model)
 ```
-Anything left out comes from the configuration (``watch:`` and ``transfer:``).
+Anything left out comes from the configuration (``watch:``, ``default_model`` and the model's own
+section: ``transfer:``, ``transfer2.5:``, ``cosmos3:``).  With a ``model:`` other than Transfer 1's,
+each weight set is checked by that model's own rules (its controls and ranges), with its line.
 
 Every problem of the sidecar is found in one reading — each unknown key, wrong type and value out
 of range, as ``cosmos.yaml:LINE: what`` — so a typo never hides the next one, nor a problem of the
@@ -32,10 +35,12 @@ from cosmoskit_dropfolder.depthmap import MODES as DEPTH_MODES
 from cosmoskit_dropfolder.layout import Problem
 
 RUN_PARAMS = ("num_steps", "guidance", "seed", "sigma_max", "blur_strength", "canny_threshold")
-KEYS = ("prompt", "text", "negative_prompt", "negative", "name", "fps", "priority", "depth", "weights", *RUN_PARAMS)
+KEYS = ("prompt", "text", "negative_prompt", "negative", "name", "fps", "priority", "depth", "weights", "model",
+        *RUN_PARAMS)
 RUN_KEYS = ("weights", "priority", *RUN_PARAMS)
 MAX_RUNS = 64
-OPERATION = "transfer"  # what the drop folder queues; its own fields check the run parameters
+OPERATION = "transfer"  # Transfer 1's operation: what a sidecar without `model:` is checked against
+KIND = "transfer"  # a sidecar's `model:` names a model of this kind
 # A stand-in prompt text while the sidecar has problems (see read()); never queued: prepare refuses the folder.
 STAND_IN_TEXT = "(the sidecar has problems)"
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
@@ -59,6 +64,7 @@ class Sidecar:
     fps: float | None = None
     priority: int | None = None
     depth: str | None = None                                   # "distance" or "inverse" (EXR/16-bit depth)
+    model: str | None = None                                   # the transfer model (None: default_model)
     runs: list[dict[str, Any]] = field(default_factory=list)  # each: {"weights": …} plus per-run params
     params: dict[str, Any] = field(default_factory=dict)       # run parameters shared by every run
     files: list[str] = field(default_factory=list)
@@ -67,7 +73,8 @@ class Sidecar:
 
     def as_dict(self) -> dict[str, Any]:
         return {"text": self.text, "negative_prompt": self.negative, "name": self.name, "fps": self.fps,
-                "priority": self.priority, "depth": self.depth, "runs": self.runs, "params": self.params,
+                "priority": self.priority, "depth": self.depth, "model": self.model, "runs": self.runs,
+                "params": self.params,
                 "files": self.files}
 
 
@@ -205,23 +212,38 @@ def parse_text(raw: str, where: str = "cosmos.yaml",
 
 
 # ---------------------------------------------------------------- the decision
-def run_param_fields() -> dict[str, Any]:
-    """The queued operation's own field definitions (types, ranges, choices), or none if it is not there."""
+def transfer_models() -> dict[str, str]:
+    """Each loaded transfer model and the operation that runs it (``transfer2.5`` -> ``transfer2.5`` …)."""
+    from cosmoskit import api
+
+    out = {}
+    for name in api.operation_names():
+        cls = api.operation_class(name)
+        if cls.kind_name() == KIND:
+            out[cls.model or name] = name
+    return out
+
+
+def run_param_fields(model: str | None = None) -> dict[str, Any]:
+    """The queued operation's own field definitions (types, ranges, choices), or none if it is not there;
+    with a ``model`` that model's operation's, its ``weights`` field included."""
     from cosmoskit import api
     from cosmoskit.api import CosmoskitError
 
     try:
-        options = getattr(api.operation_class(OPERATION), "options", {}) or {}
+        name = transfer_models().get(model, "") if model is not None else OPERATION
+        cls = api.operation_class(name)
     except CosmoskitError:
         return {}
-    return {k: f for k, f in options.items() if k in RUN_PARAMS}
+    options = cls.parameter_schema() or {}
+    wanted = (*RUN_PARAMS, "weights") if model is not None else RUN_PARAMS
+    return {k: f for k, f in options.items() if k in wanted}
 
 
 def check(data: Any, where: str = "cosmos.yaml", lines: Lines | None = None,
           fields: Mapping[str, Any] | None = None) -> tuple[Sidecar, list[Problem]]:
     """The sidecar a parsed ``cosmos.yaml`` gives, and every problem of it (each with its line)."""
     lines = lines or {}
-    fields = run_param_fields() if fields is None else fields
     side = Sidecar()
     problems: list[Problem] = []
 
@@ -276,6 +298,16 @@ def check(data: Any, where: str = "cosmos.yaml", lines: Lines | None = None,
         side.priority, problem = _int(data["priority"])
         if problem:
             bad(f"priority {problem}", "priority")
+    if data.get("model") is not None:
+        model = data["model"]
+        known = transfer_models() if fields is None else {}
+        if not isinstance(model, str) or (fields is None and model not in known):
+            bad(f"model: unknown model {model!r} (known: {', '.join(known) or 'none loaded'})", "model")
+        else:
+            side.model = model
+            if fields is None:
+                fields = run_param_fields(model)
+    fields = run_param_fields() if fields is None else fields
     if data.get("depth") is not None:
         if data["depth"] in DEPTH_MODES:
             side.depth = data["depth"]
@@ -316,11 +348,11 @@ def check(data: Any, where: str = "cosmos.yaml", lines: Lines | None = None,
                     run[key], problem = _param(key, value, fields)
                     if problem:
                         bad(f"{label}{problem}", *path, key)
-            for text, key in weight_problems(item["weights"]):
+            for text, key in weight_problems(item["weights"], fields.get("weights")):
                 bad(f"{label}{text}", *path, "weights", *(() if key is None else (key,)))
             run["weights"] = _weights(item["weights"])
         else:
-            for text, key in weight_problems(item):
+            for text, key in weight_problems(item, fields.get("weights")):
                 bad(f"{label}{text}", *path, *(() if key is None else (key,)))
             run = {"weights": _weights(item)}
         if len(problems) == before:
@@ -329,12 +361,20 @@ def check(data: Any, where: str = "cosmos.yaml", lines: Lines | None = None,
     return side, problems
 
 
-def weight_problems(value: Any) -> list[tuple[str, Any]]:
+def weight_problems(value: Any, model_field: Any = None) -> list[tuple[str, Any]]:
     """(problem, key it concerns) for one weight set: a mapping or ``'vis=0.3,depth=0.5'``.
 
     The same rules as the transfer operation applies when it queues the run (controls known, each
-    weight 0..1, one above 0), checked here so that they are reported with every other problem."""
+    weight 0..1, one above 0), checked here so that they are reported with every other problem.  With
+    ``model_field`` (the ``weights`` field of a sidecar's ``model:``) that model's own rules decide."""
     from cosmoskit.api import CONTROL_NAMES
+
+    if model_field is not None:
+        if not (isinstance(value, str) and value.strip()) and not (isinstance(value, dict) and value):
+            return [(f"weights must be a mapping like {{edge: 0.5, depth: 0.5}} or 'edge=0.5,depth=0.5', "
+                     f"not {value!r}", None)]
+        _, problem = model_field.validate(value if isinstance(value, str) else {str(k): v for k, v in value.items()})
+        return [(f"weights {problem}", None)] if problem else []
 
     controls = ("vis", *(c for c in CONTROL_NAMES if c != "vis"))
     pairs: dict[Any, Any]

@@ -18,7 +18,15 @@ from cosmoskit_report.media import Job, MediaCache
 
 STATIC = Path(__file__).parent / "static"
 MAIN_OUTPUT = {"transfer": "output.mp4", "upscale": "upscaled.mp4", "enhance": "enhanced_prompt.txt"}
-CONTROL_SUFFIX = "_input_control.mp4"
+# A run folder's control videos, under each model's own names: Transfer 1 `<hint>_input_control.mp4`,
+# Transfer 2.5 `<name>_control_<key>.mp4`, Cosmos 3 `control_<hint>.mp4`.
+CONTROL_FILE = re.compile(r"^(?:(?P<t1>[a-z]+)_input_control|(?:.+_)?control_(?P<key>[a-z]+))\.mp4$")
+
+
+def control_hint(name: str) -> str | None:
+    """The control a run folder's file shows, or None when it is not a control video."""
+    m = CONTROL_FILE.match(name)
+    return (m.group("t1") or m.group("key")) if m else None
 LOG_TAIL_BYTES = 256 * 1024
 EMULATOR_MARK = "cosmos-emulator"
 
@@ -205,9 +213,10 @@ class Builder:
         if batch:
             view.batch_size = max(1, len(batch.get("runs") or []))
         # the main output
-        name = MAIN_OUTPUT.get(op or "")
+        # every transfer model's main output is output.mp4 (the model's own file, renamed in the run folder)
+        name = MAIN_OUTPUT.get(op or "") or ("output.mp4" if "output.mp4" in outputs or not outputs else None)
         if name is None or (name not in outputs and outputs):
-            name = next((k for k in outputs if k.endswith(".mp4") and not k.endswith(CONTROL_SUFFIX)), name)
+            name = next((k for k in outputs if k.endswith(".mp4") and control_hint(k) is None), name)
         view.main_name = name
         if name:
             rel = outputs.get(name) or f"outputs/run_{rid}/{name}"
@@ -227,8 +236,8 @@ class Builder:
                 view.main = self._job(f"runs/{rid}/{Path(name).stem}", path, _frames_hint(run, prompt))
         # controls the model generated (vis/edge … when the prompt had no such video)
         for cname, rel in sorted(outputs.items()):
-            if cname.endswith(CONTROL_SUFFIX):
-                hint = cname[: -len(CONTROL_SUFFIX)]
+            hint = control_hint(cname)
+            if hint is not None:
                 path = self.home / rel
                 view.controls.append((hint, self._job(f"runs/{rid}/{hint}_control", path, _frames_hint(run, prompt)),
                                       link(path, self.out)))

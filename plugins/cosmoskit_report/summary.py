@@ -100,7 +100,7 @@ def compute(selected: list[dict[str, Any]], all_runs: dict[str, dict[str, Any]],
 
 def cost_ratio_from_settings(settings: Any, prompts: dict[str, dict[str, Any]]) -> Callable[..., float] | None:
     """The cost model's one-at-a-time / together ratio for a batch, from the operations' own view of each run
-    (its control networks, 121-frame chunks and steps)."""
+    (its control networks, chunks, steps and work) under its model's own cost model."""
     try:
         from cosmoskit import api
         from cosmoskit.api import CostModel
@@ -118,12 +118,19 @@ def cost_ratio_from_settings(settings: Any, prompts: dict[str, dict[str, Any]]) 
         op = operations[name]
         prompt = prompts.get(run.get("prompt_id") or "")
         return Item(run_id=run["id"], group=(name,), controls=frozenset(op.controls(run)),
-                    chunks=op.chunks(run, prompt), steps=op.steps(run), priority=0, created=run.get("created") or "")
+                    chunks=op.chunks(run, prompt), steps=op.steps(run), priority=0, created=run.get("created") or "",
+                    work=float(op.work(run, prompt)))
 
     def ratio(batch: dict[str, Any], members: list[dict[str, Any]], here: list[dict[str, Any]]) -> float:
         controls = frozenset().union(*(item(r).controls for r in members))
         items = [item(r) for r in here]
-        together = model.batch_seconds(items, controls)
-        return model.single_seconds(items) / together if together > 0 else 1.0
+        own = model
+        if members:  # a batch is of one operation: priced by its model's own cost model
+            name = members[0]["operation"]
+            if name not in operations:
+                operations[name] = api.operation_class(name)(settings)
+            own = operations[name].cost_model(model)
+        together = own.batch_seconds(items, controls)
+        return own.single_seconds(items) / together if together > 0 else 1.0
 
     return ratio

@@ -71,6 +71,9 @@ class SSHExecutor(Executor):
         if self._conn is not None:
             self._conn.close()
 
+    def expand_home(self, path: str) -> str:
+        return self._expand(path)
+
     def _expand(self, path: str) -> str:
         if path == "~" or path.startswith("~/"):
             if self._home is None:

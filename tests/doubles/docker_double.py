@@ -17,10 +17,11 @@ import time
 from pathlib import Path
 
 STATE = Path(os.environ.get("DOCKER_DOUBLE_DIR", "/tmp/docker-double"))
-EMULATOR = os.environ.get("DOCKER_DOUBLE_EMULATOR") or str(Path(__file__).resolve().parents[2] / "remote" / "cosmos_emulator.py")
+EMULATOR = (os.environ.get("DOCKER_DOUBLE_EMULATOR")
+            or str(Path(__file__).resolve().parents[2] / "remote" / "cosmos_emulator.py"))
 # flags of `docker run` that take a value (the ones cosmoskit uses, and a few more)
 VALUE_FLAGS = {"--name", "--gpus", "-v", "--volume", "-w", "--workdir", "-e", "--env", "--runtime", "--ipc",
-               "--network", "--shm-size", "-u", "--user", "--entrypoint", "--label"}
+               "--network", "--shm-size", "-u", "--user", "--entrypoint", "--label", "--env-file"}
 
 
 def record(argv: list[str]) -> None:
@@ -62,6 +63,16 @@ def run(args: list[str]) -> int:
         if key in ("-e", "--env") and value and "=" in value:
             k, v = value.split("=", 1)
             env[k] = v
+        if key == "--env-file":  # as docker reads it: KEY=VALUE lines, # comments; a missing file is an error
+            try:
+                lines = Path(value).read_text().splitlines()
+            except OSError as exc:
+                sys.stderr.write(f"docker: open {value}: {exc.strerror}.\n")
+                return 125
+            for line in lines:
+                if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+                    k, v = line.split("=", 1)
+                    env[k.strip()] = v
     image, argv = args[i], args[i + 1:]
     name = name or f"double_{os.getpid()}"
     state = containers() / f"{name}.json"
@@ -69,7 +80,7 @@ def run(args: list[str]) -> int:
         sys.stderr.write(f'docker: Error response from daemon: Conflict. The container name "/{name}" is already in use.\n')
         return 125
     # the Cosmos command runs in the emulator; anything else (`sleep 60` …) runs as it is
-    is_model = argv and (argv[0] == "torchrun" or argv[0].endswith(".py"))
+    is_model = argv and (argv[0] in ("torchrun", "python", "python3") or argv[0].endswith(".py"))
     child = subprocess.Popen([sys.executable, EMULATOR, *argv] if is_model else argv, env=env, start_new_session=True)
     state.write_text(json.dumps({"name": name, "image": image, "pid": child.pid, "started": time.time(), "argv": argv}))
 
