@@ -55,6 +55,7 @@ def root(
 def _add_core_commands() -> None:
     from cosmoskit._cli import (
         batch_cmds,
+        calibrate_cmd,
         config_cmd,
         init_cmd,
         ledger_cmd,
@@ -83,6 +84,7 @@ def _add_core_commands() -> None:
     app.command("init")(init_cmd.init)
     app.command("worker")(worker_cmd.worker)
     app.command("status")(status_cmd.status)
+    app.command("calibrate")(calibrate_cmd.calibrate)
 
 
 def _command_names() -> set[str]:

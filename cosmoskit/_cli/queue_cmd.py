@@ -107,8 +107,8 @@ def list_(
         ),
     )
     output.say(
-        f"[dim]Estimates from each model's cost model (docs/cost-model.md), {slots} executor slot(s), "
-        "ignoring running batches.[/dim]"
+        f"[dim]Estimates from each model's cost model (docs/cost-model.md) on {slots} GPU slot(s), "
+        "after what runs now.[/dim]"
     )
 
 
@@ -123,51 +123,76 @@ def plan_(
     model: Optional[str] = MODEL_OPTION,
     json_: bool = JSON_OPTION,
 ) -> None:
-    """The batches a worker would launch now (each of one model), their GPU time, and the speed-up."""
+    """The batches a worker would launch now, per GPU slot with estimated start and finish: when the queue
+    ends (the makespan) against its lower bound, the GPU time, and the speed-ups."""
     from cosmoskit._cli import output
     from cosmoskit._core.estimate import batch_seconds, single_seconds, summary
 
     planned_queue = _plan(strategy)
     _check_model(model)
-    name, batches, cost = planned_queue.strategy, planned_queue.batches, planned_queue.model
+    name, cost, sched = planned_queue.strategy, planned_queue.model, planned_queue.schedule
     model_of = {p.batch: p.model for p in planned_queue.runs}
-    chosen = [(n, b) for n, b in enumerate(batches) if model is None or model_of.get(n) == model]
-    total = planned_queue.summary if model is None else summary([b for _, b in chosen], cost)
+    placed = list(enumerate(sched.placed))
+    chosen = [(n, p) for n, p in placed if model is None or model_of.get(n) == model]
+    total = planned_queue.summary if model is None else summary([p.batch for _, p in chosen], cost)
     planned = [
         {
             "batch": n + 1,
+            "slot": p.slot + 1,
+            "start_seconds": round(p.start, 1),
+            "finish_seconds": round(p.finish, 1),
             "model": model_of.get(n, ""),
-            "runs": b.run_ids,
-            "controls": sorted(b.controls),
-            "gpu_seconds": round(batch_seconds(b, cost), 1),
-            "one_at_a_time_seconds": round(single_seconds(b, cost), 1),
+            "runs": p.batch.run_ids,
+            "controls": sorted(p.batch.controls),
+            "gpu_seconds": round(batch_seconds(p.batch, cost), 1),
+            "one_at_a_time_seconds": round(single_seconds(p.batch, cost), 1),
         }
-        for n, b in chosen
+        for n, p in chosen
     ]
+    figures = {
+        "objective": sched.objective,
+        "slots": sched.slots,
+        "makespan_seconds": round(sched.makespan, 1),
+        "lower_bound_seconds": round(sched.lower_bound, 1),
+        "serial_seconds": round(sched.serial_seconds, 1),
+        "wall_speedup": round(sched.speedup, 3),
+        "splits": sched.splits,
+        "busy_slots_seconds": [round(b, 1) for b in sched.busy_for],
+    }
     if json_:
-        output.emit_json({"strategy": name, **total, "batches": planned})
+        output.emit_json({"strategy": name, **total, "batch_count": total["batches"], **figures, "batches": planned})
         return
     if not planned:
         output.say("The queue is empty.")
         return
     output.table(
-        f"plan ({name})",
-        ("batch", "model", "runs", "controls", "GPU time", "alone"),
+        f"plan ({name}, {sched.objective}, {sched.slots} slot(s))",
+        ("slot", "batch", "model", "runs", "controls", "starts in", "done in", "GPU time", "alone"),
         (
             (
+                p["slot"],
                 p["batch"],
                 p["model"],
                 len(p["runs"]),
                 ",".join(p["controls"]),
+                _minutes(p["start_seconds"]),
+                _minutes(p["finish_seconds"]),
                 _minutes(p["gpu_seconds"]),
                 _minutes(p["one_at_a_time_seconds"]),
             )
-            for p in planned
+            for p in sorted(planned, key=lambda p: (p["slot"], p["start_seconds"]))
         ),
     )
+    ratio = sched.makespan / sched.lower_bound if sched.lower_bound > 0 else 1.0
+    split = f" ({sched.splits} more from splitting big ones across idle slots)" if sched.splits else ""
     output.say(
-        f"{total['runs']} runs in {total['batches']} batches: {_minutes(total['gpu_seconds'])} of GPU time "
-        f"against {_minutes(total['one_at_a_time_seconds'])} one at a time (speed-up {total['speedup']:.2f}x)."
+        f"{total['runs']} runs in {total['batches']} batches on {sched.slots} slot(s){split}: the queue ends in "
+        f"{_minutes(sched.makespan)} (no plan can end before {_minutes(sched.lower_bound)}: {ratio:.2f}x of it), "
+        f"{sched.speedup:.1f}x sooner than one slot running one run at a time."
+    )
+    output.say(
+        f"GPU time {_minutes(total['gpu_seconds'])} against {_minutes(total['one_at_a_time_seconds'])} one at a time "
+        f"(speed-up {total['speedup']:.2f}x)."
     )
 
 

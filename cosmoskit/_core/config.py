@@ -62,6 +62,13 @@ CORE_SCHEMA: dict[str, Any] = {
     },
     "batching": {
         "strategy": Field(str, "optimal", "single, strict, mixed, optimal or a plugin's"),
+        "objective": Field(
+            str,
+            "makespan",
+            "with several GPU slots: makespan (finish the queue soonest, splitting a big batch across idle slots) "
+            "or gpu_hours (never pay an extra model load)",
+            choices=("makespan", "gpu_hours"),
+        ),
         "max_runs_per_batch": Field(
             int, 16, "most runs one model load may serve (bounds what one failed batch loses)", check=positive
         ),

@@ -838,6 +838,9 @@ class Engine:
                 finished=stamp,
                 stop_reason=stop or None,
                 completed_runs=ok,
+                # the launcher's stamps of the model's own time: what `cosmoskit calibrate` fits
+                model_started=job.read_text("model_started_at").strip() or None,
+                model_exited=job.read_text("model_exited_at").strip() or None,
             )
         on_event("finished", {"batch": batch_id, "completed": ok, "runs": len(outcomes)})
         for run in finished_runs:

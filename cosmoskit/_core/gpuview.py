@@ -69,3 +69,39 @@ def estimated_seconds(
         return None
     items = items_for(engine, docs, prompts)
     return model_of(items, CostModel.from_settings(engine.settings)).batch_seconds(items)
+
+
+def slot_count(engine: Engine, labels: list[str]) -> int:
+    """GPU slots (one GPU each, or the anonymous slots of a place that pins nothing) at these places; a
+    place that cannot be asked now counts one."""
+    from cosmoskit._core.errors import CosmoskitError
+
+    total = 0
+    for label in labels:
+        ex = engine.executor(label)
+        try:
+            devices = engine.gpu_devices(ex)
+        except CosmoskitError:
+            devices = None
+        total += len(slots_for(devices, 1, ex.concurrency()).groups)
+    return max(1, total)
+
+
+def busy_seconds(
+    engine: Engine, active: list[BatchRecord], runs: dict[str, RunRecord], prompts: dict[str, PromptRecord]
+) -> list[float]:
+    """Estimated seconds left on each slot a batch holds now (staged batches add to the one they follow)."""
+    now = timeutil.parse(timeutil.now())
+    left: dict[str, float] = {}
+    for batch in active:
+        if batch["state"] not in ("staging", "running"):
+            continue
+        seconds = estimated_seconds(engine, batch, runs, prompts) or 0.0
+        since = batch.get("started")
+        elapsed = (now - timeutil.parse(since)).total_seconds() if since else 0.0
+        left[batch["id"]] = max(0.0, seconds - elapsed)
+    for batch in active:
+        after = batch.get("after")
+        if batch["state"] == "staged" and after in left:
+            left[after] += estimated_seconds(engine, batch, runs, prompts) or 0.0
+    return list(left.values())

@@ -12,9 +12,10 @@ The algorithm:
 2. List scheduling: each batch in that order goes to the slot that frees first.  That is exactly
    what the worker does online, so the plan and the worker agree.
 3. Splitting (makespan only): try the batches of two or more runs, longest first (the
-   ``SPLIT_CANDIDATES`` longest per slot); split one into two halves of about equal time; keep the
-   split if the schedule's makespan falls; repeat until no split helps (at most ``MAX_SPLIT_TRIES``
-   tries).  A split never makes a batch invalid: each half
+   ``SPLIT_CANDIDATES`` longest per slot); split one into 2, 3 … (up to the number of slots) pieces of
+   about equal time; keep the best split that lowers (makespan, slots ending at it, GPU time); repeat
+   until no split helps (at most ``MAX_SPLIT_TRIES`` tries); if the makespan did not fall in the end,
+   keep no split at all.  A split never makes a batch invalid: each half
    carries only the controls of its own runs, fewer than the whole.
 4. Take the better of that and the strategy's batches dealt out round robin in their own order (slot
    ``i mod m``), so the result is never worse than that.  The placed batches are listed in order of
@@ -42,7 +43,7 @@ from cosmoskit._core.strategy import Batch, Item
 
 Objective = Literal["makespan", "gpu_hours"]
 MAX_SPLIT_TRIES = 256  # bounds planning time on huge queues; each try is one list scheduling
-SPLIT_CANDIDATES = 4  # per slot: the longest batches tried in each round of splitting
+SPLIT_CANDIDATES = 1  # per slot: the longest batches tried in each round of splitting (more found no better plan)
 EPS = 1e-9
 
 
@@ -75,7 +76,7 @@ class Schedule:
     gpu_seconds: float  # GPU time of the placed batches
     lower_bound: float  # no plan can finish sooner
     serial_seconds: float  # one slot running one run at a time: the baseline of the speed-up
-    splits: int = 0  # batches split to finish sooner
+    splits: int = 0  # batches added by splitting large ones to finish sooner
     objective: Objective = "makespan"
     busy_for: list[float] = field(default_factory=list)
 
@@ -123,21 +124,21 @@ def makespan_of(placed: Sequence[Placed], free: Sequence[float]) -> float:
     return max([p.finish for p in placed] + [max(free, default=0.0)] if placed else [0.0])
 
 
-def split(batch: Batch, run: Callable[[Item], float]) -> tuple[Batch, Batch]:
-    """Two halves of about equal generation time (longest runs first, each to the lighter half), each
-    keeping its runs' line order and carrying only its own runs' controls."""
-    halves: tuple[list[int], list[int]] = ([], [])
-    weight = [0.0, 0.0]
+def split(batch: Batch, run: Callable[[Item], float], parts: int = 2) -> tuple[Batch, ...]:
+    """``parts`` pieces of about equal generation time (longest runs first, each to the lightest piece),
+    each keeping its runs' line order and carrying only its own runs' controls."""
+    pieces: list[list[int]] = [[] for _ in range(max(1, min(parts, len(batch.items))))]
+    weight = [0.0] * len(pieces)
     order = sorted(range(len(batch.items)), key=lambda k: (-run(batch.items[k]), k))
     for k in order:
-        side = 0 if weight[0] <= weight[1] else 1
-        halves[side].append(k)
+        side = min(range(len(pieces)), key=lambda j: (weight[j], j))
+        pieces[side].append(k)
         weight[side] += run(batch.items[k])
-    parts = []
-    for ks in halves:
+    out = []
+    for ks in pieces:
         items = [batch.items[k] for k in sorted(ks)]
-        parts.append(Batch(items, frozenset().union(*(i.controls for i in items))))
-    return parts[0], parts[1]
+        out.append(Batch(items, frozenset().union(*(i.controls for i in items))))
+    return tuple(out)
 
 
 def lower_bound(items: Sequence[Item], pricing: Pricing, free: Sequence[float]) -> float:
@@ -166,12 +167,15 @@ def lower_bound(items: Sequence[Item], pricing: Pricing, free: Sequence[float]) 
     return max(max(free), soonest[0] + longest, area)
 
 
-def _ends(placed: Sequence[Placed], free: Sequence[float]) -> tuple[float, ...]:
-    """Each slot's end time, latest first, rounded so float noise never counts as progress."""
+def _level(placed: Sequence[Placed], free: Sequence[float]) -> tuple[float, int, float]:
+    """How good a schedule is, for splitting: its makespan, then how many slots end at it (two slots ending
+    at the makespan need two splits before it moves), then its GPU time (never pay a load for nothing);
+    rounded so float noise never counts as progress."""
     ends = list(free)
     for p in placed:
         ends[p.slot] = max(ends[p.slot], p.finish)
-    return tuple(sorted((round(e, 6) for e in ends), reverse=True))
+    span = round(max(ends), 6)
+    return span, sum(1 for e in ends if round(e, 6) >= span), round(sum(p.finish - p.start for p in placed), 6)
 
 
 def _memo(seconds: Callable[[Batch], float]) -> Callable[[Batch], float]:
@@ -216,19 +220,23 @@ def schedule(
         improved = slots > 1
         while improved and tries < MAX_SPLIT_TRIES:
             improved = False
-            level = _ends(best, free)
+            level = _level(best, free)
             # a split adds a load: the longest batches are the ones worth halving
             ranked = sorted((b for b in current if len(b.items) > 1), key=seconds, reverse=True)
             for candidate in ranked[: SPLIT_CANDIDATES * slots]:
-                tries += 1
-                halves = split(candidate, pricing.run)
-                trial = [b for b in current if b is not candidate] + list(halves)
-                placed = list_schedule(lpt_order(trial, seconds), seconds, free)
-                # progress: the slots' end times, latest first, fall (two slots ending at the makespan
-                # need two splits before it moves)
-                if _ends(placed, free) < level:
-                    current, best, improved = trial, placed, True
-                    splits += 1
+                # into 2, 3 … pieces (up to the slots): the best that makes progress (_level) wins
+                found: tuple[tuple[float, int, float], list[Batch], list[Placed], int] | None = None
+                for parts in range(2, min(len(candidate.items), slots) + 1):
+                    tries += 1
+                    trial = [b for b in current if b is not candidate] + list(split(candidate, pricing.run, parts))
+                    placed = list_schedule(lpt_order(trial, seconds), seconds, free)
+                    got = _level(placed, free)
+                    if got < level and (found is None or got < found[0]):
+                        found = (got, trial, placed, parts - 1)
+                if found is not None:
+                    _, current, best, added = found
+                    splits += added
+                    improved = True
                     break
                 if tries >= MAX_SPLIT_TRIES:
                     break

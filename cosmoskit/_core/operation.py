@@ -157,6 +157,12 @@ class Operation(ABC):
         model computes only those, a third forward per step …): its time is chunks x steps x work."""
         return 1.0
 
+    def cost_settings(self) -> str | None:
+        """Where in cosmoskit.yaml the parameters of this operation's cost model live (``batching.cost`` for
+        Transfer 1's): ``cosmoskit calibrate`` fits those of them it finds there from this operation's
+        finished batches, and ``--apply`` writes the fit there.  None: not calibrated."""
+        return None
+
     def cost_model(self, base: CostModel) -> CostModel:
         """The cost model of this operation's runs (docs/cost-model.md).  ``base`` is the configured one
         (``batching.cost``: Transfer 1's numbers, with the GPU's memory and ``max_runs_per_batch``); a model

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from cosmoskit._core import plugins
 from cosmoskit._core.costmodel import CostModel, model_of
+from cosmoskit._core.makespan import Pricing, Schedule, schedule
 from cosmoskit._core.records import PromptRecord, RunRecord
 from cosmoskit._core.strategy import Batch, BatchingStrategy, Item
 
@@ -128,3 +129,28 @@ def by_cost_model(items: list[Item], base: CostModel) -> list[tuple[CostModel, l
     for item in items:
         parts.setdefault(item.cost if isinstance(item.cost, CostModel) else base, []).append(item)
     return list(parts.items())
+
+
+def pricing(base: CostModel) -> Pricing:
+    """The scheduler's view of the cost models: each batch and run priced by its own model's."""
+
+    def own(item: Item) -> CostModel:
+        return item.cost if isinstance(item.cost, CostModel) else base
+
+    return Pricing(
+        batch=lambda b: model_of(b, base).batch_seconds(b.items, b.controls),
+        alone=lambda i: own(i).batch_seconds([i], i.controls),
+        run=lambda i: own(i).run_seconds(i, i.controls),
+        min_load=lambda i: own(i).load_seconds(frozenset()),
+        max_runs=lambda i: own(i).max_runs,
+    )
+
+
+def schedule_for(
+    engine: Engine, batches: list[Batch], slots: int, busy_for: list[float] | None = None
+) -> Schedule:
+    """The strategy's batches placed on ``slots`` GPU slots by ``batching.objective`` (makespan.py)."""
+    objective = engine.settings.get("batching.objective")
+    return schedule(
+        batches, pricing(CostModel.from_settings(engine.settings)), slots, busy_for=busy_for, objective=objective
+    )

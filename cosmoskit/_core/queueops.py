@@ -15,7 +15,7 @@ from cosmoskit._core.records import BatchRecord, RunRecord
 if TYPE_CHECKING:
     from cosmoskit._core.costmodel import CostModel
     from cosmoskit._core.engine import Engine
-    from cosmoskit._core.estimate import Estimate
+    from cosmoskit._core.makespan import Schedule
     from cosmoskit._core.strategy import Batch
 
 RETRYABLE = ("failed", "cancelled")
@@ -120,34 +120,43 @@ class QueuePlan:
     model: CostModel
     slots: int
     summary: dict[str, Any] = field(default_factory=dict)
+    schedule: Schedule | None = None  # the batches on the slots, with the makespan and its lower bound
 
 
 def plan(engine: Engine, strategy: str | None = None) -> QueuePlan:
-    from cosmoskit._core.costmodel import CostModel
-    from cosmoskit._core.estimate import schedule, summary
+    from cosmoskit._core.costmodel import CostModel, model_of
+    from cosmoskit._core.estimate import summary
+    from cosmoskit._core.gpuview import busy_seconds, slot_count
     from cosmoskit._core.planning import plan as plan_batches
-    from cosmoskit._core.queries import queued
+    from cosmoskit._core.planning import schedule_for
+    from cosmoskit._core.queries import prompts_of, queued
 
     engine.settle_orphans()
     with engine.ledger.read() as tx:
         runs, prompts = queued(tx)
         running = [b.copy() for b in tx.active_batches()]
+        in_flight = {r["id"]: r.copy() for r in tx.active_runs()}
+        prompts = {**prompts, **prompts_of(tx, list(in_flight.values()))}
         paused = bool((tx.meta_get("queue") or {}).get("paused"))
     name = strategy or str(engine.settings.get("batching.strategy"))
-    batches = plan_batches(engine, runs, prompts, name)
     model = CostModel.from_settings(engine.settings)
-    slots = len(engine.settings.served_executors())
+    slots = slot_count(engine, engine.settings.served_executors())
+    sched = schedule_for(
+        engine, plan_batches(engine, runs, prompts, name), slots, busy_seconds(engine, running, in_flight, prompts)
+    )
+    batches = sched.batches
     by_id = {r["id"]: r for r in runs}
-    estimates: list[Estimate] = schedule(batches, model, slots)
     planned = []
-    for est in estimates:
-        item = next(i for i in batches[est.batch].items if i.run_id == est.run_id)
-        run = by_id[est.run_id]
-        op = engine.operation(run["operation"])
-        planned.append(
-            PlannedRun(run, est.batch, est.start, est.finish, sorted(item.controls), op.model or op.name)
-        )
-    return QueuePlan(name, paused, running, planned, batches, model, slots, summary(batches, model))
+    for index, placed in enumerate(sched.placed):
+        own = model_of(placed.batch, model)
+        t = placed.start + own.load_seconds(placed.batch.controls)
+        for item in placed.batch.items:
+            start, t = t, t + own.run_seconds(item, placed.batch.controls)
+            run = by_id[item.run_id]
+            op = engine.operation(run["operation"])
+            planned.append(PlannedRun(run, index, start, t, sorted(item.controls), op.model or op.name))
+    planned.sort(key=lambda p: (p.start_seconds, p.batch))
+    return QueuePlan(name, paused, running, planned, batches, model, slots, summary(batches, model), sched)
 
 
 @dataclass

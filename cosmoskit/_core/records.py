@@ -120,3 +120,5 @@ class BatchRecord(TypedDict, total=False):
     updated: str
     started: str | None
     finished: str | None
+    model_started: str | None  # the launcher's stamps (UTC, ms) of the model process, from the batch folder
+    model_exited: str | None

@@ -26,6 +26,7 @@ from cosmoskit._core.errors import CosmoskitError, from_os_error
 from cosmoskit._core.ledger import BATCH_ACTIVE, Ledger
 from cosmoskit._core.records import BatchRecord, PromptRecord, RunRecord
 from cosmoskit._core.slots import NoFreeSlot
+from cosmoskit._core.strategy import Batch
 
 ONCE_GIVES_UP_AFTER = 3  # failed launches in a row on every place before a `--once` worker stops
 
@@ -234,9 +235,7 @@ class Worker:
         runs, prompts = self._queued()
         if not runs:
             return 0
-        from cosmoskit._core.planning import plan
-
-        batches = plan(self.engine, runs, prompts, self.strategy)
+        batches = self._planned(runs, prompts)
         launched = 0
         for place in places:
             while batches and not self.stop.is_set():
@@ -275,6 +274,21 @@ class Worker:
                     self.log(f"launched batch {record['id']} ({len(record['runs'])} runs) on {_where(place, record)}")
                     self._start_follow(place, record["id"])
         return launched
+
+    def _planned(self, runs: list[RunRecord], prompts: dict[str, PromptRecord]) -> list[Batch]:
+        """The strategy's batches, placed on every slot this worker serves (batching.objective): in the order
+        of their planned start, which is the order launching them onto whichever slot frees first follows."""
+        from cosmoskit._core.gpuview import busy_seconds, slot_count
+        from cosmoskit._core.planning import plan, schedule_for
+        from cosmoskit._core.queries import prompts_of
+
+        batches = plan(self.engine, runs, prompts, self.strategy)
+        with self.ledger.read() as tx:
+            active = [b.copy() for b in tx.active_batches() if b["executor"] in self.places]
+            in_flight = {r["id"]: r.copy() for r in tx.active_runs()}
+            known = {**prompts, **prompts_of(tx, list(in_flight.values()))}
+        busy = busy_seconds(self.engine, active, in_flight, known)
+        return schedule_for(self.engine, batches, slot_count(self.engine, list(self.places)), busy).batches
 
     def _followed(self, place: Place) -> set[str]:
         """Batches at ``place`` this worker follows whose exit it has not seen: a batch staged behind one of

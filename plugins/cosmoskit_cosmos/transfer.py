@@ -120,6 +120,9 @@ class Transfer(Operation):
         weights = (run.get("params") or {}).get("weights") or {}
         return ",".join(f"{k}={v:g}" for k, v in weights.items())
 
+    def cost_settings(self):
+        return "batching.cost"  # Transfer 1's numbers are the configured cost model itself
+
     def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
         return tuple(run["params"]["weights"])
 

@@ -145,6 +145,9 @@ class Cosmos3(Operation):
         third = cost["control_guidance_factor"] if float(p.get("control_guidance", 1.0)) != 1.0 else 1.0
         return (1 + cost["hint_factor"] * (hints - 1)) * third
 
+    def cost_settings(self) -> str:
+        return f"cosmos3.{self.size}.cost"
+
     def cost_model(self, base: Any) -> Any:
         cost = self.own["cost"]
         return dataclasses.replace(

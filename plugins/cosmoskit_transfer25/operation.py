@@ -103,6 +103,9 @@ class Transfer25(Operation):
     def chunks(self, run: RunRecord, prompt: PromptRecord | None) -> int:
         return contract.chunks(self.frames(run, prompt))
 
+    def cost_settings(self) -> str:
+        return f"{self.name}.cost"
+
     def cost_model(self, base: Any) -> Any:
         """Transfer 2.5's own numbers (docs/cost-model.md): 93-frame chunks, the published H100 timing,
         65.4 GB, and the four-branch multi-control model as soon as a process holds two controls."""
