@@ -88,7 +88,8 @@ def test_transfer25_guardrail_block_mid_batch_abort_and_relaunch(project, cli, t
 def test_cosmos3_mid_batch_abort_and_relaunch(project, cli, tmp_path, place):
     """Out of memory at the second sample: the third never runs; the prompt with the block word is generated
     anyway (no guardrail on transfer); the two without output are relaunched once, each alone."""
-    use(project, place, emulator={"oom_above_controls": 1})
+    # one batch of the three, as one GPU-hour plan makes it (the makespan plan would split it across slots)
+    use(project, place, emulator={"oom_above_controls": 1}, batching={"objective": "gpu_hours"})
     a, b, c = shots(tmp_path, 3)
     pids = [prompt(cli, "bad EMULATOR_GUARDRAIL_BLOCK", a), prompt(cli, "two hints", b), prompt(cli, "blur", c)]
     docs = []

@@ -23,8 +23,8 @@ def transfer_until_running(project, slurm_cluster, pid):
     return client, batch
 
 
-def setup(project, slurm_cluster, tmp_path, emulator=None, **extra):
-    configure(project, default_executor="cluster", emulator=emulator or {},
+def setup(project, slurm_cluster, tmp_path, emulator=None, batching=None, **extra):
+    configure(project, default_executor="cluster", emulator=emulator or {}, batching=batching or {},
               executors={"cluster": slurm_executor(slurm_cluster, tmp_path / "shared", **extra)})
 
 
@@ -142,7 +142,8 @@ def test_node_failure_requeues_unfinished_runs(project, cli, videos, slurm_clust
 def test_node_failure_keeps_the_lines_that_finished(project, cli, videos, slurm_cluster, tmp_path):
     """The batch folder outlives the node on the shared filesystem: a line written before the
     failure stays completed, the unfinished one is requeued."""
-    setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 4})
+    # one batch of both lines, as a GPU-hour plan makes it (the makespan plan splits it across the slots)
+    setup(project, slurm_cluster, tmp_path, emulator={"seconds_per_chunk": 4}, batching={"objective": "gpu_hours"})
     pid = prompt(cli, "half done", videos["scene"])
     ids = [cli("transfer", pid, "--weights", w, "--queue", "--json").json()[0]["id"] for w in ("vis=1", "vis=0.5")]
     client = subprocess.Popen([exe(), "worker", "--once", "--strategy", "strict"], cwd=project,

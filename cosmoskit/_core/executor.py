@@ -222,18 +222,14 @@ class Executor(ABC):
         """Return as soon as the batch is no longer running, or after about ``timeout`` seconds with its
         state: how a follower notices an exit at once (and starts the batch staged behind it).
 
-        The default polls every 0.2 s; ``local`` waits on the launcher process itself and ``ssh`` waits on
-        the host, so neither adds a polling delay.  Raise ``CosmoskitError`` when the place cannot be
-        reached."""
+        The default sleeps ``timeout`` and polls once (a poll may be dear: Slurm's asks the controller), and
+        the follower's timeouts grow from 0.2 s to ``timeouts.poll_seconds``; ``local`` waits on the launcher
+        process itself and ``ssh`` waits on the host, so neither adds a polling delay.  Raise
+        ``CosmoskitError`` when the place cannot be reached."""
         import time
 
-        deadline = time.monotonic() + timeout
-        while True:
-            result = self.poll(handle)
-            left = deadline - time.monotonic()
-            if result.state != "running" or left <= 0:
-                return result
-            time.sleep(min(0.2, left))
+        time.sleep(timeout)
+        return self.poll(handle)
 
     @abstractmethod
     def read_log(self, handle: dict[str, Any], offset: int) -> tuple[bytes, int]:
