@@ -1,4 +1,4 @@
-"""The files written for the GPU host, checked key by key against CONTRACT.md and the real example specs."""
+"""The files written for the GPU host, checked key by key against docs/models/transfer1.md and the real example specs."""
 from __future__ import annotations
 
 import json
@@ -6,17 +6,17 @@ from pathlib import Path
 
 import pytest
 
-# Copies of the real T1 assets from shared/cosmos/examples (CONTRACT.md's sources), kept with the tests.
+# Copies of real T1 example specs from the cosmos-transfer1 repository (docs/models/transfer1.md's sources), kept with the tests.
 EXAMPLES = Path(__file__).parent / "contract_examples"
 
-VALID_HINTS = {"vis", "seg", "edge", "depth", "keypoint", "upscale", "hdmap", "lidar"}  # CONTRACT §2.1
+VALID_HINTS = {"vis", "seg", "edge", "depth", "keypoint", "upscale", "hdmap", "lidar"}  # docs/models/transfer1.md §4
 TOP_LEVEL_ARGS = {"prompt", "input_video_path", "negative_prompt", "sigma_max", "seed"}  # §2.1 keys we may use
 CONTROL_KEYS = {"control_weight", "input_control", "ckpt_path", "input_control_prompt", "control_weight_prompt"}  # §2.2
 LINE_KEYS = {"visual_input", "prompt", "control_overrides"}  # §3.1
 
 
 def check_spec(spec: dict) -> None:
-    """CONTRACT §2: what transfer.py accepts, and §2.3's validation rules."""
+    """docs/models/transfer1.md §3-4: what transfer.py accepts, and its validation rules."""
     assert isinstance(spec, dict)
     for key, value in spec.items():
         if isinstance(value, dict):

@@ -16,7 +16,7 @@ operation's ``cost_model`` (its chunk, its published timings), and a run's ``wor
 needs whatever batch it is in (Cosmos 3: its own hints and a third forward per step).  A model
 whose process switches to one fixed multi-control network set as soon as it holds more than
 one control (Transfer 2.5: four branches) sets ``multi_control_networks``.  Where each default comes from is in
-docs/cost-model.md: T1 publishes no VRAM or runtime table (CONTRACT §5.1), so
+docs/cost-model.md: T1 publishes no VRAM or runtime table (docs/models/transfer1.md §9), so
 the defaults are derived from T25's H100 numbers, T1 issue threads and T1's
 code, and marked as such.  With non-negative parameters every cost and the
 memory never decrease as controls are added, which the `optimal` strategy's
@@ -37,10 +37,10 @@ class CostModel:
     # Model load: T5-11B text encoder, guardrail models and the 7B base (assumption:
     # ~50 GB of checkpoints read at ~0.3 GB/s); calibrate from your own logs.
     load_base_seconds: float = 180.0
-    # Each extra control network is a separate 7B model (CONTRACT §5.1): 14 GB more
+    # Each extra control network is a separate 7B model (docs/models/transfer1.md §2.3): 14 GB more
     # to read at the same rate (assumption).
     load_per_control_seconds: float = 60.0
-    # One 121-frame chunk, one step, one control.  Derived from T25 (CONTRACT §5.3,
+    # One 121-frame chunk, one step, one control.  Derived from T25 (docs/models/transfer2.5.md §9,
     # a stand-in since T1 has no table): H100 NVL, seg, 93-frame generation 445.52 s,
     # taken at 35 steps -> 12.7 s per step.  T1-7B is larger: likely an underestimate.
     chunk_seconds_per_step: float = 12.7
@@ -51,13 +51,13 @@ class CostModel:
     chunk_control_factor: float = 0.35
     # The 7B DiT in bf16 (7e9 x 2 bytes), with the text encoder and guardrails offloaded.
     memory_base_gb: float = 14.0
-    # One 7B control network in bf16 (CONTRACT §5.1); base + one control = 28 GB, the
-    # "requires at least 28GB" of T1 #192/#201 (CONTRACT §5.2).
+    # One 7B control network in bf16 (docs/models/transfer1.md §2.3); base + one control = 28 GB, the
+    # "requires at least 28GB" of T1 #192/#201 (docs/models/transfer1.md §2.3).
     memory_per_control_gb: float = 14.0
     # An H100-80GB class GPU (T1 "tested on H100", #4; H100/A100-80GB recommended).
     gpu_memory_gb: float = 80.0
     # Operational: bounds the work one failed batch loses (a guardrail block can
-    # abort the rest of a batch, CONTRACT §3.3) and keeps a batch inside
+    # abort the rest of a batch, docs/models/transfer1.md §8) and keeps a batch inside
     # timeouts.batch_seconds.
     max_runs: int = 16
     # More than one control in a load loads this many networks whatever the controls (Transfer 2.5's

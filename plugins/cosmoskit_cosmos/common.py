@@ -11,12 +11,12 @@ from cosmoskit_cosmos import contract
 
 
 def torchrun(num_gpus: int, script: str) -> list[str]:
-    """The canonical launch of §1.1: ``--nproc_per_node`` must equal ``--num_gpus``."""
+    """The canonical launch of §3.1: ``--nproc_per_node`` must equal ``--num_gpus``."""
     return ["torchrun", f"--nproc_per_node={num_gpus}", "--nnodes=1", "--node_rank=0", script]
 
 
 def flag_args(params: dict[str, Any], names: list[str]) -> list[str]:
-    """``--key value`` pairs, never ``--key=value`` (§1.3: the spec would win over ``--key=value``)."""
+    """``--key value`` pairs, never ``--key=value`` (§3.3: the spec would win over ``--key=value``)."""
     out: list[str] = []
     for name in names:
         value = params.get(name)

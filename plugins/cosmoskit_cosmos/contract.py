@@ -1,26 +1,26 @@
-"""Facts of the Cosmos Transfer 1 command-line and file contract (shared/cosmos/CONTRACT.md)."""
+"""Facts of the Cosmos Transfer 1 command-line and file contract (docs/models/transfer1.md)."""
 from __future__ import annotations
 
 import math
 
-TRANSFER_SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"  # §1.1, run from the repo root
-UPSAMPLER_SCRIPT = "cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py"  # §4.2
+TRANSFER_SCRIPT = "cosmos_transfer1/diffusion/inference/transfer.py"  # §3.1, run from the repo root
+UPSAMPLER_SCRIPT = "cosmos_transfer1/auxiliary/upsampler/inference/upsampler_pipeline.py"  # §10
 
-# Controls a user can weight (§2.1 valid_hint_keys minus upscale, and hdmap/lidar which need --is_av_sample).
+# Controls a user can weight (§4 valid_hint_keys minus upscale, and hdmap/lidar which need --is_av_sample).
 CONTROLS = ("vis", "edge", "depth", "seg", "keypoint")
-# Controls the preprocessor can generate from the input video when input_control is null (§2.2).
+# Controls the preprocessor can generate from the input video when input_control is null (§4).
 AUTO_GENERATED = frozenset(CONTROLS)
 PRESETS = ("very_low", "low", "medium", "high", "very_high")  # --blur_strength / --canny_threshold
 
-# §2.4: the five aspect-ratio buckets (W, H)
+# §6: the five aspect-ratio buckets (W, H)
 BUCKETS = {"1,1": (960, 960), "4,3": (960, 704), "3,4": (704, 960), "16,9": (1280, 704), "9,16": (704, 1280)}
 MAX_FRAMES = 5000
 CHUNK_FRAMES = 121  # num_video_frames; each next chunk adds 120 (num_input_frames=1 overlap)
-UPSCALE_FACTOR = 3  # §4.1: the upscaler's output is 3x the bucket
+UPSCALE_FACTOR = 3  # §10: the upscaler's output is 3x the bucket
 
 # Lines the model (and the emulator) print that the driver reads.
-UPSAMPLED_PREFIX = "Upsampled prompt:"  # §4.2
-GUARDRAIL_LINE = "Guardrail blocked generation for entire batch."  # §3.3
+UPSAMPLED_PREFIX = "Upsampled prompt:"  # §10
+GUARDRAIL_LINE = "Guardrail blocked generation for entire batch."  # §8
 SAVED_LINE = "Saved video to"  # transfer.py's demo loop logs it once a line's video is written
 PREPROCESSOR_LINE = "running preprocessor"  # printed once per JSONL line before its work (transfer.py demo loop)
 OOM_MARKERS = ("CUDA out of memory", "OutOfMemoryError")

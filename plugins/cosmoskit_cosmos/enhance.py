@@ -1,4 +1,4 @@
-"""``enhance``: the Pixtral prompt upsampler on a prompt's video (CONTRACT §4.2)."""
+"""``enhance``: the Pixtral prompt upsampler on a prompt's video (docs/models/transfer1.md §10)."""
 from __future__ import annotations
 
 import re
@@ -74,7 +74,7 @@ class Enhance(Operation):
     def prepare(self, job: Any) -> list[str]:
         (run,) = job.runs
         prompt = job.prompts[run["prompt_id"]]
-        # torchrun even for one GPU: the script reads RANK, which plain python leaves unset (§4.2).
+        # torchrun even for one GPU: the script reads RANK, which plain python leaves unset (§10).
         argv = torchrun(1, contract.UPSAMPLER_SCRIPT) + [
             "--prompt", prompt["text"],
             "--input_video", job.stage_input(prompt["inputs"]["rgb"]),

@@ -1,4 +1,4 @@
-"""``transfer``: Cosmos Transfer 1 on one prompt with control weights (CONTRACT §1–3)."""
+"""``transfer``: Cosmos Transfer 1 on one prompt with control weights (docs/models/transfer1.md §3-5)."""
 from __future__ import annotations
 
 import re
@@ -17,7 +17,7 @@ from cosmoskit_cosmos.common import (
     torchrun,
 )
 
-# transfer.py's own default negative prompt (§1.2), used unless the prompt or the configuration gives one.
+# transfer.py's own default negative prompt (§3.2), used unless the prompt or the configuration gives one.
 DEFAULT_NEGATIVE = (
     "The video captures a game playing, with bad crappy graphics and cartoonish frames. It represents a recording "
     "of old outdated games. The lighting looks very fake. The textures are very raw and basic. The geometries are "
@@ -130,7 +130,7 @@ class Transfer(Operation):
         p = run["params"]
         key: tuple[Any, ...] = ("transfer", *(p[k] for k in MODEL_ARGS), *(bool(p[k]) for k in OFFLOAD_FLAGS), p["negative_prompt"])
         if self.settings.get("batching.batch_size", 1) > 1 and prompt is not None:
-            # --batch_size > 1 concatenates tensors: same resolution bucket and frame count (§3.3)
+            # --batch_size > 1 concatenates tensors: same resolution bucket and frame count (§5)
             key += (contract.bucket(prompt["width"], prompt["height"]), min(prompt["frames"], contract.MAX_FRAMES))
         return key
 
@@ -159,7 +159,7 @@ class Transfer(Operation):
             blocks = {h: self._control_block(job, prompt, h, run["params"]["weights"].get(h, 0.0)) for h in union}
             lines.append({"visual_input": video, "prompt": prompt["text"], "control_overrides": blocks})
         first_prompt = job.prompts[runs[0]["prompt_id"]]
-        # Top level: prompt, input video (validation reads it even in batch mode, §2.3) and negative prompt.
+        # Top level: prompt, input video (validation reads it even in batch mode, §4) and negative prompt.
         spec: dict[str, Any] = {
             "prompt": first_prompt["text"],
             "input_video_path": lines[0]["visual_input"],
@@ -176,7 +176,7 @@ class Transfer(Operation):
         if len(runs) > 1:
             import orjson
 
-            # one JSON object per line and no blank line anywhere, the last one included (§3.1)
+            # one JSON object per line and no blank line anywhere, the last one included (§5)
             job.local("batch.jsonl").write_bytes(b"\n".join(orjson.dumps(line) for line in lines))
             argv += ["--batch_input_path", job.remote("batch.jsonl")]
             batch_size = int(self.settings.get("batching.batch_size", 1))
@@ -196,7 +196,7 @@ class Transfer(Operation):
         outcomes: list[Outcome] = []
         for k, run in enumerate(job.runs):
             folder = outputs / f"video_{k}" if batch_mode else outputs
-            # batch: video_<k>/output.mp4 + prompt.txt; single: <video_save_name>.mp4 + .txt (§3.2)
+            # batch: video_<k>/output.mp4 + prompt.txt; single: <video_save_name>.mp4 + .txt (§7)
             video = folder / "output.mp4"
             text = folder / ("prompt.txt" if batch_mode else "output.txt")
             segment = (segments[k] if k < len(segments) else "") if batch_mode else log
@@ -248,7 +248,7 @@ class Transfer(Operation):
 
 
 def _distrust_short_subbatches(outcomes: list[Outcome], size: int) -> None:
-    """With --batch_size > 1 a guardrail-dropped item shifts later outputs (§3.3): a sub-batch
+    """With --batch_size > 1 a guardrail-dropped item shifts later outputs (§8): a sub-batch
     that is missing any output may have its outputs under the wrong lines, so none of them is kept."""
     for start in range(0, len(outcomes), size):
         group = outcomes[start:start + size]

@@ -1,4 +1,4 @@
-"""``upscale``: the 4K upscaler, transfer.py with an ``upscale`` control (CONTRACT §4.1)."""
+"""``upscale``: the 4K upscaler, transfer.py with an ``upscale`` control (docs/models/transfer1.md §10)."""
 from __future__ import annotations
 
 from typing import Any
