@@ -93,6 +93,8 @@ _NAMES: dict[str, str] = {
     "Worker": "_core.worker:Worker",
     "run_folder": "_core.queries:run_folder",
     "new_id": "_core.ids:new_id",
+    "sweep_values": "_core.sweep:parse_values",
+    "sweep_variations": "_core.sweep:variations",
     "process_owner": "_core.owner:me",
     "owner_alive": "_core.owner:alive",
     "owner_is_me": "_core.owner:is_me",
@@ -230,6 +232,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from cosmoskit._core.schema import non_negative as non_negative
     from cosmoskit._core.schema import positive as positive
     from cosmoskit._core.slots import gpus_problem as gpus_problem
+    from cosmoskit._core.sweep import parse_values as sweep_values
+    from cosmoskit._core.sweep import variations as sweep_variations
     from cosmoskit._core.sections import Section as Section
     from cosmoskit._core.strategy import Batch as Batch
     from cosmoskit._core.strategy import BatchingStrategy as BatchingStrategy
