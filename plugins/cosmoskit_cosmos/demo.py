@@ -19,6 +19,15 @@ emulator:
   load_seconds: 1.0
   load_seconds_per_control: 0.2
   seconds_per_chunk: 0.3
+  control_factor: 0.35
+# The planner is told the emulator's speed (a real project calibrates: `cosmoskit calibrate --apply`),
+# so it batches for the machine that runs here.
+batching:
+  cost:
+    load_base_seconds: 1.0
+    load_per_control_seconds: 0.2
+    chunk_seconds_per_step: 0.00857
+    chunk_control_factor: 0.35
 transfer:
   num_steps: 35
   guidance: 7.0
