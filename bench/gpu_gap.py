@@ -25,7 +25,7 @@ from pathlib import Path
 from common import report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from services import sshd as sshd_mod  # noqa: E402
+from services import sshd as sshd_mod
 
 LOAD_SECONDS = 2.0
 SECONDS_PER_CHUNK = 1.0

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common import cosmoskit_exe, report
@@ -43,7 +43,7 @@ def build(home: Path, runs: int, frames: int, prompts: int = 20) -> dict[str, fl
     (home / "cosmoskit.yaml").write_text("default_executor: local\nmodel:\n  runtime: emulator\n")
     rng = random.Random(7)
     ledger = Ledger(home)
-    t0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 10, 1, tzinfo=UTC)
     prompt_docs = []
     for p in range(prompts):
         folder = home / "scenes" / f"scene{p}"
@@ -141,7 +141,7 @@ def add_runs(home: Path, n: int) -> None:
         prompt = next(iter(tx.prompts()))
         some = next(r for r in tx.runs() if r["operation"] == "transfer" and r["status"] == "completed")
     docs = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for _ in range(n):
         rid = ids.new_id("rs")
         folder = home / "outputs" / f"run_{rid}"

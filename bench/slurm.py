@@ -12,7 +12,7 @@ from pathlib import Path
 from common import report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from services import slurm as slurm_mod  # noqa: E402
+from services import slurm as slurm_mod
 
 BATCHES = int(os.environ.get("BENCH_SLURM_BATCHES", "50"))
 

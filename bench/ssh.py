@@ -17,7 +17,7 @@ from pathlib import Path
 from common import report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from services import sshd as sshd_mod  # noqa: E402
+from services import sshd as sshd_mod
 
 SIZE_MB = int(os.environ.get("BENCH_UPLOAD_MB", "1024"))
 

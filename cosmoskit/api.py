@@ -229,8 +229,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from cosmoskit._core.schema import between as between
     from cosmoskit._core.schema import non_negative as non_negative
     from cosmoskit._core.schema import positive as positive
-    from cosmoskit._core.slots import gpus_problem as gpus_problem
     from cosmoskit._core.sections import Section as Section
+    from cosmoskit._core.slots import gpus_problem as gpus_problem
     from cosmoskit._core.strategy import Batch as Batch
     from cosmoskit._core.strategy import BatchingStrategy as BatchingStrategy
     from cosmoskit._core.strategy import Item as Item

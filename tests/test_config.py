@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import cosmoskit
-from cosmoskit_local.executor import LocalExecutor
 from cosmoskit._core.schema import Field
+from cosmoskit_local.executor import LocalExecutor
 
 from conftest import in_process_plugins, run_cli, write_config
 

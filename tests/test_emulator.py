@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emulator_media import make_video, read_video  # noqa: E402
+from emulator_media import make_video, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 EMULATOR = ROOT / "remote" / "cosmos_emulator.py"

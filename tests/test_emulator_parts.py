@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "remote"))
 
-from emulator import modellog, timing, validation as v  # noqa: E402
+from emulator import modellog, timing  # noqa: E402
+from emulator import validation as v  # noqa: E402
 from emulator.dispatch import COSMOS3, TRANSFER1, TRANSFER1_UPSAMPLER, TRANSFER25, identify, split_launch  # noqa: E402
 
 from cosmoskit._core import remotefiles  # noqa: E402

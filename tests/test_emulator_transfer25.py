@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emulator_media import make_video, read_video  # noqa: E402
+from emulator_media import make_video, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 EMULATOR = ROOT / "remote" / "cosmos_emulator.py"
@@ -160,7 +160,7 @@ def test_multicontrol_example_with_masks_and_on_the_fly_vis(tree, tmp_path):
     lines = (tree / "multicontrol.jsonl").read_text().splitlines()
     mask_line = next(ln for ln in lines if '"robot_seg_mask_prompt"' in ln)
     (tree / "robot_example/vis").mkdir(exist_ok=True)
-    spec.write_text(json.dumps({**json.loads(mask_line), **{}}).replace(
+    spec.write_text(json.dumps({**json.loads(mask_line)}).replace(
         "robot_example/", str(tree / "robot_example") + "/") + "\n")
     r = run(["-i", spec, "-o", out], tmp_path)
     assert r.returncode == 0, r.stderr

@@ -8,8 +8,10 @@ import signal
 from itertools import combinations
 from pathlib import Path
 
-from conftest import (configure, docker_calls, fake_transfer1_host, install_docker_double, ledger_batches as batches,
-                      ledger_runs as runs, make_prompt as prompt, spawn, ssh_executor, wait_for)
+from conftest import configure, docker_calls, fake_transfer1_host, install_docker_double, spawn, ssh_executor, wait_for
+from conftest import ledger_batches as batches
+from conftest import ledger_runs as runs
+from conftest import make_prompt as prompt
 
 
 def queue(cli, pid, weights="vis=1", *extra):

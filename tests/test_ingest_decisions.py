@@ -6,8 +6,19 @@ from typing import Any
 
 import pytest
 
-from cosmoskit_dropfolder.decisions import (MAX_ATTEMPTS, Action, Decision, Failure, Seen, after_failure,
-                                            commit_check, decide, record_key, recover, unique_name)
+from cosmoskit_dropfolder.decisions import (
+    MAX_ATTEMPTS,
+    Action,
+    Decision,
+    Failure,
+    Seen,
+    after_failure,
+    commit_check,
+    decide,
+    record_key,
+    recover,
+    unique_name,
+)
 from cosmoskit_dropfolder.intake import Look, Settled, settle
 
 PATH = "/drop/shot"

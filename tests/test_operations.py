@@ -8,8 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import (configure, ledger_batches, ledger_runs, make_prompt as prompt, running_batch as _running_batch,
-                      wait_for as _wait_for)
+from conftest import configure, ledger_batches, ledger_runs
+from conftest import make_prompt as prompt
+from conftest import running_batch as _running_batch
+from conftest import wait_for as _wait_for
 
 
 def probe(path):

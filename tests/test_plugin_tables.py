@@ -51,11 +51,10 @@ def test_a_plugin_table_lives_in_its_own_file_and_commits_with_the_transaction(t
         notes.put("a", {"text": "hello"})
         tx.add_prompt({"name": "p", "text": "t", "inputs": {}})
     assert json.loads((tmp_path / "ledger" / "plugins" / "notes.json").read_text())["records"]["a"] == {"text": "hello"}
-    with pytest.raises(RuntimeError):
-        with ledger.transaction() as tx:
-            tx.plugin_table("notes").put("b", {"text": "lost"})
-            tx.plugin_table("notes").remove("a")
-            raise RuntimeError("crash before commit")
+    with pytest.raises(RuntimeError), ledger.transaction() as tx:
+        tx.plugin_table("notes").put("b", {"text": "lost"})
+        tx.plugin_table("notes").remove("a")
+        raise RuntimeError("crash before commit")
     with ledger.read() as tx:
         assert set(tx.plugin_table("notes")) == {"seed", "a"}, "nothing of the failed transaction was written"
     with ledger.transaction() as tx:

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -61,7 +61,7 @@ def chromium(url: str, profile: Path, *extra: str) -> str:
     return proc.stdout
 
 
-def dump(index: Path, tmp: Path, hashes: list[str]) -> list["Dom"]:
+def dump(index: Path, tmp: Path, hashes: list[str]) -> list[Dom]:
     """The DOM after report.js ran, for each URL hash, loaded in parallel."""
     def one(i_h):
         i, h = i_h
@@ -289,7 +289,7 @@ def test_selection_options(project, cli, videos, tmp_path):
     assert set(report(cli, "--out", str(out), "--status", "completed,queued", "--prompt", p2)["run_ids"]) == \
         {r2["id"], queued["id"]}
     assert report(cli, "--out", str(out), "--since", "1h")["runs"] == 5
-    future = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d")
+    future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
     nothing = report(cli, "--out", str(out), "--since", future)
     assert nothing["runs"] == 0 and nothing["prompts"] == 0
     assert "Nothing to show" in (out / "index.html").read_text()

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import configure, docker_calls, fake_transfer1_host, install_docker_double, make_prompt as prompt
+from conftest import configure, docker_calls, fake_transfer1_host, install_docker_double
+from conftest import make_prompt as prompt
 
 
 def test_docker_runtime_runs_the_contract_command(project, cli, videos, tmp_path):

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (configure, cosmoskit_exe as exe, ledger_batches as batches, ledger_runs as runs, make_prompt as
-                      prompt, slurm_executor, ssh_executor, wait_for)
+from conftest import configure, slurm_executor, ssh_executor, wait_for
+from conftest import cosmoskit_exe as exe
+from conftest import ledger_batches as batches
+from conftest import ledger_runs as runs
+from conftest import make_prompt as prompt
 
 pytestmark = pytest.mark.slurm
 

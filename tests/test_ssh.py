@@ -10,8 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (configure, docker_calls, fake_transfer1_host, install_docker_double, ledger_batches as batches, ledger_runs as runs,
-                      make_prompt as prompt, run_cli, running_batch, spawn, ssh_executor, wait_for)
+from conftest import (
+    configure,
+    docker_calls,
+    fake_transfer1_host,
+    install_docker_double,
+    run_cli,
+    running_batch,
+    spawn,
+    ssh_executor,
+    wait_for,
+)
+from conftest import ledger_batches as batches
+from conftest import ledger_runs as runs
+from conftest import make_prompt as prompt
 
 pytestmark = pytest.mark.sshd
 

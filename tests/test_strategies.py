@@ -4,13 +4,15 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import make_prompt
 from cosmoskit._core import plugins
 from cosmoskit._core.costmodel import CostModel
 from cosmoskit._core.planning import valid
 from cosmoskit._core.strategy import Batch, Item
+
+from conftest import make_prompt
 
 CONTROLS = ("vis", "edge", "depth", "seg", "keypoint")
 NAMES = ("single", "strict", "mixed", "optimal")

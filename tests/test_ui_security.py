@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+
 from conftest import run_cli
 
 pytest.importorskip("starlette", reason="the ui extra is not installed: pip install 'cosmoskit[ui]'")

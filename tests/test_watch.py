@@ -10,9 +10,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -227,7 +228,6 @@ def test_marked_in_place_then_touched_then_changed(project, template):
 
 def test_a_watcher_that_died_mid_ingest_is_resumed_exactly_once(drop, template):
     from cosmoskit._core import context
-
     from cosmoskit_dropfolder.watcher import content_hash, ingest_key, walk
 
     dead = {"pid": 2 ** 22 + 12345, "host": socket.gethostname(), "start": "0"}
@@ -295,7 +295,7 @@ def test_each_kind_of_bad_folder_is_rejected_with_its_reason(drop, template, pro
         assert reason in report.read_text(), (name, report.read_text())
     _, _, ingests = ledger_state()
     states = {r["name"]: r["state"] for r in ingests.values()}
-    assert states == {**{n: "rejected" for n in BAD}, "good": "ingested"}
+    assert states == {**dict.fromkeys(BAD, "rejected"), "good": "ingested"}
     assert len(s.kinds("rejected")) == len(BAD) and not s.kinds("error")
     assert os.path.exists("/etc/hostname") and (project / "elsewhere" / "color.0001.png").exists()
 

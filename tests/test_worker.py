@@ -5,8 +5,10 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import (configure, ledger_batches as batches, ledger_runs as runs, make_prompt as
-                      prompt, spawn, wait_for)
+from conftest import configure, spawn, wait_for
+from conftest import ledger_batches as batches
+from conftest import ledger_runs as runs
+from conftest import make_prompt as prompt
 
 
 def queue(cli, pid, weights, *extra):

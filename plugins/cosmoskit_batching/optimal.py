@@ -72,8 +72,7 @@ from bisect import bisect_left, bisect_right
 from itertools import combinations
 from typing import Any
 
-from cosmoskit.api import CosmoskitError
-from cosmoskit.api import Batch, Item
+from cosmoskit.api import Batch, CosmoskitError, Item
 
 EPS = 1e-7
 INF = float("inf")

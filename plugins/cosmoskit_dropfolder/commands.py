@@ -28,7 +28,6 @@ def register(app: typer.Typer) -> None:
 
         from cosmoskit import api
         from cosmoskit.api import CosmoskitError
-
         from cosmoskit_dropfolder import prepare
 
         def log(text: str) -> None:
@@ -77,7 +76,6 @@ def register(app: typer.Typer) -> None:
 
         from cosmoskit import api
         from cosmoskit.api import Ledger
-
         from cosmoskit_dropfolder.watcher import DropWatcher
 
         lock = threading.Lock()

@@ -11,8 +11,9 @@ Which channel holds the depth is :func:`pick_depth_channel`, a pure function.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from cosmoskit_dropfolder.layout import ALIASES, BadFrame, ImageInfo
 
@@ -245,7 +246,7 @@ def read_info(data: bytes) -> ImageInfo:
 
 
 # ---------------------------------------------------------------- the pixels, by the OpenEXR package
-def read_depth(path: str) -> "np.ndarray":
+def read_depth(path: str) -> np.ndarray:
     """The depth channel's values as float32 over the display window; pixels outside the data window are NaN.
 
     The file is checked as :func:`read_info` does first, so the library only sees complete files."""

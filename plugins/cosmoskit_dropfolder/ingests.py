@@ -7,17 +7,26 @@ all or nothing, and one folder's failure never touches another's.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cosmoskit import api
-
 from cosmoskit_dropfolder import records
 from cosmoskit_dropfolder.build import Built
 from cosmoskit_dropfolder.contents import Fingerprint, ingest_key, printable
-from cosmoskit_dropfolder.decisions import (Action, CommitCheck, Decision, Seen, after_failure, commit_check, decide,
-                                            record_key, unique_name)
+from cosmoskit_dropfolder.decisions import (
+    Action,
+    CommitCheck,
+    Decision,
+    Seen,
+    after_failure,
+    commit_check,
+    decide,
+    record_key,
+    unique_name,
+)
 from cosmoskit_dropfolder.records import IngestRecord
 from cosmoskit_dropfolder.settings import INGESTS
 

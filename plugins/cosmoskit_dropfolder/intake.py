@@ -12,9 +12,10 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 from cosmoskit_dropfolder import layout
 from cosmoskit_dropfolder.contents import Sig, Walk, printable, walk

@@ -18,9 +18,9 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from cosmoskit.api import CONTROL_NAMES, RGB_NAMES
 
@@ -91,7 +91,7 @@ class Video:
 @dataclass
 class Shot:
     name: str
-    sources: dict[str, "Sequence | Video"] = field(default_factory=dict)
+    sources: dict[str, Sequence | Video] = field(default_factory=dict)
 
 
 @dataclass
@@ -206,7 +206,7 @@ def find_sources(folder: Path, own_outputs: Iterable[str] = ()) -> Found:
 
     shots: dict[str, Shot] = {}
 
-    def add(shot_name: str, modality: str, source: "Sequence | Video", label: str) -> None:
+    def add(shot_name: str, modality: str, source: Sequence | Video, label: str) -> None:
         key = shot_name.lower()
         shot = shots.setdefault(key, Shot(shot_name))
         if modality in shot.sources:

@@ -6,10 +6,11 @@ finished job wakes it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cosmoskit_dropfolder.build import Built, Rejected
 from cosmoskit_dropfolder.contents import Fingerprint, Walk, fingerprint

@@ -30,13 +30,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from cosmoskit.api import CosmoskitError
-
 from cosmoskit_dropfolder import depthmap, layout
 from cosmoskit_dropfolder.layout import LABEL, OUTPUT_NAME, Checked, Problem, Sequence, Video
 
@@ -281,7 +281,7 @@ class Plan:
     """What :func:`check` found: every problem of the folder, or the shots ready to encode."""
 
     folder: Path
-    sidecar: "Sidecar"                    # as far as it reads
+    sidecar: Sidecar                      # as far as it reads
     depth_mode: str                       # "distance" or "inverse" (measured depth)
     shots: list[ShotPlan]
     notes: list[str]

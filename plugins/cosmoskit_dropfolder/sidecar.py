@@ -27,9 +27,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cosmoskit_dropfolder.depthmap import MODES as DEPTH_MODES
 from cosmoskit_dropfolder.layout import Problem

@@ -20,11 +20,11 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cosmoskit import api
-
 from cosmoskit_dropfolder import records
 from cosmoskit_dropfolder.build import Builder, Built, Defaults, Rejected
 from cosmoskit_dropfolder.contents import Fingerprint, content_hash, ingest_key, printable, walk

@@ -9,9 +9,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from cosmoskit.api import (EXIT_CODE, LOG, PID_FILE, STOP_REASON, BatchJob, CosmoskitError, Executor, ExecutorStatus,
-                           Field, HostJob, PollResult, Progress, gpus_problem, model_options, sha256_file,
-                           start_command)
+from cosmoskit.api import (
+    EXIT_CODE,
+    LOG,
+    PID_FILE,
+    STOP_REASON,
+    BatchJob,
+    CosmoskitError,
+    Executor,
+    ExecutorStatus,
+    Field,
+    HostJob,
+    PollResult,
+    Progress,
+    gpus_problem,
+    model_options,
+    sha256_file,
+    start_command,
+)
 
 
 def process_alive(pid: int, marker: str) -> bool:

@@ -6,14 +6,12 @@ import re
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cosmoskit.api import CosmoskitError
-from cosmoskit.api import RUN_STATUSES
-
+from cosmoskit.api import RUN_STATUSES, CosmoskitError
 from cosmoskit_report.media import Job, MediaCache
 
 STATIC = Path(__file__).parent / "static"
@@ -36,7 +34,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     """``2026-11-01``, ``2026-11-01T12:00[+02:00]`` (UTC when no zone), or a span ago: ``90m``, ``36h``, ``7d``, ``2w``."""
     if not text:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*", text)
     if m:
         unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
@@ -45,7 +43,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
         when = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
         raise CosmoskitError(f"--since {text!r}: not a date (2026-11-01, 2026-11-01T12:00) or a span (36h, 7d)")
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def parse_statuses(values: list[str]) -> set[str]:
@@ -71,7 +69,7 @@ class RunView:
     log_tail: str | None = None
     batch_size: int = 1
     duration: float | None = None
-    upscales: list["RunView"] = field(default_factory=list)
+    upscales: list[RunView] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -83,7 +81,7 @@ class PromptView:
     prompt: dict[str, Any] | None  # None: runs of loose videos (upscale --video)
     inputs: list[tuple[str, Job | None, dict[str, Any]]] = field(default_factory=list)  # (key, media, record)
     units: list[RunView] = field(default_factory=list)  # transfers with their upscales, enhances, loose upscales
-    children: list["PromptView"] = field(default_factory=list)  # prompts enhanced from this one
+    children: list[PromptView] = field(default_factory=list)  # prompts enhanced from this one
     emulator: bool = False
 
     @property
@@ -145,7 +143,7 @@ def select(prompts: dict[str, dict[str, Any]], runs: list[dict[str, Any]], *, pr
             except (KeyError, ValueError):
                 return False
             if created.tzinfo is None:
-                created = created.replace(tzinfo=timezone.utc)
+                created = created.replace(tzinfo=UTC)
             if created < since:
                 return False
         return True
@@ -270,7 +268,6 @@ class Builder:
               statuses: set[str] | None = None, since: datetime | None = None,
               filters: dict[str, Any] | None = None) -> Report:
         from cosmoskit import api
-
         from cosmoskit_report import render, summary
 
         started = time.monotonic()

@@ -1,9 +1,10 @@
 """index.html: static markup (readable without JavaScript); report.js adds filters, sort and synced playback."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def url(rel: str) -> str:
 
 
 # ------------------------------------------------------------------ media
-def video(job: "Job | None", *, label: str, cls: str = "") -> str:
+def video(job: Job | None, *, label: str, cls: str = "") -> str:
     """A playable preview (its thumbnail until played), or a plain notice when there is nothing to play."""
     if job is None:
         return f'<div class="frame nofile {cls}"><span>no file</span></div>'
@@ -73,14 +74,14 @@ def video(job: "Job | None", *, label: str, cls: str = "") -> str:
             f'decoding="async"><span class="playmark" aria-hidden="true">▶</span></a></div>')
 
 
-def sheet(job: "Job | None") -> str:
+def sheet(job: Job | None) -> str:
     if job is None or not job.files:
         return ""
     return f'<img class="sheet" src="{url(job.files["sheet"])}" alt="contact sheet" loading="lazy">'
 
 
 # ------------------------------------------------------------------ runs
-def weights_of(view: "RunView", by_id: dict[str, "RunView"]) -> dict[str, float]:
+def weights_of(view: RunView, by_id: dict[str, RunView]) -> dict[str, float]:
     params = view.run.get("params") or {}
     weights = params.get("weights")
     if not weights and view.run.get("operation") == "upscale":
@@ -90,7 +91,7 @@ def weights_of(view: "RunView", by_id: dict[str, "RunView"]) -> dict[str, float]
     return {k: float(v) for k, v in (weights or {}).items() if isinstance(v, (int, float))}
 
 
-def run_card(view: "RunView", by_id: dict[str, "RunView"], *, role: str = "") -> str:
+def run_card(view: RunView, by_id: dict[str, RunView], *, role: str = "") -> str:
     run = view.run
     rid, status, op = run["id"], run["status"], run.get("operation") or "?"
     params = run.get("params") or {}
@@ -185,7 +186,7 @@ def run_card(view: "RunView", by_id: dict[str, "RunView"], *, role: str = "") ->
     return "".join(out)
 
 
-def unit(view: "RunView", by_id: dict[str, "RunView"]) -> str:
+def unit(view: RunView, by_id: dict[str, RunView]) -> str:
     """A run with its upscales beside it; sorting and filtering move it as one."""
     cards = [run_card(view, by_id)]
     cards += [run_card(up, by_id, role=f"upscale of {view.id}") for up in reversed(view.upscales)]
@@ -194,7 +195,7 @@ def unit(view: "RunView", by_id: dict[str, "RunView"]) -> str:
 
 
 # ------------------------------------------------------------------ prompts
-def input_tile(key: str, job: "Job | None", record: dict[str, Any]) -> str:
+def input_tile(key: str, job: Job | None, record: dict[str, Any]) -> str:
     path = record.get("path") or ""
     size = f'{record.get("width")}×{record.get("height")}' if record.get("width") else ""
     info = " · ".join(filter(None, [size, f'{record.get("frames")} frames' if record.get("frames") else "",
@@ -205,7 +206,7 @@ def input_tile(key: str, job: "Job | None", record: dict[str, Any]) -> str:
             f'<br><code title="{e(path)}">{e(Path(path).name)}</code></figcaption></figure>')
 
 
-def section(s: "PromptView", by_id: dict[str, "RunView"], prompts: dict[str, dict[str, Any]], depth: int = 0) -> str:
+def section(s: PromptView, by_id: dict[str, RunView], prompts: dict[str, dict[str, Any]], depth: int = 0) -> str:
     p = s.prompt
     out = []
     if p is None:
@@ -249,7 +250,7 @@ def section(s: "PromptView", by_id: dict[str, "RunView"], prompts: dict[str, dic
 
 
 # ------------------------------------------------------------------ summary and filters
-def summary_block(report: "Report") -> str:
+def summary_block(report: Report) -> str:
     sm = report.summary
     chips = "".join(f'<a class="chip st-{e(k)}" href="#status={e(k)}"><b>{v}</b> {e(k)}</a>'
                     for k, v in sorted(sm["by_status"].items(), key=lambda kv: _order(kv[0], STATUS_ORDER)))
@@ -283,7 +284,7 @@ def _order(value: str, order: Iterable[str]) -> tuple[int, str]:
     return (order.index(value) if value in order else len(order), value)
 
 
-def filters_block(report: "Report") -> str:
+def filters_block(report: Report) -> str:
     runs = [v.run for v in report.runs]
     statuses = sorted({r["status"] for r in runs}, key=lambda s: _order(s, STATUS_ORDER))
     ops = sorted({r.get("operation") or "?" for r in runs}, key=lambda s: _order(s, OPERATIONS))
@@ -318,11 +319,11 @@ def filters_block(report: "Report") -> str:
     )
 
 
-def page(report: "Report") -> str:
+def page(report: Report) -> str:
     by_id = {v.id: v for v in report.runs}
     prompts: dict[str, dict[str, Any]] = {}
 
-    def collect(sections: list["PromptView"]) -> None:
+    def collect(sections: list[PromptView]) -> None:
         for s in sections:
             if s.prompt is not None:
                 prompts[s.prompt["id"]] = s.prompt

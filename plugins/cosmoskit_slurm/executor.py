@@ -9,9 +9,17 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
-from cosmoskit.api import (BatchJob, CosmoskitError, ExecutorStatus, Field, HostJob, PollResult, env_names, non_negative,
-                           positive)
-
+from cosmoskit.api import (
+    BatchJob,
+    CosmoskitError,
+    ExecutorStatus,
+    Field,
+    HostJob,
+    PollResult,
+    env_names,
+    non_negative,
+    positive,
+)
 from cosmoskit_ssh import remote
 from cosmoskit_ssh.executor import SSHExecutor
 

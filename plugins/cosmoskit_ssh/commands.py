@@ -31,9 +31,7 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from cosmoskit import api
-        from cosmoskit.api import confirm
-        from cosmoskit.api import CosmoskitError
-
+        from cosmoskit.api import CosmoskitError, confirm
         from cosmoskit_ssh import hostkeys
 
         ex = _ssh_executor(name)

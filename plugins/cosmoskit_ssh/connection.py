@@ -6,12 +6,12 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from cosmoskit.api import CosmoskitError
-
 from cosmoskit_ssh.hostkeys import fingerprint, host_entry
 
 T = TypeVar("T")
@@ -147,7 +147,7 @@ class Connection:
                 return fn()
             except CosmoskitError:
                 raise
-            except (paramiko.SSHException, EOFError, OSError, socket.timeout) as exc:
+            except (TimeoutError, paramiko.SSHException, EOFError, OSError) as exc:
                 with self._lock:
                     if self._client is not None:
                         self._drop()

@@ -11,9 +11,21 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from cosmoskit.api import (BatchJob, CosmoskitError, Executor, ExecutorStatus, Field, HostJob, PollResult, Progress,
-                           gpus_problem, model_options, parse_nvidia_smi, positive, start_command)
-
+from cosmoskit.api import (
+    BatchJob,
+    CosmoskitError,
+    Executor,
+    ExecutorStatus,
+    Field,
+    HostJob,
+    PollResult,
+    Progress,
+    gpus_problem,
+    model_options,
+    parse_nvidia_smi,
+    positive,
+    start_command,
+)
 from cosmoskit_ssh import remote
 
 CHUNK = 1 << 20

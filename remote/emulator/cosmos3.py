@@ -32,12 +32,21 @@ import os
 import random
 import time
 
-from . import timing, validation as v
+from . import timing
+from . import validation as v
+from .cli import tyro_error
 from .common import (
-    EmulatorConfigError, Knobs, Media, OOM_MESSAGE, OutOfMemoryError, SIDECAR_NAME, _out, banner, find_ffmpeg,
+    OOM_MESSAGE,
+    SIDECAR_NAME,
+    EmulatorConfigError,
+    Knobs,
+    Media,
+    OutOfMemoryError,
+    _out,
+    banner,
+    find_ffmpeg,
     write_sidecar,
 )
-from .cli import tyro_error
 from .controls import STRENGTHS, control_filters, look
 from .modellog import ModelLog
 
@@ -718,4 +727,4 @@ def run(script, script_args, ctx):
     return 0
 
 
-__all__ = ["run", "parse_cli", "load_samples", "build_sample", "final_prompt", "expand_inputs"]
+__all__ = ["build_sample", "expand_inputs", "final_prompt", "load_samples", "parse_cli", "run"]

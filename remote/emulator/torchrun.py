@@ -9,7 +9,6 @@ import time
 
 from .common import EmulatorConfigError, _out
 
-
 _TORCHRUN_FLAGS = {"standalone", "no_python", "module", "m", "run_path", "local_addr_none"}
 
 

@@ -18,9 +18,18 @@ import sys
 import time
 
 from .common import (
-    TAG, SIDECAR_NAME, Knobs, Media, OutOfMemoryError, OOM_MESSAGE, _out, banner, emu,
-    find_ffmpeg, write_sidecar as _write_sidecar,
+    OOM_MESSAGE,
+    SIDECAR_NAME,
+    TAG,
+    Knobs,
+    Media,
+    OutOfMemoryError,
+    _out,
+    banner,
+    emu,
+    find_ffmpeg,
 )
+from .common import write_sidecar as _write_sidecar
 
 BANNER = banner("Cosmos Transfer 1")
 
@@ -183,7 +192,7 @@ def build_transfer_parser(prog):
 
 
 def load_controlnet_specs(cfg):
-    with open(cfg.controlnet_specs, "r") as f:
+    with open(cfg.controlnet_specs) as f:
         controlnet_specs_in = json.load(f)
     controlnet_specs = {}
     args = {}
@@ -191,7 +200,7 @@ def load_controlnet_specs(cfg):
         if hint_key in valid_hint_keys:
             controlnet_specs[hint_key] = config
         else:
-            if type(config) == dict:  # noqa: E721  (same test as the real code)
+            if type(config) == dict:  # the same test as the real code
                 raise ValueError(f"Invalid hint_key: {hint_key}. Must be one of {valid_hint_keys}")
             args[hint_key] = config
     return controlnet_specs, args
@@ -251,7 +260,7 @@ def validate_controlnet_specs(cfg, controlnet_specs):
 
 def read_prompts_from_file(path):
     prompts = []
-    with open(path, "r") as f:
+    with open(path) as f:
         for line in f:
             prompts.append(json.loads(line.strip()))
     return prompts

@@ -28,11 +28,21 @@ import os
 import sys
 import time
 
-from . import timing, validation as v
-from .common import (
-    _out, EmulatorConfigError, Knobs, Media, OOM_MESSAGE, OutOfMemoryError, SIDECAR_NAME, banner, find_ffmpeg, write_sidecar,
-)
+from . import timing
+from . import validation as v
 from .cli import stderr, tyro_error
+from .common import (
+    OOM_MESSAGE,
+    SIDECAR_NAME,
+    EmulatorConfigError,
+    Knobs,
+    Media,
+    OutOfMemoryError,
+    _out,
+    banner,
+    find_ffmpeg,
+    write_sidecar,
+)
 from .controls import STRENGTHS, control_filters, look
 from .modellog import ModelLog
 
@@ -491,7 +501,7 @@ class Run:
             self.log.info(W_GUARD, "Running guardrail check on prompt...")
             word = self.knobs.block_word
             checks = ((prompt, W_BLOCKED, W_PASSED, "Prompt",
-                       bool(word) and word in prompt or index in self.knobs.guardrail_lines),
+                       (bool(word) and word in prompt) or index in self.knobs.guardrail_lines),
                       (negative, W_BLOCKED_NEG, W_PASSED_NEG, "Negative prompt",
                        negative is not None and bool(word) and word in negative))
             for text, where_blocked, where_passed, what, blocked in checks:
@@ -642,4 +652,4 @@ def run(script, script_args, ctx):
     return 0
 
 
-__all__ = ["run", "parse_cli", "load_samples", "sample_schema", "EmulatorConfigError"]
+__all__ = ["EmulatorConfigError", "load_samples", "parse_cli", "run", "sample_schema"]

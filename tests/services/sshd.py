@@ -43,7 +43,7 @@ class Sshd:
         kind, blob = self.host_public_key.split()[:2]
         return f"[127.0.0.1]:{self.port} {kind} {blob}\n"
 
-    def start(self) -> "Sshd":
+    def start(self) -> Sshd:
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         log = self.folder / "sshd.log"
         # -D: stay in the foreground so the fixture owns the process; -e: log to stderr (our file)
