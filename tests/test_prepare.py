@@ -29,7 +29,7 @@ def frames(folder: Path, pattern: str, kind: str = "rgb", *, n: int = 6, size: s
            "-i", f"{source}=size={size}:rate=24", "-frames:v", str(n), "-start_number", str(start)]
     if pix_fmt:
         cmd += ["-pix_fmt", pix_fmt]
-    subprocess.run(cmd + [str(target)], check=True)
+    subprocess.run([*cmd, str(target)], check=True)
     return sorted(target.parent.glob(pattern.replace("%04d", "*").replace("%d", "*")))
 
 

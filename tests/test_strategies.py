@@ -105,9 +105,9 @@ def partitions(seq: list):
         return
     first, rest = seq[0], seq[1:]
     for p in partitions(rest):
-        yield [[first]] + p
+        yield [[first], *p]
         for k in range(len(p)):
-            yield p[:k] + [[first] + p[k]] + p[k + 1:]
+            yield [*p[:k], [first] + p[k], *p[k + 1:]]
 
 
 def brute_force(items: list[Item], model: CostModel) -> float:

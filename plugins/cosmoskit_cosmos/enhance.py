@@ -75,7 +75,8 @@ class Enhance(Operation):
         (run,) = job.runs
         prompt = job.prompts[run["prompt_id"]]
         # torchrun even for one GPU: the script reads RANK, which plain python leaves unset (§10).
-        argv = torchrun(1, contract.UPSAMPLER_SCRIPT) + [
+        argv = [
+            *torchrun(1, contract.UPSAMPLER_SCRIPT),
             "--prompt", prompt["text"],
             "--input_video", job.stage_input(prompt["inputs"]["rgb"]),
             "--checkpoint_dir", job.model["checkpoint_dir"],
@@ -102,7 +103,7 @@ class Enhance(Operation):
         if parent is None:
             return {}
         if run["params"].get("overwrite"):
-            history = list(parent.get("history") or []) + [{"text": parent["text"], "replaced": api.now(), "by_run": run["id"]}]
+            history = [*(parent.get("history") or []), {"text": parent["text"], "replaced": api.now(), "by_run": run["id"]}]
             tx.update_prompt(parent["id"], {"text": text, "history": history})
             return {"result_prompt": parent["id"]}
         child = {k: v for k, v in parent.items() if k not in ("id", "created", "history")}

@@ -168,7 +168,8 @@ class Transfer(Operation):
         for h in union:
             spec[h] = dict(lines[0]["control_overrides"][h])
         job.write_json("spec.json", spec)
-        argv = torchrun(first["num_gpus"], contract.TRANSFER_SCRIPT) + [
+        argv = [
+            *torchrun(first["num_gpus"], contract.TRANSFER_SCRIPT),
             "--checkpoint_dir", job.model["checkpoint_dir"],
             "--video_save_folder", job.remote("outputs"),
             "--controlnet_specs", job.remote("spec.json"),

@@ -76,7 +76,8 @@ class Upscale(Operation):
         if p.get("prompt"):
             spec["prompt"] = p["prompt"]
         job.write_json("spec.json", spec)
-        argv = torchrun(p["num_gpus"], contract.TRANSFER_SCRIPT) + [
+        argv = [
+            *torchrun(p["num_gpus"], contract.TRANSFER_SCRIPT),
             "--checkpoint_dir", job.model["checkpoint_dir"],
             "--video_save_folder", job.remote("outputs"),
             "--controlnet_specs", job.remote("spec.json"),

@@ -223,8 +223,8 @@ def _encode(folder: Path, out_dir: Path, jobs: list[_Job], fps: str, frames: int
             if job.levels:
                 stats[job.modality] = work / f"levels{k}.txt"
                 cmd += ["-map", f"{k}:v:0", "-frames:v", str(frames), "-vf",
-                        ",".join(job.filters[:-1] + ["signalstats", "metadata=mode=print:file="
-                                                     + _filter_path(stats[job.modality])]), "-f", "null", "-"]
+                        ",".join([*job.filters[:-1], "signalstats", "metadata=mode=print:file="
+                                  + _filter_path(stats[job.modality])]), "-f", "null", "-"]
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
         if proc.returncode != 0:
             raise PrepareError(folder, [_ffmpeg_problem(proc.stderr, jobs)])

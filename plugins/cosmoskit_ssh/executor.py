@@ -316,7 +316,7 @@ class SSHExecutor(Executor):
         else:
             for c in containers:
                 if c.strip():
-                    name, image, age = (c.split("\t") + ["", ""])[:3]
+                    name, image, age = [*c.split("\t"), "", ""][:3]
                     out.jobs.append(HostJob("container", name, detail=f"{image}, {age}", handle_key="container",
                                             handle_value=name))
         disk = (sections.get("disk") or [""])[0].split()

@@ -163,7 +163,7 @@ class Media:
         return self._tmp
 
     def _run(self, args, what, capture_stdout=False):
-        cmd = [self.ffmpeg, "-hide_banner", "-nostdin"] + args
+        cmd = [self.ffmpeg, "-hide_banner", "-nostdin", *args]
         proc = subprocess.run(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -319,7 +319,7 @@ class Media:
     def encode_cached(self, src, width, height, frames, fps, filters, label=True, pre=()):
         """One ffmpeg call: src -> H.264 mp4 (width x height, `frames` frames at `fps`) in the
         process cache; identical requests (same source file and filter chain) reuse the file."""
-        chain = list(pre) + [f"scale={width}:{height}:flags=bicubic", "setsar=1"]
+        chain = [*pre, f"scale={width}:{height}:flags=bicubic", "setsar=1"]
         chain += [f for f in filters if f]
         if label:
             chain.append(self.label_filter(height))

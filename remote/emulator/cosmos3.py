@@ -526,7 +526,7 @@ class Run:
                 raise EmulatorConfigError(
                     f"sample {sample['name']!r} has no hint block ({', '.join(HINTS)}): Cosmos 3 {mode} is not "
                     "emulated, only transfer")
-            for key in ("vision_path",) + tuple(HINTS):
+            for key in ("vision_path", *HINTS):
                 value = sample.get(key)
                 url = value if isinstance(value, str) else (value or {}).get("control_path") if key in HINTS else None
                 if isinstance(url, str) and url.startswith(("http://", "https://", "s3://")):

@@ -200,7 +200,7 @@ def load_controlnet_specs(cfg):
         if hint_key in valid_hint_keys:
             controlnet_specs[hint_key] = config
         else:
-            if type(config) == dict:  # the same test as the real code
+            if type(config) == dict:  # noqa: E721  (same test as the real code)
                 raise ValueError(f"Invalid hint_key: {hint_key}. Must be one of {valid_hint_keys}")
             args[hint_key] = config
     return controlnet_specs, args
@@ -789,7 +789,7 @@ def demo(cfg, control_inputs, ctx, knobs, media, script):
 def run_transfer(script, script_args, ctx):
     _out(BANNER)
     knobs = Knobs()
-    script_argv = [script] + list(script_args)
+    script_argv = [script, *script_args]
     cfg, control_inputs = parse_arguments(os.path.basename(script), script_argv)
     media = Media(find_ffmpeg(), knobs)
     demo(cfg, control_inputs, ctx, knobs, media, script)
