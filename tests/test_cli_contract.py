@@ -78,7 +78,7 @@ def test_ctrl_c_says_where_the_runs_went_and_status_tells_the_truth(project, cli
     client = spawn(project, "transfer", pid, "--weights", "vis=1")
     batch = wait_for(lambda: next((b for b in ledger_batches() if b["state"] == "running"), None))
     client.send_signal(signal.SIGINT)
-    out, err = client.communicate(timeout=240)
+    _out, err = client.communicate(timeout=240)
     assert client.returncode == 130, err
     assert "Traceback" not in err
     line = err.strip().splitlines()[-1]  # after the plain progress lines of a client without a terminal

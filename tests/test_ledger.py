@@ -81,7 +81,7 @@ def emptied(path: Path) -> bytes:
     ("active.json", emptied, lambda tx: tx.active_runs()),
 ])
 def test_damaged_file_is_one_error_naming_it_and_other_files_still_work(home: Path, name, damage, touch) -> None:
-    ledger, prompts, runs = seeded(home)
+    _ledger, _prompts, _runs = seeded(home)
     root = home / "ledger"
     path = root / name
     broken = damage(path)
@@ -109,7 +109,7 @@ def test_damaged_file_is_one_error_naming_it_and_other_files_still_work(home: Pa
 
 
 def test_restore_puts_the_backup_back_and_keeps_every_damaged_file(home: Path) -> None:
-    ledger, prompts, runs = seeded(home)
+    ledger, _prompts, runs = seeded(home)
     root = home / "ledger"
     bak = (root / "active.json.bak").read_bytes()
     broken = truncate(root / "active.json")
@@ -187,7 +187,7 @@ def test_restoring_the_index_rebuilds_it_from_the_files_so_no_run_is_stranded(pr
 
 
 def test_restoring_an_older_active_file_names_the_lost_runs_and_leaves_no_dangling_id(project: Path) -> None:
-    ledger, _, runs = seeded(project)
+    _ledger, _, runs = seeded(project)
     root = project / "ledger"
     truncate(root / "active.json")
     result = run_cli("ledger", "restore", "active.json", "--json", cwd=project)
@@ -218,7 +218,7 @@ def test_restore_refuses_anything_but_a_ledger_file(project: Path, name: str) ->
 
 # ---------------------------------------------------------------- the transaction API
 def test_one_transaction_reads_each_file_once_and_writes_each_changed_file_once(home, monkeypatch) -> None:
-    ledger, prompts, runs = seeded(home)
+    _ledger, _prompts, runs = seeded(home)
     reads: Counter[str] = Counter()
     installs: Counter[str] = Counter()
     commits: list[list[str]] = []
@@ -275,7 +275,7 @@ def test_a_read_only_transaction_writes_nothing(home) -> None:
 
 
 def test_an_exception_inside_the_transaction_writes_nothing(home) -> None:
-    ledger, prompts, runs = seeded(home)
+    ledger, _prompts, runs = seeded(home)
     root = home / "ledger"
     before = snapshot(root)
     with pytest.raises(ValueError), ledger.transaction() as tx:

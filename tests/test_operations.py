@@ -242,7 +242,7 @@ def test_cancel_a_running_batch_from_another_process(project, cli, videos):
     (run,) = ledger_runs().values()
     result = cli("cancel", run["id"][:9])
     assert result.exit_code == 0, result
-    out, err = client.communicate(timeout=240)
+    _out, err = client.communicate(timeout=240)
     assert client.returncode == 3, err  # its run was cancelled: the command says so and does not exit 0
     (run,) = ledger_runs().values()
     assert run["status"] == "cancelled" and run["reason"] == "cancelled"

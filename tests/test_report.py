@@ -172,7 +172,7 @@ def test_every_run_appears_and_filters_work_in_chromium(project, cli, videos, tm
         assert card["attrs"]["data-status"] == run["status"] and card["attrs"]["data-op"] == run["operation"]
         assert "emulator" in card["text"]
         if run["operation"] in ("transfer", "upscale") and run["status"] == "completed":
-            (main, *controls) = card["videos"]  # thumbnails that play in place
+            (main, *_controls) = card["videos"]  # thumbnails that play in place
             stem = "output" if run["operation"] == "transfer" else "upscaled"
             assert main["data-video"] == f"media/runs/{rid}/{stem}/preview.mp4"
             assert any(i["src"] == f"media/runs/{rid}/{stem}/thumb.jpg" for i in card["imgs"]), "thumbnail"

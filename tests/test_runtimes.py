@@ -126,7 +126,7 @@ def test_a_signal_that_kills_the_timeout_nap_first_is_not_a_timeout(project, cli
     time.sleep(1.0)
     assert not (folder / "stop_reason").exists(), "a nap killed by a signal is not a timeout"
     assert cli("cancel", batch["id"]).exit_code == 0
-    out, err = client.communicate(timeout=240)
+    _out, _err = client.communicate(timeout=240)
     (run,) = ledger_runs().values()
     assert run["status"] == "cancelled" and run["reason"] == "cancelled", run
 

@@ -223,7 +223,7 @@ def test_timeout_and_cancel_with_the_docker_double(project, cli, videos, sshd, t
     batch = wait_for(running_batch)
     wait_for(lambda: sum(1 for c in docker_calls(state) if c[0] == "run") == 2)
     assert cli("cancel", batch["id"]).exit_code == 0
-    out, err = proc.communicate(timeout=240)
+    out, _err = proc.communicate(timeout=240)
     (run,) = json.loads(out)
     assert run["status"] == "cancelled", run
 

@@ -192,7 +192,7 @@ class Transfer(Operation):
     def collect(self, job: Any, exit_code: int | None, log: str) -> list[Outcome]:
         job_controls = {c for r in job.runs for c in (r.get("params") or {}).get("weights", {})}
         outputs = job.local("outputs")
-        header, segments = split_log(log)
+        _header, segments = split_log(log)
         batch_mode = len(job.runs) > 1
         outcomes: list[Outcome] = []
         for k, run in enumerate(job.runs):

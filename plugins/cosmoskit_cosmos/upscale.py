@@ -98,7 +98,7 @@ class Upscale(Operation):
                                frames=min(source["frames"], contract.MAX_FRAMES))
         if problem is None:
             return [Outcome(run["id"], True, {"upscaled.mp4": str(video)})]
-        header, segments = split_log(log)
+        _header, segments = split_log(log)
         reason, message, retry = classify(segments[0] if segments else "", log, exit_code)
         return [Outcome(run["id"], False, error=message, reason=reason, retry=retry)]
 

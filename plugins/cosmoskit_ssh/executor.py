@@ -137,7 +137,7 @@ class SSHExecutor(Executor):
         missing_tools = [(Path(here), there) for here, there in tools if there not in present]
         to_send: list[tuple[str, dict[str, Any], str]] = []
         for sha, name in entries.items():
-            size, mtime, marker, part = report.get(name, ("-", "-", "-", "-"))
+            size, mtime, marker, _part = report.get(name, ("-", "-", "-", "-"))
             item = job.inputs[sha]
             local = Path(item["path"])
             if size != "-":
