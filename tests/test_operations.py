@@ -47,7 +47,7 @@ def test_batch_of_five_maps_each_line_to_its_run(project, cli, videos):
     engine = Engine(context.settings(), context.ledger())
     weights = ["vis=1", "edge=0.5,depth=0.5", "seg=0.3,vis=0.7", "depth=1", "vis=0.2,edge=0.2,depth=0.3,seg=0.3"]
     docs = []
-    for pid, w in zip(pids, weights):
+    for pid, w in zip(pids, weights, strict=True):
         docs += engine.new_runs("transfer", [pid], {"weights": w})
     runs = run_now(engine, docs, quiet=True)
     engine.close()

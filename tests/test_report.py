@@ -8,6 +8,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -502,7 +503,7 @@ def spread(snapshot: list[dict]) -> float:
     """Largest distance between two videos' clocks, measured around the loop."""
     times = sorted(v["t"] % v["d"] for v in snapshot)
     d = snapshot[0]["d"]
-    gaps = [b - a for a, b in zip(times, times[1:])] + [times[0] + d - times[-1]]
+    gaps = [b - a for a, b in pairwise(times)] + [times[0] + d - times[-1]]
     return d - max(gaps)
 
 

@@ -174,7 +174,7 @@ def test_optimal_orders_by_priority_then_age():
     model = CostModel()
     items = [item("old", "edge"), item("urgent", "seg", priority=9), item("mid", "depth", priority=3)]
     items = [Item(i.run_id, i.group, i.controls, i.chunks, 35, i.priority, c, True, None)
-             for i, c in zip(items, ["2025-01-01", "2025-01-03", "2025-01-02"])]
+             for i, c in zip(items, ["2025-01-01", "2025-01-03", "2025-01-02"], strict=True)]
     batches = strategy("optimal").plan(items, model)
     assert [b.run_ids[0] for b in batches][:1] == ["urgent"]
     assert [max(i.priority for i in b.items) for b in batches] == sorted(

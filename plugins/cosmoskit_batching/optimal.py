@@ -195,7 +195,7 @@ class Solver:
             r = [row[n] / weight[c] if weight[c] else 0.0 for n in range(self.ns)]
             if rate is None and weight[c]:
                 rate = r
-            if weight[c] and any(abs(a - b) > 1e-9 * max(1.0, abs(b)) for a, b in zip(r, rate)):
+            if weight[c] and any(abs(a - b) > 1e-9 * max(1.0, abs(b)) for a, b in zip(r, rate, strict=True)):
                 raise CosmoskitError("optimal needs run time proportional to chunks x steps x work")
         for values in ([self.load] + ([rate] if rate else [])):
             prev = -INF
@@ -381,7 +381,7 @@ class Solver:
                 continue  # nothing to place here
             cl, take = hit[2]
             Pn = list(P)
-            for c, t in zip(cl, take):
+            for c, t in zip(cl, take, strict=True):
                 avail = self.count[c] if self.home[c] == p else P[c]
                 if t:
                     placed.setdefault(p, []).extend(self.items[c][used[c]:used[c] + t])

@@ -93,7 +93,7 @@ def run_demo(folder: Path, *, json_: bool = False) -> None:
     engine = api.engine()
     try:
         docs = []
-        for prompt, weights in zip(prompts, WEIGHTS):
+        for prompt, weights in zip(prompts, WEIGHTS, strict=True):
             docs += engine.new_runs("transfer", [prompt["id"]], {"weights": weights})
         say(f"Transfer 1: one batch of {len(docs)} runs with different weights (one model load) …")
         transfers = engine.run_now(docs, quiet=json_)

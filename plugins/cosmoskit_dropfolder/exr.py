@@ -209,7 +209,7 @@ def check_chunks(data: bytes, header: Header) -> None:
         raise BadFrame("truncated (the file ends inside its chunk table)")
     offsets = struct.unpack(f"<{total}Q", data[pos:pos + 8 * total])
     first = 0
-    for part_no, (part, count) in enumerate(zip(header.parts, counts)):
+    for part_no, (part, count) in enumerate(zip(header.parts, counts, strict=True)):
         leader = (4 if header.multipart else 0) + (16 if part.tiles else 4)  # part number, tile or line numbers
         for k, offset in enumerate(offsets[first:first + (count or 0)]):
             where = f"chunk {k + 1} of {count}" + (f" of part {part_no}" if header.multipart else "")

@@ -20,6 +20,7 @@ import struct
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
 
 from cosmoskit.api import CONTROL_NAMES, RGB_NAMES
@@ -490,7 +491,7 @@ def gap_problems(seq: Sequence, label: str) -> list[Problem]:
     """One line per run of missing frame numbers inside the sequence."""
     out: list[Problem] = []
     ordered = seq.ordered()
-    for (a, rel_a), (b, rel_b) in zip(ordered, ordered[1:]):
+    for (a, rel_a), (b, rel_b) in pairwise(ordered):
         if b != a + 1:
             first, last = _frame_name(seq, a + 1, rel_a), _frame_name(seq, b - 1, rel_a)
             what = f"{first}: missing" if b - a == 2 else f"{first} … {last}: {b - a - 1} frames missing"

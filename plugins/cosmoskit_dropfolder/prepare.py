@@ -216,7 +216,7 @@ def _encode(folder: Path, out_dir: Path, jobs: list[_Job], fps: str, frames: int
         small = size[0] * size[1] * frames < 640 * 360 * 24
         threads = ["-threads", "1"] if small else []
         stats: dict[str, Path] = {}
-        for k, (job, tmp_out) in enumerate(zip(jobs, tmp_outs)):
+        for k, (job, tmp_out) in enumerate(zip(jobs, tmp_outs, strict=True)):
             cmd += ["-map", f"{k}:v:0", "-frames:v", str(frames), "-vf", ",".join(job.filters), *job.codec, *threads,
                     "-an", "-sn", "-dn", "-movflags", "+faststart", "-f", "mp4", str(tmp_out)]
         for k, job in enumerate(jobs):
@@ -229,13 +229,13 @@ def _encode(folder: Path, out_dir: Path, jobs: list[_Job], fps: str, frames: int
         if proc.returncode != 0:
             raise PrepareError(folder, [_ffmpeg_problem(proc.stderr, jobs)])
         if verify:
-            for job, tmp_out in zip(jobs, tmp_outs):
+            for job, tmp_out in zip(jobs, tmp_outs, strict=True):
                 info = api.probe(tmp_out)
                 if info.frames != frames or (info.width, info.height) != size:
                     raise PrepareError(folder, [Problem(job.seq.label, f"ffmpeg wrote {info.frames} frames of "
                                                                        f"{info.width}x{info.height}, expected {frames} "
                                                                        f"of {size[0]}x{size[1]}")])
-        for job, tmp_out in zip(jobs, tmp_outs):
+        for job, tmp_out in zip(jobs, tmp_outs, strict=True):
             os.replace(tmp_out, out_dir / job.out_name)
         levels: dict[str, tuple[int, int] | None] = {}
         for modality, path in stats.items():

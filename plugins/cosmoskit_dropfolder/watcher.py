@@ -228,7 +228,7 @@ class DropWatcher:
             for t, fp in prints:
                 self._hash_failed(t, fp.name, exc)
             return
-        for (t, fp), (decision, dest) in zip(prints, decided):
+        for (t, fp), (decision, dest) in zip(prints, decided, strict=True):
             try:
                 self._act(t, fp, decision, dest)
             except Exception as exc:

@@ -208,7 +208,7 @@ class SlurmExecutor(SSHExecutor):
             out.error = str(exc)
             return out
         sections = remote.sections(text)
-        partitions = [dict(zip(("partition", "available", "nodes", "state", "gres", "nodelist"), line.split("|")))
+        partitions = [dict(zip(("partition", "available", "nodes", "state", "gres", "nodelist"), line.split("|"), strict=False))
                       for line in sections.get("sinfo", []) if "|" in line]
         out.reachable = bool(partitions)
         if not partitions:
