@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         except prepare.PrepareError as exc:
             if json_:
                 api.emit_json({"folder": str(exc.folder), "ok": False, "problems": exc.lines(str(exc.folder))})
-                raise typer.Exit(1)
+                raise typer.Exit(1) from None
             for line in exc.lines(str(exc.folder)):
                 sys.stderr.write(f"{line}\n")
             n = len(exc.problems)

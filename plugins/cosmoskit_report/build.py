@@ -42,7 +42,9 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     try:
         when = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
-        raise CosmoskitError(f"--since {text!r}: not a date (2026-11-01, 2026-11-01T12:00) or a span (36h, 7d)")
+        raise CosmoskitError(
+            f"--since {text!r}: not a date (2026-11-01, 2026-11-01T12:00) or a span (36h, 7d)"
+        ) from None
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 

@@ -73,7 +73,7 @@ def _knob_float(name, default):
     try:
         value = float(raw)
     except ValueError:
-        raise EmulatorConfigError(f"{name} must be a number, got {raw!r}")
+        raise EmulatorConfigError(f"{name} must be a number, got {raw!r}") from None
     if value < 0 or math.isnan(value):
         raise EmulatorConfigError(f"{name} must be >= 0, got {raw!r}")
     return value
@@ -93,7 +93,9 @@ class Knobs:
             try:
                 self.oom_above = int(raw)
             except ValueError:
-                raise EmulatorConfigError(f"COSMOS_EMULATOR_OOM_ABOVE_CONTROLS must be an integer, got {raw!r}")
+                raise EmulatorConfigError(
+                    f"COSMOS_EMULATOR_OOM_ABOVE_CONTROLS must be an integer, got {raw!r}"
+                ) from None
         self.block_word = os.environ.get("COSMOS_EMULATOR_BLOCK_WORD", "EMULATOR_GUARDRAIL_BLOCK")
         self.guardrail_lines = set()
         for part in os.environ.get("COSMOS_EMULATOR_GUARDRAIL_LINES", "").split(","):
@@ -103,7 +105,9 @@ class Knobs:
             try:
                 self.guardrail_lines.add(int(part))
             except ValueError:
-                raise EmulatorConfigError(f"COSMOS_EMULATOR_GUARDRAIL_LINES must be a comma list of integers, got {part!r}")
+                raise EmulatorConfigError(
+                    f"COSMOS_EMULATOR_GUARDRAIL_LINES must be a comma list of integers, got {part!r}"
+                ) from None
         raw = os.environ.get("COSMOS_EMULATOR_VARIATION", "1").strip()
         if raw not in ("0", "1", ""):
             raise EmulatorConfigError(f"COSMOS_EMULATOR_VARIATION must be 0 or 1, got {raw!r}")

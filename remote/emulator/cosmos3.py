@@ -244,7 +244,9 @@ def _read_spec(path):
         try:
             import yaml  # type: ignore
         except ImportError:
-            raise EmulatorConfigError(f"{path}: YAML specs need PyYAML on this host (the emulator is stdlib-only)")
+            raise EmulatorConfigError(
+                f"{path}: YAML specs need PyYAML on this host (the emulator is stdlib-only)"
+            ) from None
         return [yaml.safe_load(text)]
     raise ValueError(f"Unsupported file extension: {path}")
 

@@ -62,7 +62,7 @@ def parse_launch(argv):
         except (TypeError, ValueError):
             if name == "nnodes" and isinstance(value, str) and ":" in value:
                 return int(value.split(":")[-1])
-            raise EmulatorConfigError(f"torchrun --{name} must be an integer, got {value!r}")
+            raise EmulatorConfigError(f"torchrun --{name} must be an integer, got {value!r}") from None
 
     nproc = as_int("nproc_per_node", 1)
     nnodes = as_int("nnodes", 1)

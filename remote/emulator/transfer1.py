@@ -252,7 +252,7 @@ def validate_controlnet_specs(cfg, controlnet_specs):
                     if scalar_value < 0:
                         raise ValueError(f"Control weight for {hint_key} must be non-negative.")
                 except ValueError:
-                    raise ValueError(
+                    raise ValueError(  # noqa: B904  (as the real code: its traceback shows both errors)
                         f"Control weight for {hint_key} must be a valid non-negative float or a path to a .pt file."
                     )
     return controlnet_specs
@@ -276,7 +276,7 @@ def _scalar_weight(weight):
         return float(weight)
     except (TypeError, ValueError):
         if isinstance(weight, str) and not os.path.exists(weight):
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), weight)
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), weight)  # noqa: B904  (a traceback as the model's)
         return None
 
 

@@ -227,7 +227,7 @@ def load_file(path, override, smoke=False):
             out.append(v.validate(sample_schema(smoke), merged, "InferenceArguments", PYDANTIC, after=post_init))
         except v.ValidationError as e:
             stderr(f"Error validating parameters from '{path}' at line {i}\n{e}")
-            raise SpecExit(1)
+            raise SpecExit(1) from None
     os.chdir(cwd)
     return out
 
@@ -340,7 +340,7 @@ def parse_cli(args, prog="inference.py"):
                     try:
                         raw = (int(raw), int(second))
                     except ValueError:
-                        raise CliError("--parallel-tokenizer-grid takes two integers")
+                        raise CliError("--parallel-tokenizer-grid takes two integers") from None
                     i += 1
                 setup[key] = raw
             elif name in _OVERRIDES:
@@ -354,14 +354,14 @@ def parse_cli(args, prog="inference.py"):
                     try:
                         override[key] = [int(x) for x in got]
                     except ValueError:
-                        raise CliError(f"Invalid value for --{name}: integers expected")
+                        raise CliError(f"Invalid value for --{name}: integers expected") from None
                 else:
                     raw = take()
                     if kind == "int":
                         try:
                             raw = int(raw)
                         except ValueError:
-                            raise CliError(f"Invalid value '{raw}' for --{name} (an integer)")
+                            raise CliError(f"Invalid value '{raw}' for --{name} (an integer)") from None
                     elif kind == "bool":
                         if raw not in ("True", "False"):
                             raise CliError(f"Invalid choice: '{raw}' for --{name} (choose from True, False)")
@@ -372,7 +372,7 @@ def parse_cli(args, prog="inference.py"):
             i += 1
     except CliError as e:
         tyro_error(prog, "Parsing error", [str(e)])
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     missing = [flag for flag, ok in (("-i/--input-files", inputs), ("-o/--output-dir", setup["output_dir"])) if not ok]
     if missing:
         tyro_error(prog, "Required options", [f"Required options: {', '.join(missing)}"])

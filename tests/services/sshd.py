@@ -57,7 +57,7 @@ class Sshd:
                         return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"sshd exited: {log.read_text()[-500:]}")
+                    raise RuntimeError(f"sshd exited: {log.read_text()[-500:]}") from None
                 time.sleep(0.05)
         raise RuntimeError("sshd did not start")
 
