@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
@@ -264,8 +265,8 @@ def test_plugin_sections_are_unknown_when_their_plugin_is_not_loaded(tmp_path):
 class _NeedsHost(LocalExecutor):
     name = "needs-host"
     description = "a test executor with a required key, like ssh's host"
-    options = {"host": Field(str, None, "host name", required=True),
-               "port": Field(int, 22, "port")}
+    options: ClassVar[dict[str, Any]] = {"host": Field(str, None, "host name", required=True),
+                                         "port": Field(int, 22, "port")}
 
 
 class _ExecutorPlugin:

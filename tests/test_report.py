@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from itertools import pairwise
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -85,7 +86,7 @@ class Dom(HTMLParser):
         self._text_of: str | None = None
         self.feed(html)
 
-    VOID = {"img", "input", "br", "meta", "link", "source", "hr"}
+    VOID: ClassVar[set[str]] = {"img", "input", "br", "meta", "link", "source", "hr"}
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)

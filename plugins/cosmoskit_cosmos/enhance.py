@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from cosmoskit import api
 from cosmoskit.api import CosmoskitError, Field, Operation, Outcome
@@ -42,11 +42,11 @@ class Enhance(Operation):
     name = "enhance"
     description = "Cosmos prompt upsampler: a richer prompt from the text and the first frames of its video"
     batchable = False  # the upsampler script takes one prompt per process
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         "offload_prompt_upsampler": Field(bool, True, "--offload_prompt_upsampler"),
     }
 
-    parameters = {
+    parameters: ClassVar[dict[str, Any]] = {
         "overwrite": Field(bool, False, "replace the prompt's text (kept in its history) instead of making a new prompt"),
         **options,
     }

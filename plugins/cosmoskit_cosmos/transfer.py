@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, between
 from cosmoskit_cosmos import contract
@@ -74,7 +74,7 @@ class Transfer(Operation):
     model = "transfer1"
     description = "Cosmos Transfer 1: a photoreal video from a prompt and its control videos"
     batchable = True
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         "weights": Field((dict, str), {"vis": 0.25, "edge": 0.25, "depth": 0.25, "seg": 0.25},
                          "control weights when a command gives none (vis, edge, depth, seg, keypoint; each 0..1)",
                          check=lambda value: weights_problem(value)),

@@ -1,7 +1,7 @@
 """``upscale``: the 4K upscaler, transfer.py with an ``upscale`` control (docs/models/transfer1.md §10)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from cosmoskit import api
 from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, between
@@ -22,7 +22,7 @@ class Upscale(Operation):
     description = "Cosmos Transfer 1 4K upscaler: 3x the resolution bucket of a video or a finished run"
     batchable = False  # transfer.py forces batch_size 1 with an upscale control (PR #138)
     needs_prompt = False
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         "control_weight": Field(float, 0.5, "weight of the upscale control, 0..1", check=between(0, 1)),
         "num_steps": Field(int, 10, "diffusion steps (the upscaler docs use 10), 1..1000", check=between(*contract.STEPS_RANGE)),
         "guidance": Field(float, 7.0, "classifier-free guidance, passed explicitly", check=between(0, 20)),
@@ -31,7 +31,7 @@ class Upscale(Operation):
         "num_gpus": Field(int, 1, "context-parallel GPUs, 1..16", check=between(*contract.GPUS_RANGE)),
     }
 
-    parameters = {
+    parameters: ClassVar[dict[str, Any]] = {
         "video": Field(str, None, "the video to upscale (a path; `cosmoskit upscale --from-run` fills it in)"),
         "prompt": Field(str, None, "an optional guiding prompt", nullable=True),
         **options,

@@ -7,7 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cosmoskit.api import (
     EXIT_CODE,
@@ -48,7 +48,7 @@ def process_alive(pid: int, marker: str) -> bool:
 class LocalExecutor(Executor):
     name = "local"
     description = "this machine: batch folders under <home>/batches, inputs in <home>/store"
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         **model_options(),
         "gpus": Field((str, int, list), "all", "GPUs batches use here, one batch per num_gpus of them: all (as "
                       "nvidia-smi lists them), a count, or indices like 0,1,3", check=gpus_problem),

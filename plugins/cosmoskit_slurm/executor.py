@@ -7,7 +7,7 @@ The batch folder and the content-addressed store live on the cluster's shared fi
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import Any, ClassVar
 
 from cosmoskit.api import (
     BatchJob,
@@ -34,7 +34,7 @@ LOST = {"NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY"}  # u
 class SlurmExecutor(SSHExecutor):
     name = "slurm"
     description = "a Slurm cluster: one sbatch job per batch, shared-filesystem staging, squeue/scancel"
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         **SSHExecutor.options,
         "host": Field(str, None, "login node to reach over SSH; null = run the Slurm commands on this machine", nullable=True),
         "remote_dir": Field(str, "~/cosmoskit", "cosmoskit's folder on the cluster's shared filesystem"),

@@ -9,7 +9,7 @@ import tarfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cosmoskit.api import (
     BatchJob,
@@ -43,7 +43,7 @@ def _sha256(path: Path) -> str:
 class SSHExecutor(Executor):
     name = "ssh"
     description = "a GPU host over SSH: content-addressed staging, detached launcher, Docker/direct/emulator"
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         "host": Field(str, None, "host name or address", required=True),
         "port": Field(int, 22, "SSH port", check=positive),
         "user": Field(str, None, "login user (default: yours)", nullable=True),
