@@ -48,8 +48,7 @@ def _env(**extra):
 def run(args, cwd, env=None):
     return subprocess.run(
         [sys.executable, str(EMULATOR)] + [str(a) for a in args],
-        cwd=str(cwd), env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, encoding="utf-8", timeout=120,
+        cwd=str(cwd), env=env or _env(), capture_output=True, text=True, encoding="utf-8", timeout=120,
     )
 
 

@@ -37,7 +37,7 @@ def _env(**extra):
 
 def run(args, cwd, env=None, prefix=SCRIPT):
     return subprocess.run([sys.executable, str(EMULATOR), *prefix, *[str(a) for a in args]], cwd=str(cwd),
-                          env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env or _env(), capture_output=True, text=True,
                           encoding="utf-8", timeout=300)
 
 

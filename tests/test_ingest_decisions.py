@@ -182,8 +182,8 @@ def test_unique_name(name: str, taken: set[str], expected: str) -> None:
 
 
 def look(**kw: Any) -> Look:
-    base = dict(handled=False, same_as_handled=False, changed=False, empty=False, marker=False, partial=False,
-                quiet_since=100.0)
+    base = {"handled": False, "same_as_handled": False, "changed": False, "empty": False, "marker": False,
+            "partial": False, "quiet_since": 100.0}
     return Look(**{**base, **kw})
 
 

@@ -75,9 +75,11 @@ def test_migrations_run_once_and_are_recorded(tmp_path, notes_plugin):
 
 
 def test_a_table_nobody_declares_is_a_clear_error(tmp_path):
-    with Ledger(tmp_path).read() as tx:
-        with pytest.raises(api.CosmoskitError, match="no loaded plugin declares the ledger table 'nope'"):
-            tx.plugin_table("nope")
+    with (
+        Ledger(tmp_path).read() as tx,
+        pytest.raises(api.CosmoskitError, match="no loaded plugin declares the ledger table 'nope'"),
+    ):
+        tx.plugin_table("nope")
 
 
 def test_a_bad_table_name_is_refused():

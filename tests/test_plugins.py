@@ -292,9 +292,11 @@ def test_duplicate_strategy_name_in_process_names_both_plugins(cli, tmp_path, mo
 
 
 def test_one_plugin_registering_a_name_twice_is_an_error(monkeypatch):
-    with in_process_plugins(twin_twice=_Registers(_Twin, _TwinAgain)):
-        with pytest.raises(CosmoskitError, match="both 'twin_twice' and 'twin_twice'"):
-            plugins.get_strategies()
+    with (
+        in_process_plugins(twin_twice=_Registers(_Twin, _TwinAgain)),
+        pytest.raises(CosmoskitError, match="both 'twin_twice' and 'twin_twice'"),
+    ):
+        plugins.get_strategies()
 
 
 # -- mistakes a plugin author makes ---------------------------------------------------------------

@@ -248,7 +248,7 @@ def test_every_problem_of_a_broken_folder_one_line_each(project, build, options,
     lines = info.value.lines()
     assert set(lines) == expected, "\n".join(lines)
     assert len(lines) == len(expected)                       # no line twice
-    assert set(p.line() for p in check(folder, **options).problems) == expected
+    assert {p.line() for p in check(folder, **options).problems} == expected
     assert sorted(p.name for p in folder.rglob("*")) == before  # nothing written, nothing lost
 
 

@@ -85,7 +85,7 @@ def test_cancel_and_scancel_outside(project, cli, videos, slurm_cluster, tmp_pat
     pid = prompt(cli, "cancel me", videos["scene"])
     first, batch = transfer_until_running(project, slurm_cluster, pid)
     assert cli("cancel", batch["id"]).exit_code == 0
-    out, err = first.communicate(timeout=300)
+    out, _err = first.communicate(timeout=300)
     (run,) = json.loads(out)
     assert run["status"] == "cancelled", run
     # a job scancelled by someone else: its runs are cancelled, not left running

@@ -142,7 +142,7 @@ def test_slow_copy_is_queued_once_and_only_when_complete(project, template):
         time.sleep(1.5)  # more events, a rescan or two: still one
         queued = s.kinds("queued")
     assert len(runs()) == 1 and len(queued) == 1
-    assert [t for t, e in s.events if e["event"] == "queued"][0] >= finished + 1.0
+    assert next(t for t, e in s.events if e["event"] == "queued") >= finished + 1.0
     [prompt] = ledger_state()[1]
     assert prompt["frames"] == 6 and set(prompt["inputs"]) == {"rgb", "depth", "seg"}
     assert (drop / "processed" / "slow" / "INGESTED.txt").is_file() and not (drop / "slow").exists()

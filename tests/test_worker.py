@@ -92,7 +92,7 @@ def test_sigterm_leaves_the_batch_running_and_the_next_worker_reattaches(project
     p = worker(project)
     batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
     p.send_signal(signal.SIGTERM)
-    out, err = p.communicate(timeout=240)
+    _out, err = p.communicate(timeout=240)
     assert p.returncode == 0, err
     assert "running batches continue" in err
     assert runs()[rid]["status"] == "running"

@@ -348,7 +348,7 @@ class Solver:
             return lb
         best, choice = budget, None
         options, lowest = self._options(p, P, best)
-        for est, cost, kb, take, Pn in options:
+        for est, cost, _kb, take, Pn in options:
             if est >= best - EPS:
                 lowest = min(lowest, est)
                 break

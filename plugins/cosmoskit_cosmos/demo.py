@@ -42,7 +42,7 @@ def make_scene(folder: Path) -> Path:
     from cosmoskit.api import make_test_video
 
     folder.mkdir(parents=True, exist_ok=True)
-    common = dict(width=320, height=180, frames=24, fps=24)
+    common = {"width": 320, "height": 180, "frames": 24, "fps": 24}
     make_test_video(folder / "color.mp4", source="testsrc2", **common)
     make_test_video(folder / "depth.mp4", source="color=c=gray", extra=["-vf", "geq=lum='255*Y/H':cb=128:cr=128"], **common)
     make_test_video(folder / "seg.mp4", source="color=c=navy",

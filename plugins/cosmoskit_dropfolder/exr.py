@@ -256,7 +256,8 @@ def read_depth(path: str) -> np.ndarray:
     import OpenEXR
 
     try:
-        data = open(path, "rb").read()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         raise BadFrame(f"cannot be read ({exc.strerror or exc})") from None
     channel = read_info(data).channel

@@ -196,12 +196,11 @@ def find_sources(folder: Path, own_outputs: Iterable[str] = ()) -> Found:
     sequences = list(groups.values())
     unknown = [s for s in sequences if s.modality == "?"]
     known = [s for s in sequences if s.modality != "?"]
-    if unknown and not known and not sub_sequences and not any(v.modality == "rgb" for v in videos):
-        if len(unknown) == 1:
-            only = unknown[0]
-            only.modality, only.shot = "rgb", ""
-            notes.append(f"{only.label} taken as the RGB sequence (the only one; name it color.####.png to be explicit)")
-            known, unknown = [only], []
+    if len(unknown) == 1 and not known and not sub_sequences and not any(v.modality == "rgb" for v in videos):
+        only = unknown[0]
+        only.modality, only.shot = "rgb", ""
+        notes.append(f"{only.label} taken as the RGB sequence (the only one; name it color.####.png to be explicit)")
+        known, unknown = [only], []
     for seq in unknown:
         notes.append(f"ignored sequence {seq.label} (not color/rgb, depth or seg; rename it to use it)")
 

@@ -85,7 +85,7 @@ class Result:
 def fps_text(fps: float) -> str:
     """ffmpeg's rate for ``fps``: exact for 24/25/30, NTSC rates as 24000/1001 …"""
     if abs(fps - round(fps)) < 1e-6:
-        return str(int(round(fps)))
+        return str(round(fps))
     for base in (24, 30, 60, 120):
         if abs(fps - base * 1000 / 1001) < 0.005:
             return f"{base * 1000}/1001"

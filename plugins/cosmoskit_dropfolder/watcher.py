@@ -281,9 +281,8 @@ class DropWatcher:
                                        f"not queued again (copy it to a new folder to queue the new content)",
                       prompt=rec.get("prompt_id"))
             self.intake.finish(t, fp.folder, fp.sig)
-        elif action is Action.BUSY:
-            if t is not None:
-                self.intake.busy_elsewhere(t, time.monotonic())
+        elif action is Action.BUSY and t is not None:
+            self.intake.busy_elsewhere(t, time.monotonic())
 
     # ------------------------------------------------------------ commit (main thread)
     def _flush(self, final: bool = False) -> None:

@@ -303,7 +303,7 @@ class Builder:
                 section.units.append(view)
             section.emulator = section.emulator or view.emulator
         top: list[PromptView] = []
-        for pid, section in sections.items():
+        for section in sections.values():
             parent = section.prompt.get("parent_prompt") if section.prompt else None
             if parent in sections:
                 sections[parent].children.append(section)

@@ -213,7 +213,7 @@ class SSHExecutor(Executor):
         that fails is sent again from the start, once.
         """
         size = local.stat().st_size
-        for attempt in (1, 2):
+        for _attempt in (1, 2):
             offset = part_size if 0 < part_size <= size else 0
             if offset:
                 tick(offset)

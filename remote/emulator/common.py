@@ -201,7 +201,7 @@ class Media:
         for line in text.splitlines():
             if line.startswith("Input #0"):
                 in_input = True
-            elif line.startswith("Output #") or line.startswith("Stream mapping"):
+            elif line.startswith(("Output #", "Stream mapping")):
                 in_input = False
             if not in_input:
                 continue

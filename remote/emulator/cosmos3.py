@@ -442,7 +442,7 @@ def parse_cli(args, prog="inference.py"):
         if name is None:
             fail(f"Unrecognized options: {arg}")
 
-        def take():
+        def take(value=value, arg=arg):
             nonlocal i
             if value is not None:
                 return value
@@ -635,7 +635,7 @@ class Run:
         width, height = RES_SIZE[s["resolution"]][aspect]
         chunks, chunk = timing.cosmos3_chunks(total_frames, s["num_video_frames_per_chunk"],
                                               s["num_conditional_frames"])
-        prompt = final_prompt(s, hints, chunk, int(round(fps)), width, height, s["aspect_ratio"])
+        prompt = final_prompt(s, hints, chunk, round(fps), width, height, s["aspect_ratio"])
         self.log.info(W_PROMPT, f"[transfer] final user prompt: {prompt}")
         weights = [s[h]["weight"] for h in hints]
         extra = 1.5 if s["control_guidance"] != 1.0 else 1.0  # control-CFG adds a third forward to the two of CFG

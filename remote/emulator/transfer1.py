@@ -315,9 +315,8 @@ class EmulatedPipeline:
         self.hint_details = None
         self.total_lines = 1
         self._load()
-        if cfg.upsample_prompt:
-            if int(os.environ["RANK"]) == 0:
-                self._init_prompt_upsampler()
+        if cfg.upsample_prompt and int(os.environ["RANK"]) == 0:
+            self._init_prompt_upsampler()
 
     # -- loading
     def _load(self):
@@ -330,7 +329,7 @@ class EmulatedPipeline:
         if knobs.load_seconds:
             time.sleep(knobs.load_seconds)
         n = len(self.control_inputs)
-        for idx, (hint, spec) in enumerate(self.control_inputs.items()):
+        for idx, (_hint, spec) in enumerate(self.control_inputs.items()):
             log.info(f"Loading ctrl model from ckpt_path: {spec['ckpt_path']}", W_LOADNET)
             if knobs.load_per_control:
                 time.sleep(knobs.load_per_control)
@@ -348,7 +347,7 @@ class EmulatedPipeline:
             self.upsampler_hint_key = "vis"
             self.hint_details = "vis" if "vis" in self.control_inputs else "edge"
         elif any(k in ("seg", "depth") for k in self.control_inputs):
-            self.upsampler_hint_key = [k for k in self.control_inputs if k in ("seg", "depth")][0]
+            self.upsampler_hint_key = next(k for k in self.control_inputs if k in ("seg", "depth"))
         else:
             self.upsampler_hint_key = None
         if self.upsampler_hint_key:
@@ -571,7 +570,7 @@ class Preprocessors:
         frames = input_info["frames"] if input_info else NUM_MAX_FRAMES
         frames = min(frames, NUM_MAX_FRAMES)
         size = bucket_size(input_info["width"], input_info["height"]) if input_info else None
-        for hint, spec in controls.items():
+        for _hint, spec in controls.items():
             given = spec.get("input_control", None)
             if given is not None:
                 info = media.probe(given)

@@ -305,7 +305,7 @@ def parse_cli(args, prog="inference.py"):
                 raise CliError(f"Unrecognized options: {arg}")
             name = name.replace("_", "-")
 
-            def take():
+            def take(value=value, arg=arg):
                 nonlocal i
                 if value is not None:
                     return value
@@ -564,7 +564,7 @@ class Run:
         seed = sample["seed"]
         for c in range(chunks):
             start = 0 if c == 0 else c * (chunk - overlap)
-            for key, available in control_frames.items():
+            for available in control_frames.values():
                 if available <= start:
                     raise ValueError("No input frames; cannot pad. Verify that video frame counts match.")
             self.log.info(W_CHUNK, f"Generating chunk {c + 1}/{chunks}")

@@ -47,8 +47,9 @@ class Sshd:
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         log = self.folder / "sshd.log"
         # -D: stay in the foreground so the fixture owns the process; -e: log to stderr (our file)
-        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
-                                        stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        with open(log, "ab") as log_file:  # the child has its own copy of the descriptor
+            self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
+                                            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
