@@ -55,7 +55,8 @@ def build(home: Path, runs: int) -> list[str]:
         for i in range(runs):
             status = "queued" if i >= runs - 40 else rng.choice(["completed"] * 8 + ["failed", "cancelled"])
             created = (t0 + timedelta(minutes=13 * i)).isoformat()
-            weights = {c: round(rng.random(), 2) for c in rng.sample(["vis", "edge", "depth", "seg"], rng.randint(1, 4))}
+            weights = {c: round(rng.random(), 2)
+                       for c in rng.sample(["vis", "edge", "depth", "seg"], rng.randint(1, 4))}
             rid = ids.new_id("rs")
             docs.append({
                 "id": rid, "prompt_id": prompts[i % 50]["id"], "operation": "transfer", "status": status,
