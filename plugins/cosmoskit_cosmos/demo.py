@@ -44,9 +44,11 @@ def make_scene(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     common = {"width": 320, "height": 180, "frames": 24, "fps": 24}
     make_test_video(folder / "color.mp4", source="testsrc2", **common)
-    make_test_video(folder / "depth.mp4", source="color=c=gray", extra=["-vf", "geq=lum='255*Y/H':cb=128:cr=128"], **common)
+    make_test_video(folder / "depth.mp4", source="color=c=gray", extra=["-vf", "geq=lum='255*Y/H':cb=128:cr=128"],
+                    **common)
     make_test_video(folder / "seg.mp4", source="color=c=navy",
-                    extra=["-vf", "drawbox=x=0:y=100:w=320:h=80:color=olive:t=fill,drawbox=x=120:y=40:w=80:h=80:color=red:t=fill"],
+                    extra=["-vf", "drawbox=x=0:y=100:w=320:h=80:color=olive:t=fill,"
+                                  "drawbox=x=120:y=40:w=80:h=80:color=red:t=fill"],
                     **common)
     return folder
 
@@ -109,7 +111,8 @@ def run_demo(folder: Path, *, json_: bool = False) -> None:
             say(f"Upscale of {done[0]['id']} (3x the resolution bucket) …")
             source = done[0]
             up = engine.new_runs("upscale", [source["prompt_id"]],
-                                 {"video": str(settings.home / source["outputs"]["output.mp4"]), "source_run": source["id"]},
+                                 {"video": str(settings.home / source["outputs"]["output.mp4"]),
+                                  "source_run": source["id"]},
                                  extra={"parent_run": source["id"]})
             results += engine.run_now(up, quiet=json_)
         say(f"Enhance of prompt {prompts[0]['id']} with the prompt upsampler …")

@@ -47,7 +47,8 @@ class Enhance(Operation):
     }
 
     parameters: ClassVar[dict[str, Any]] = {
-        "overwrite": Field(bool, False, "replace the prompt's text (kept in its history) instead of making a new prompt"),
+        "overwrite": Field(bool, False,
+                           "replace the prompt's text (kept in its history) instead of making a new prompt"),
         **options,
     }
 
@@ -93,7 +94,8 @@ class Enhance(Operation):
             return [Outcome(run["id"], True, {"enhanced_prompt.txt": str(path)}, info={"text": text})]
         if any(m in log for m in contract.OOM_MARKERS):
             return [Outcome(run["id"], False, error="CUDA out of memory: " + last_error(log), reason="oom", retry=True)]
-        return [Outcome(run["id"], False, error="no 'Upsampled prompt:' line: " + last_error(log), reason="crash", retry=True)]
+        return [Outcome(run["id"], False, error="no 'Upsampled prompt:' line: " + last_error(log), reason="crash",
+                        retry=True)]
 
     def completed(self, tx: Any, run: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
         text = outcome.info.get("text")
@@ -103,7 +105,8 @@ class Enhance(Operation):
         if parent is None:
             return {}
         if run["params"].get("overwrite"):
-            history = [*(parent.get("history") or []), {"text": parent["text"], "replaced": api.now(), "by_run": run["id"]}]
+            history = [*(parent.get("history") or []),
+                       {"text": parent["text"], "replaced": api.now(), "by_run": run["id"]}]
             tx.update_prompt(parent["id"], {"text": text, "history": history})
             return {"result_prompt": parent["id"]}
         child = {k: v for k, v in parent.items() if k not in ("id", "created", "history")}

@@ -24,7 +24,8 @@ class Upscale(Operation):
     needs_prompt = False
     options: ClassVar[dict[str, Any]] = {
         "control_weight": Field(float, 0.5, "weight of the upscale control, 0..1", check=between(0, 1)),
-        "num_steps": Field(int, 10, "diffusion steps (the upscaler docs use 10), 1..1000", check=between(*contract.STEPS_RANGE)),
+        "num_steps": Field(int, 10, "diffusion steps (the upscaler docs use 10), 1..1000",
+                           check=between(*contract.STEPS_RANGE)),
         "guidance": Field(float, 7.0, "classifier-free guidance, passed explicitly", check=between(0, 20)),
         "seed": Field(int, 1, "random seed, 0..2**32-1", check=between(*contract.SEED_RANGE)),
         "offload_text_encoder_model": Field(bool, True, "--offload_text_encoder_model"),

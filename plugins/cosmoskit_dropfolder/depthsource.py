@@ -81,7 +81,8 @@ def _png16_frames(folder: Path, seq: Sequence, info: ImageInfo) -> Iterator[tupl
         shutil.rmtree(links, ignore_errors=True)
 
 
-def measure(folder: Path, seq: Sequence, info: ImageInfo, mode: str) -> tuple[depthmap.DepthRange | None, list[Problem]]:
+def measure(folder: Path, seq: Sequence, info: ImageInfo,
+            mode: str) -> tuple[depthmap.DepthRange | None, list[Problem]]:
     """Pass one: the sequence's range, or the frames that could not be read (every one of them)."""
     samples = []
     problems: list[Problem] = []

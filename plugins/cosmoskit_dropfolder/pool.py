@@ -37,7 +37,8 @@ class Finished:
 
 
 class Pool:
-    def __init__(self, jobs: int, wake: threading.Event, build: Callable[[Fingerprint, Path], Built | Rejected]) -> None:
+    def __init__(self, jobs: int, wake: threading.Event,
+                 build: Callable[[Fingerprint, Path], Built | Rejected]) -> None:
         self._executor = ThreadPoolExecutor(max(1, jobs), thread_name_prefix="cosmoskit-watch")
         self._futures: dict[Future, Hashing | Building] = {}
         self._wake = wake

@@ -66,7 +66,8 @@ class LocalExecutor(Executor):
         return {"host": "localhost"}
 
     def host_facts(self) -> dict[str, str]:
-        return {"gpus": "all", "python": self.config.get("python") or sys.executable}  # pinned batches: the engine names their GPUs
+        # pinned batches: the engine names their GPUs
+        return {"gpus": "all", "python": self.config.get("python") or sys.executable}
 
     def model_settings(self) -> dict[str, Any]:
         m = super().model_settings()
