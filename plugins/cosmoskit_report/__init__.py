@@ -17,10 +17,18 @@ import cosmoskit
 def register_commands(app: typer.Typer) -> None:
     @app.command("report")
     def report(
-        prompt: Optional[list[str]] = typer.Option(None, "--prompt", "-p", help="Only this prompt (id or prefix) and the prompts enhanced from it; repeatable."),
-        status: Optional[list[str]] = typer.Option(None, "--status", "-s", help="Only runs with this status (completed, failed …); repeatable or comma-separated."),
-        since: Optional[str] = typer.Option(None, "--since", help="Only runs created since DATE (2026-11-01, 2026-11-01T12:00) or a span ago (36h, 7d, 2w)."),
-        out: Optional[Path] = typer.Option(None, "--out", "-o", help="Report folder (default: <home>/report). Thumbnails already there are reused."),
+        prompt: Optional[list[str]] = typer.Option(None, "--prompt", "-p",
+                                                   help="Only this prompt (id or prefix) and the prompts enhanced "
+                                                        "from it; repeatable."),
+        status: Optional[list[str]] = typer.Option(None, "--status", "-s",
+                                                   help="Only runs with this status (completed, failed …); "
+                                                        "repeatable or comma-separated."),
+        since: Optional[str] = typer.Option(None, "--since",
+                                            help="Only runs created since DATE (2026-11-01, 2026-11-01T12:00) "
+                                                 "or a span ago (36h, 7d, 2w)."),
+        out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                           help="Report folder (default: <home>/report). "
+                                                "Thumbnails already there are reused."),
         open_: bool = typer.Option(False, "--open", help="Open index.html in the web browser when done."),
         jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="ffmpeg processes at once (default: CPU count)."),
         json_: bool = typer.Option(False, "--json", help="Output as JSON."),

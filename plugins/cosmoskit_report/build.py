@@ -31,7 +31,8 @@ EMULATOR_MARK = "cosmos-emulator"
 
 # ------------------------------------------------------------------ options
 def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """``2026-11-01``, ``2026-11-01T12:00[+02:00]`` (UTC when no zone), or a span ago: ``90m``, ``36h``, ``7d``, ``2w``."""
+    """``2026-11-01``, ``2026-11-01T12:00[+02:00]`` (UTC when no zone),
+    or a span ago: ``90m``, ``36h``, ``7d``, ``2w``."""
     if not text:
         return None
     now = now or datetime.now(UTC)
@@ -289,7 +290,8 @@ class Builder:
                 path = Path(record.get("path") or "")
                 sha = record.get("sha256") or ""
                 media_key = f"inputs/{sha[:24]}" if sha else f"inputs/{_digest(str(path))}"
-                section.inputs.append((key, self._job(media_key, path, record.get("frames")) if record.get("path") else None,
+                section.inputs.append((key,
+                                       self._job(media_key, path, record.get("frames")) if record.get("path") else None,
                                        record))
             sections[pid] = section
         loose = PromptView(None)
@@ -393,7 +395,8 @@ def summary_json(report: Report) -> dict[str, Any]:
         "filters": report.filters,
         "summary": report.summary,
         "run_ids": [v.id for v in report.runs],
-        "missing_outputs": [v.id for v in report.runs if v.main_missing or (v.main is not None and v.main.state == "missing")],
+        "missing_outputs": [v.id for v in report.runs
+                            if v.main_missing or (v.main is not None and v.main.state == "missing")],
         "emulator_runs": [v.id for v in report.runs if v.emulator],
     }
 

@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
     @host_app.command("trust")
     def trust(
         name: str = typer.Argument(..., help="Executor name from cosmoskit.yaml."),
-        replace: bool = typer.Option(False, "--replace", help="Replace a different key already recorded (a changed host key)."),
+        replace: bool = typer.Option(False, "--replace",
+                                     help="Replace a different key already recorded (a changed host key)."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Record without asking."),
         json_: bool = typer.Option(False, "--json", help="Output as JSON."),
     ) -> None:

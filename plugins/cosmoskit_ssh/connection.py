@@ -41,7 +41,9 @@ class Result:
         """This result, or one line naming the host, the command, its exit code and its last stderr line."""
         if self.code != 0:
             message = self.err.decode("utf-8", "replace").strip().splitlines()
-            raise CosmoskitError(f"{host}: {what} failed (exit {self.code}): {message[-1] if message else 'no message'}")
+            raise CosmoskitError(
+                f"{host}: {what} failed (exit {self.code}): {message[-1] if message else 'no message'}"
+            )
         return self
 
 
@@ -59,7 +61,8 @@ class Connection:
     """A lazily opened, shared paramiko client.  Safe to use from several threads."""
 
     def __init__(self, name: str, host: str, port: int, user: str | None, key_file: str | None,
-                 known_hosts: Path, connect_timeout: float, keepalive: float = 15.0, retry_seconds: float = 60.0) -> None:
+                 known_hosts: Path, connect_timeout: float, keepalive: float = 15.0,
+                 retry_seconds: float = 60.0) -> None:
         self.name, self.host, self.port, self.user = name, host, port, user
         self.key_file = key_file
         self.known_hosts = known_hosts
@@ -153,7 +156,8 @@ class Connection:
                         self._drop()
                 if time.monotonic() + delay > deadline:
                     raise CosmoskitError(
-                        f"{self.name}: {what} failed: cannot reach {self.host}:{self.port} ({exc.__class__.__name__}: {exc})",
+                        f"{self.name}: {what} failed: cannot reach {self.host}:{self.port} "
+                        f"({exc.__class__.__name__}: {exc})",
                         hint="the batch keeps running on the host; `cosmoskit attach` reattaches later",
                     ) from exc
                 time.sleep(delay)

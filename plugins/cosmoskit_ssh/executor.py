@@ -48,7 +48,8 @@ class SSHExecutor(Executor):
         "port": Field(int, 22, "SSH port", check=positive),
         "user": Field(str, None, "login user (default: yours)", nullable=True),
         "key_file": Field(str, None, "private key; null = the SSH agent and ~/.ssh/id_*", nullable=True),
-        "known_hosts": Field(str, "~/.ssh/known_hosts", "host keys are checked here; `cosmoskit host trust` records one"),
+        "known_hosts": Field(str, "~/.ssh/known_hosts",
+                             "host keys are checked here; `cosmoskit host trust` records one"),
         "remote_dir": Field(str, "~/cosmoskit", "cosmoskit's folder on the host: store/, batches/, bin/"),
         "python": Field(str, "python3", "Python on the host that runs the emulator"),
         "gpus": Field((str, int, list), "all", "GPUs batches use here, one batch per num_gpus of them: all (as "
@@ -124,11 +125,13 @@ class SSHExecutor(Executor):
     # -- staging ----------------------------------------------------------------------------------
     def stage(self, job: BatchJob, progress: Progress | None = None) -> dict[str, Any]:
         figures = {"bytes_sent": 0, "inputs_sent": 0, "inputs_reused": 0, "bytes_resumed": 0}
-        entries = {sha: f"{sha[:2]}/{sha}{Path(item['path']).suffix.lower() or '.mp4'}" for sha, item in job.inputs.items()}
+        entries = {sha: f"{sha[:2]}/{sha}{Path(item['path']).suffix.lower() or '.mp4'}"
+                   for sha, item in job.inputs.items()}
         # one round trip: make the folders, report on the store, and look for the tools the batch needs
         dirs = sorted({f"{self.store}/{n.split('/')[0]}" for n in entries.values()} | {f"{self.root}/bin"})
         tools = sorted(job.tools.items())
-        script = (f"mkdir -p {' '.join(remote.q(d) for d in dirs)} && {{ {remote.store_report(self.store, list(entries.values()))}; }}"
+        script = (f"mkdir -p {' '.join(remote.q(d) for d in dirs)} && "
+                  f"{{ {remote.store_report(self.store, list(entries.values()))}; }}"
                   + "".join(f"; [ -f {remote.q(there)} ] && echo @@tool {remote.q(there)}" for _, there in tools)
                   + "; true")
         text = self.conn.run(script, what="look at the store").text
@@ -145,7 +148,8 @@ class SSHExecutor(Executor):
                     figures["inputs_reused"] += 1
                     continue
                 # changed since verified (or never verified): hash it there, replace it if corrupt
-                verdict = self.conn.run(remote.verify_existing(self.store, name, sha), what="verify a stored input").text
+                verdict = self.conn.run(remote.verify_existing(self.store, name, sha),
+                                        what="verify a stored input").text
                 if verdict.startswith("ok"):
                     figures["inputs_reused"] += 1
                     continue
@@ -311,7 +315,8 @@ class SSHExecutor(Executor):
         else:
             out.gpus = parse_nvidia_smi("\n".join(gpus))
         containers = sections.get("containers", [])
-        if containers and ("docker-failed" in containers[-1] or "not found" in containers[0] or "Cannot connect" in containers[0]):
+        if containers and ("docker-failed" in containers[-1] or "not found" in containers[0]
+                           or "Cannot connect" in containers[0]):
             out.lines.append(f"docker: {containers[0][:200]}")
         else:
             for c in containers:
