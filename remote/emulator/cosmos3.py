@@ -1,7 +1,9 @@
 """Cosmos 3 transfer (NVIDIA/cosmos-framework at 5eee9ed): ``python -m cosmos_framework.scripts.inference``.
 
-    python -m cosmos_framework.scripts.inference --parallelism-preset=latency -i SPEC… -o OUT --checkpoint-path Cosmos3-Nano
-    torchrun --nproc-per-node=4 --master-port=P -m cosmos_framework.scripts.inference --parallelism-preset=latency … Cosmos3-Super
+    python -m cosmos_framework.scripts.inference --parallelism-preset=latency -i SPEC… -o OUT \\
+        --checkpoint-path Cosmos3-Nano
+    torchrun --nproc-per-node=4 --master-port=P -m cosmos_framework.scripts.inference \\
+        --parallelism-preset=latency … Cosmos3-Super
 
 Transfer is one mode of the omni Generator: a sample with a hint block (edge, blur, depth, seg,
 wsm) is a transfer sample.  Upstream's order (docs/models/cosmos3.md has the facts and sources):
@@ -152,7 +154,8 @@ def _hint(extra=None):
 
 
 HINT_SCHEMAS = {
-    "edge": ("EdgeTransferOverrides", _hint({"preset_edge_threshold": v.Field(v.literal(*STRENGTHS), None, nullable=True)})),
+    "edge": ("EdgeTransferOverrides",
+             _hint({"preset_edge_threshold": v.Field(v.literal(*STRENGTHS), None, nullable=True)})),
     "blur": ("BlurTransferOverrides",
              _hint({"preset_blur_strength": v.Field(v.literal("none", *STRENGTHS), None, nullable=True)})),
     "depth": ("TransferOverrides", _hint()),
@@ -401,7 +404,8 @@ _BOOL = {"guardrails": True, "offload-guardrail-models": False, "keep-going": Fa
          "use-separate-pipeline-vision-decode-gpu": False}
 _VALUE = {"output-dir": "str", "checkpoint-path": "str", "config-file": "str", "experiment": "str",
           "parallelism-preset": ("latency", "throughput"), "dp-shard-size": "int", "dp-replicate-size": "int",
-          "cp-size": "int", "cfgp-size": "int", "device-memory-utilization": "float", "compiled-region": ("all", "language"),
+          "cp-size": "int", "cfgp-size": "int", "device-memory-utilization": "float",
+          "compiled-region": ("all", "language"),
           "quantization-method": ("mxfp8", "nvfp4"), "warmup": "int", "num-iterations": "int", "max-num-seqs": "int",
           "max-model-len": "int", "diffusion-cache-thresh": "float", "diffusion-cache-residual-order": "int",
           "sampler": ("unipc", "edm"), "model-size": ("0.6B", "2B", "8B", "30B-A3B", "32B", "235B-A22B"),
@@ -418,7 +422,9 @@ _SAMPLE = {"seed": "int", "num-steps": "int", "guidance": "float", "shift": "flo
 
 
 def parse_cli(args, prog="inference.py"):
-    """tyro's view of cosmos_framework.scripts.inference -> (setup dict, sample overrides); SystemExit(2) on a bad line."""
+    """tyro's view of cosmos_framework.scripts.inference -> (setup dict, sample overrides).
+
+    SystemExit(2) on a bad line."""
     setup = {k.replace("-", "_"): d for k, d in _BOOL.items()}
     setup.update({"output_dir": None, "checkpoint_path": DEFAULT_CHECKPOINT, "parallelism_preset": "latency",
                   "input_files": []})
@@ -584,7 +590,8 @@ class Run:
         for index, s in enumerate(samples):
             outputs = s["num_outputs"]
             for j in range(outputs):
-                folder = os.path.join(self.out, s["name"]) if outputs == 1 else os.path.join(self.out, s["name"], str(j))
+                folder = (os.path.join(self.out, s["name"]) if outputs == 1
+                          else os.path.join(self.out, s["name"], str(j)))
                 one = dict(s, output_dir=folder, seed=s["seed"] + j)
                 self.sample(index, total, one)
 

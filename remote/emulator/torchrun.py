@@ -24,7 +24,8 @@ class LaunchContext:
 def parse_launch(argv):
     """argv after the emulator's own path -> (LaunchContext, script_path, script_args)."""
     if not argv:
-        raise EmulatorConfigError("usage: cosmos_emulator.py [torchrun <torchrun options>] <transfer.py|upsampler_pipeline.py> <args>")
+        raise EmulatorConfigError("usage: cosmos_emulator.py [torchrun <torchrun options>] "
+                                  "<transfer.py|upsampler_pipeline.py> <args>")
     if os.path.basename(argv[0]) != "torchrun":
         nproc = 1
         try:

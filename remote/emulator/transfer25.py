@@ -295,7 +295,8 @@ def parse_cli(args, prog="inference.py"):
             arg = args[i]
             if arg in ("-h", "--help"):
                 sys.stdout.write(f"usage: {prog} [-h] -i PATH [PATH ...] -o PATH [OPTIONS]\n\n"
-                                 f"{BANNER}\nThe emulator takes Transfer 2.5's flags; see docs/models/transfer2.5.md.\n")
+                                 f"{BANNER}\n"
+                                 "The emulator takes Transfer 2.5's flags; see docs/models/transfer2.5.md.\n")
                 raise SystemExit(0)
             value = None
             if arg.startswith("--") and "=" in arg:
@@ -334,7 +335,8 @@ def parse_cli(args, prog="inference.py"):
                         raise CliError(f"Invalid value '{raw}' for --context-parallel-size (a positive integer)")
                     raw = int(raw)
                 if name == "compile-tokenizer" and raw not in ("NONE", "MODERATE", "AGGRESSIVE"):
-                    raise CliError(f"Invalid choice: '{raw}' for --compile-tokenizer (choose from NONE, MODERATE, AGGRESSIVE)")
+                    raise CliError(f"Invalid choice: '{raw}' for --compile-tokenizer "
+                                   "(choose from NONE, MODERATE, AGGRESSIVE)")
                 if name == "parallel-tokenizer-grid":
                     second = args[i + 1] if i + 1 < len(args) else ""
                     try:
