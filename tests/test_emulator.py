@@ -143,7 +143,8 @@ def test_batch_of_three_with_overrides(tmp_path, media):
         {"visual_input": media["wide"], "prompt": "line zero"},
         {"visual_input": media["wide"], "prompt": "line one",
          "control_overrides": {"depth": {"input_control": media["depth6"]}, "seg": {"input_control": media["seg"]}}},
-        {"visual_input": media["portrait"], "prompt": "line two", "control_overrides": {"edge": {"control_weight": 0.9}}},
+        {"visual_input": media["portrait"], "prompt": "line two",
+         "control_overrides": {"edge": {"control_weight": 0.9}}},
     ])
     out = tmp_path / "out"
     r = run([*TORCHRUN, TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec,
@@ -269,7 +270,8 @@ def test_validation_errors(tmp_path, media, case):
                             "ValueError: Control weight for edge must be a valid non-negative float or a path "
                             "to a .pt file."),
         "bad_weight": ({"input_video_path": media["wide"], "vis": {"control_weight": "abc"}},
-                       "ValueError: Control weight for vis must be a valid non-negative float or a path to a .pt file."),
+                       "ValueError: Control weight for vis must be a valid non-negative float or a path to a "
+                       ".pt file."),
         "invalid_hint": ({"input_video_path": media["wide"], "canny": {"control_weight": 1}},
                          "ValueError: Invalid hint_key: canny. Must be one of "),
         "missing_file": ({"input_video_path": str(tmp_path / "nope.mp4"), "edge": {"control_weight": 1}},
@@ -351,7 +353,8 @@ def test_timing_knobs_take_at_least_the_configured_time(tmp_path, media):
     env = _env(COSMOS_EMULATOR_LOAD_SECONDS=0.3, COSMOS_EMULATOR_LOAD_SECONDS_PER_CONTROL=0.2,
                COSMOS_EMULATOR_SECONDS_PER_CHUNK=0.2)
     t0 = time.time()
-    r = run([TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", spec, "--num_steps", 70], tmp_path, env)
+    r = run([TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", spec, "--num_steps", 70], tmp_path,
+            env)
     elapsed = time.time() - t0
     assert r.returncode == 0, r.stderr
     # load 0.3 + 2 x 0.2, one chunk: 0.2 x (70/35) x 2 controls = 0.8  -> >= 1.5 s

@@ -174,7 +174,8 @@ def test_the_bundle_changes_with_its_sources():
 def test_the_bundle_is_cached_by_content_and_runs_every_model(tmp_path):
     path = remotefiles.emulator_bundle(tmp_path / "cache")
     assert path.name == "cosmos_emulator.pyz" and path.parent.parent == tmp_path / "cache" / "emulator"
-    assert remotefiles.emulator_bundle(tmp_path / "cache") == path and path.read_bytes() == remotefiles.emulator_bundle_bytes()
+    assert remotefiles.emulator_bundle(tmp_path / "cache") == path
+    assert path.read_bytes() == remotefiles.emulator_bundle_bytes()
     env = {k: val for k, val in os.environ.items() if not k.startswith("COSMOS_")}
     spec = tmp_path / "bad.json"
     spec.write_text(json.dumps({"name": "x", "guidance": 9, "edge": {}}))  # invalid for both models

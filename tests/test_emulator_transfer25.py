@@ -253,7 +253,8 @@ def test_a_blank_jsonl_line_crashes_before_the_model(tree, tmp_path):
     spec.write_text(json.dumps(edge_sample(tree)) + "\n\n")
     r = run(["-i", spec, "-o", tmp_path / "o"], tmp_path)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines()[-1] == "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"
+    assert r.stderr.strip().splitlines()[-1] == ("json.decoder.JSONDecodeError: "
+                                                 "Expecting value: line 1 column 1 (char 0)")
     assert "Traceback (most recent call last)" in r.stderr and not (tmp_path / "o").exists()
 
 
@@ -282,7 +283,8 @@ def test_cli_overrides_apply_to_every_sample(tree, tmp_path):
 
 
 def _three(tree, tmp_path, middle):
-    lines = [edge_sample(tree, name="first"), edge_sample(tree, name="second", **middle), edge_sample(tree, name="third")]
+    lines = [edge_sample(tree, name="first"), edge_sample(tree, name="second", **middle),
+             edge_sample(tree, name="third")]
     spec = tmp_path / "batch.jsonl"
     spec.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return spec

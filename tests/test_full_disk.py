@@ -22,7 +22,8 @@ def small_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         require("root, to mount a small tmpfs")
     mount = tmp_path / "small"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True, text=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
     if proc.returncode != 0:
         require(f"mount -t tmpfs ({proc.stderr.strip()})")
     import yaml

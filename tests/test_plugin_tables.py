@@ -59,7 +59,8 @@ def test_a_plugin_table_lives_in_its_own_file_and_commits_with_the_transaction(t
         assert set(tx.plugin_table("notes")) == {"seed", "a"}, "nothing of the failed transaction was written"
     with ledger.transaction() as tx:
         tx.plugin_table("notes").update("a", text="again")
-    assert (tmp_path / "ledger" / "plugins" / "notes.json.bak").exists(), "the previous version is kept, as for core files"
+    assert (tmp_path / "ledger" / "plugins" / "notes.json.bak").exists(), (
+        "the previous version is kept, as for core files")
 
 
 def test_migrations_run_once_and_are_recorded(tmp_path, notes_plugin):

@@ -1,4 +1,5 @@
-"""The plugin system, for real: a third-party package installed with pip, the real console script, COSMOSKIT_LOAD_PLUGINS."""
+"""The plugin system, for real: a third-party package installed with pip, the real console script,
+COSMOSKIT_LOAD_PLUGINS."""
 from __future__ import annotations
 
 import json

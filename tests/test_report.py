@@ -95,7 +95,8 @@ class Dom(HTMLParser):
         current = next((cid for _, cid in reversed(self._stack) if cid), None)
         if tag == "article" and "run" in (a.get("class") or "").split():
             current = a["data-id"]
-            self.cards[current] = {"attrs": a, "hidden": "hidden" in a, "videos": [], "imgs": [], "links": [], "text": ""}
+            self.cards[current] = {"attrs": a, "hidden": "hidden" in a, "videos": [], "imgs": [], "links": [],
+                                   "text": ""}
             self.order.append(current)
         if current:
             card = self.cards[current]
@@ -319,11 +320,15 @@ def test_summary_speedup_and_gpu_hours():
                                  run("e", "b4", op="upscale"), run("f", "b4", op="upscale")]}
     t0 = "2026-01-01T00:00:00+00:00"
     batches = {
-        "b1": {"id": "b1", "operation": "transfer", "runs": ["a", "b", "c"], "started": t0, "finished": "2026-01-01T01:00:00+00:00"},
-        "b2": {"id": "b2", "operation": "transfer", "runs": ["d"], "started": t0, "finished": "2026-01-01T00:30:00+00:00"},
+        "b1": {"id": "b1", "operation": "transfer", "runs": ["a", "b", "c"], "started": t0,
+               "finished": "2026-01-01T01:00:00+00:00"},
+        "b2": {"id": "b2", "operation": "transfer", "runs": ["d"], "started": t0,
+               "finished": "2026-01-01T00:30:00+00:00"},
         # crashed: e and f were retried in b4, so b3 is time spent for nothing
-        "b3": {"id": "b3", "operation": "upscale", "runs": ["e", "f"], "started": t0, "finished": "2026-01-01T00:06:00+00:00"},
-        "b4": {"id": "b4", "operation": "upscale", "runs": ["e", "f"], "started": t0, "finished": "2026-01-01T00:12:00+00:00"},
+        "b3": {"id": "b3", "operation": "upscale", "runs": ["e", "f"], "started": t0,
+               "finished": "2026-01-01T00:06:00+00:00"},
+        "b4": {"id": "b4", "operation": "upscale", "runs": ["e", "f"], "started": t0,
+               "finished": "2026-01-01T00:12:00+00:00"},
         "b5": {"id": "b5", "operation": "transfer", "runs": ["a"], "started": t0, "finished": None},
     }
     ratio = lambda batch, members, here: {"b1": 2.5, "b2": 1.0, "b4": 1.5}[batch["id"]]  # noqa: E731
@@ -374,7 +379,8 @@ def test_report_command_is_listed_and_help_is_light(project, cli):
     import sys
 
     code = ("import sys, cosmoskit._cli as c; c.build(); "
-            "bad = [m for m in ('cosmoskit_report.build', 'cosmoskit_report.render', 'cosmoskit._core.engine') if m in sys.modules]; "
+            "bad = [m for m in ('cosmoskit_report.build', 'cosmoskit_report.render', 'cosmoskit._core.engine') "
+            "if m in sys.modules]; "
             "print(bad)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project)
     assert proc.returncode == 0 and "cosmoskit_report" not in proc.stdout, proc
@@ -431,7 +437,8 @@ class Browser:
 
     def open(self, url: str) -> None:
         target = self.wait(self.send("Target.createTarget", {"url": "about:blank"}))["result"]["targetId"]
-        self.session = self.wait(self.send("Target.attachToTarget", {"targetId": target, "flatten": True}))["result"]["sessionId"]
+        attached = self.wait(self.send("Target.attachToTarget", {"targetId": target, "flatten": True}))
+        self.session = attached["result"]["sessionId"]
         self.wait(self.send("Page.enable"))
         self.send("Page.navigate", {"url": url})
         self.wait(event="Page.loadEventFired")
@@ -464,7 +471,8 @@ SYNC_PROBE = """
   var before = sec.querySelectorAll('video').length;
   var vids;
   var snap = function () { return vids.map(function (v) {
-    return {t: v.currentTime, d: v.duration, paused: v.paused, ended: v.ended, loop: v.loop, ready: v.readyState}; }); };
+    return {t: v.currentTime, d: v.duration, paused: v.paused, ended: v.ended, loop: v.loop,
+            ready: v.readyState}; }); };
   var spread = function (s) {          // as the Python spread(): largest distance around the loop
     var d = s[0].d, ts = s.map(function (v) { return v.t % v.d; }).sort(function (x, y) { return x - y; });
     var gaps = ts.slice(1).map(function (x, i) { return x - ts[i]; }).concat([ts[0] + d - ts[ts.length - 1]]);

@@ -18,8 +18,9 @@ def test_docker_runtime_runs_the_contract_command(project, cli, videos, tmp_path
     shim = install_docker_double(tmp_path / "bin", state)
     repo, ckpt = tmp_path / "cosmos-transfer1", tmp_path / "ckpt"
     fake_transfer1_host(repo, ckpt)
-    configure(project, model={"runtime": "docker", "docker_command": str(shim), "docker_image": "nvcr.io/me/cosmos-transfer1:1.0",
-                              "cosmos_repo": str(repo), "checkpoint_dir": str(ckpt), "env": {"HF_HOME": "/data/hf"}},
+    configure(project, model={"runtime": "docker", "docker_command": str(shim),
+                              "docker_image": "nvcr.io/me/cosmos-transfer1:1.0", "cosmos_repo": str(repo),
+                              "checkpoint_dir": str(ckpt), "env": {"HF_HOME": "/data/hf"}},
               executors={"local": {"type": "local", "gpus": "device=0"}})
     pid = prompt(cli, "docker please", videos["scene"])
     result = cli("transfer", pid, "--weights", "vis=0.5,depth=0.5", "--json")

@@ -234,7 +234,8 @@ def test_a_watcher_that_died_mid_ingest_is_resumed_exactly_once(drop, template):
     moved = sequence(template, drop / "processed" / "moved", "moved but not committed")
     stayed = sequence(template, drop / "stayed", "claimed but not moved")
     with context.ledger().transaction() as tx:
-        for folder, path, dest in ((moved, drop / "moved", moved), (stayed, drop / "stayed", drop / "processed" / "stayed")):
+        for folder, path, dest in ((moved, drop / "moved", moved),
+                                   (stayed, drop / "stayed", drop / "processed" / "stayed")):
             digest, _files, _size = content_hash(folder, walk(folder))
             tx.plugin_table("dropfolder_ingest").put(ingest_key(str(path), digest), {
                 "path": str(path), "name": folder.name, "hash": digest, "state": "claimed", "owner": dead,
