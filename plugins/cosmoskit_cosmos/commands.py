@@ -1,6 +1,7 @@
 """``cosmoskit upscale``, ``enhance`` and ``demo`` (Transfer 1's; `transfer` itself is the core's, for every model)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
@@ -15,7 +16,7 @@ DRY_RUN_OPTION = typer.Option(False, "--dry-run", help="Write and show the spec 
 LOG_OPTION = typer.Option(False, "--log", help="Print the model's log while it runs.")
 
 
-def _submit(operation: str, prompt_ids: list[str | None], params: dict[str, Any], *, priority: int,
+def _submit(operation: str, prompt_ids: Sequence[str | None], params: dict[str, Any], *, priority: int,
             extra: dict[str, Any] | None = None, executor: str | None, queue: bool, dry_run: bool, json_: bool,
             show_log: bool = False) -> None:
     """Validate the runs, then dry-run, queue or run them now: the engine's one submit path."""

@@ -5,7 +5,7 @@ import re
 from typing import Any, ClassVar
 
 from cosmoskit import api
-from cosmoskit.api import CosmoskitError, Field, Operation, Outcome
+from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, PromptRecord, RunRecord
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import host_requirements, last_error, require_video, torchrun
 
@@ -55,7 +55,7 @@ class Enhance(Operation):
     def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
         return host_requirements(model, runtime)
 
-    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def validate(self, params: dict[str, Any], prompt: PromptRecord | None) -> dict[str, Any]:
         if prompt is None:
             raise CosmoskitError("enhance needs a prompt")
         require_video(prompt["inputs"]["rgb"]["path"], f"the input video of prompt {prompt['id']}")
@@ -63,13 +63,13 @@ class Enhance(Operation):
                 "offload_prompt_upsampler": bool(params.get("offload_prompt_upsampler",
                                                             self.defaults["offload_prompt_upsampler"]))}
 
-    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+    def controls(self, run: RunRecord) -> tuple[str, ...]:
         return ("upsampler",)
 
-    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
+    def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
         return 2  # it reads the first two frames only
 
-    def steps(self, run: dict[str, Any]) -> int:
+    def steps(self, run: RunRecord) -> int:
         return 1
 
     def prepare(self, job: Any) -> list[str]:
@@ -97,7 +97,7 @@ class Enhance(Operation):
         return [Outcome(run["id"], False, error="no 'Upsampled prompt:' line: " + last_error(log), reason="crash",
                         retry=True)]
 
-    def completed(self, tx: Any, run: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    def completed(self, tx: Any, run: RunRecord, outcome: Outcome) -> dict[str, Any]:
         text = outcome.info.get("text")
         if not text:
             return {}

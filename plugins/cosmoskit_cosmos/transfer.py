@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
-from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, between
+from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, PromptRecord, RunRecord, between
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import (
     classify,
@@ -101,7 +101,7 @@ class Transfer(Operation):
     def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
         return host_requirements(model, runtime)
 
-    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def validate(self, params: dict[str, Any], prompt: PromptRecord | None) -> dict[str, Any]:
         if prompt is None:
             raise CosmoskitError("transfer needs a prompt")
         require_video(prompt["inputs"]["rgb"]["path"], f"the input video of prompt {prompt['id']}")
@@ -121,17 +121,17 @@ class Transfer(Operation):
         return out
 
     @classmethod
-    def summary(cls, run: dict[str, Any]) -> str:
+    def summary(cls, run: RunRecord) -> str:
         weights = (run.get("params") or {}).get("weights") or {}
         return ",".join(f"{k}={v:g}" for k, v in weights.items())
 
     def cost_settings(self):
         return "batching.cost"  # Transfer 1's numbers are the configured cost model itself
 
-    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+    def controls(self, run: RunRecord) -> tuple[str, ...]:
         return tuple(run["params"]["weights"])
 
-    def batch_key(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> tuple[Any, ...]:
+    def batch_key(self, run: RunRecord, prompt: PromptRecord | None) -> tuple[Any, ...]:
         p = run["params"]
         key: tuple[Any, ...] = ("transfer", *(p[k] for k in MODEL_ARGS), *(bool(p[k]) for k in OFFLOAD_FLAGS),
                                 p["negative_prompt"])
@@ -140,8 +140,8 @@ class Transfer(Operation):
             key += (contract.bucket(prompt["width"], prompt["height"]), min(prompt["frames"], contract.MAX_FRAMES))
         return key
 
-    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
-        return int((prompt or {}).get("frames") or contract.CHUNK_FRAMES)
+    def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
+        return int((prompt.get("frames") if prompt else None) or contract.CHUNK_FRAMES)
 
     # -- running ----------------------------------------------------------------
     def _control_block(self, job: Any, prompt: dict[str, Any], hint: str, weight: float) -> dict[str, Any]:

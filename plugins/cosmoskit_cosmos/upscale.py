@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from cosmoskit import api
-from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, between
+from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, PromptRecord, RunRecord, between
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import (
     classify,
@@ -41,7 +41,7 @@ class Upscale(Operation):
     def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
         return host_requirements(model, runtime)
 
-    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def validate(self, params: dict[str, Any], prompt: PromptRecord | None) -> dict[str, Any]:
         d = self.defaults
         source = params.get("video")
         if not source:
@@ -63,10 +63,10 @@ class Upscale(Operation):
         out["fps"] = contract.fps_arg(info.fps)
         return out
 
-    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+    def controls(self, run: RunRecord) -> tuple[str, ...]:
         return ("upscale",)
 
-    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
+    def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
         return int(run["params"]["video"]["frames"])
 
     def prepare(self, job: Any) -> list[str]:
@@ -106,4 +106,5 @@ class Upscale(Operation):
     def progress(self, line: str) -> dict[str, Any] | None:
         from cosmoskit_cosmos.transfer import Transfer
 
-        return Transfer.progress(self, line)  # same model, same log lines
+        # same model, same log lines: Transfer's parser, which reads nothing of its instance
+        return Transfer.progress(self, line)  # type: ignore[arg-type]
