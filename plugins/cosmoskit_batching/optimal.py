@@ -195,7 +195,8 @@ class Solver:
             r = [row[n] / weight[c] if weight[c] else 0.0 for n in range(self.ns)]
             if rate is None and weight[c]:
                 rate = r
-            if weight[c] and any(abs(a - b) > 1e-9 * max(1.0, abs(b)) for a, b in zip(r, rate, strict=True)):
+            if weight[c] and rate is not None and any(abs(a - b) > 1e-9 * max(1.0, abs(b))
+                                                      for a, b in zip(r, rate, strict=True)):
                 raise CosmoskitError("optimal needs run time proportional to chunks x steps x work")
         for values in ([self.load] + ([rate] if rate else [])):
             prev = -INF

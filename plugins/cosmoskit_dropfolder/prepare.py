@@ -467,10 +467,11 @@ def _encode_shot(plan: Plan, sp: ShotPlan, jobs: list[_Job], planned: dict[str, 
         for job in jobs:
             fingerprint, described, _ = planned[job.modality]
             rng = job.depth_range
+            job_levels = levels.get(job.modality)
             manifest["outputs"][job.out_name] = {
                 "modality": job.modality, "source": job.seq.label, "frames": c.frames, "fps": sp.rate,
                 "fingerprint": fingerprint, "bytes": (sp.out_dir / job.out_name).stat().st_size, "encoding": described,
-                "levels": list(levels[job.modality]) if levels.get(job.modality) else None,
+                "levels": list(job_levels) if job_levels else None,
                 "depth_range": ({"mode": rng.mode, "near": rng.near, "far": rng.far, "valid": rng.valid,
                                  "sky": rng.sky} if rng else None)}
         _write_manifest(sp.out_dir, manifest)

@@ -31,7 +31,7 @@ from cosmoskit_dropfolder.contents import Fingerprint, content_hash, ingest_key,
 from cosmoskit_dropfolder.decisions import Action, Decision, after_failure, recover
 from cosmoskit_dropfolder.ingests import Backlog, Ingests, claimant_alive
 from cosmoskit_dropfolder.intake import Intake, Tracked
-from cosmoskit_dropfolder.moves import INGESTED_FILE, REJECTED_FILE, Folders
+from cosmoskit_dropfolder.moves import INGESTED_FILE, REJECTED_FILE, After, Folders
 from cosmoskit_dropfolder.pool import Building, Hashing, Pool
 from cosmoskit_dropfolder.records import IngestRecord, RejectWhy
 
@@ -42,7 +42,7 @@ Emit = Callable[[dict[str, Any]], None]
 
 class DropWatcher:
     def __init__(self, settings: Any, ledger: Any, *, folder: Path | None = None, emit: Emit | None = None,
-                 settle: float | None = None, after: str | None = None, polling: bool | None = None,
+                 settle: float | None = None, after: After | None = None, polling: bool | None = None,
                  rescan: float | None = None, jobs: int | None = None) -> None:
         w = settings.section("watch")
         self.settings = settings
@@ -408,5 +408,6 @@ class DropWatcher:
                                  rec.get("sig") or "", (), rec.get("files") or 0, rec.get("bytes") or 0)
                 self.emit("resume", fp.name, f"{fp.name}: resuming an ingest a stopped watcher had begun "
                                              f"({self.folders.rel(Path(dest))})")
+                assert self._pool is not None
                 self._pool.build(fp, Path(dest), 0)
             # busy: its watcher runs; rescan: still where it was dropped, the catch-up scan takes it again

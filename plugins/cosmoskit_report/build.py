@@ -153,7 +153,7 @@ def select(prompts: dict[str, dict[str, Any]], runs: list[dict[str, Any]], *, pr
 
     chosen = [r for r in runs if keep(r)]
     if statuses or since is not None:
-        shown = {r.get("prompt_id") for r in chosen if r.get("prompt_id") in prompts}
+        shown: set[str] = {r["prompt_id"] for r in chosen if r.get("prompt_id") in prompts}
     else:
         shown = set(prompts) if wanted is None else wanted & set(prompts)
     return sorted(shown), chosen

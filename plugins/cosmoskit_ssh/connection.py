@@ -51,7 +51,8 @@ def _transport_factory(sock: Any, **kw: Any) -> Any:
     import paramiko
 
     class FastTransport(paramiko.Transport):
-        _preferred_ciphers = PREFERRED_CIPHERS + tuple(c for c in paramiko.Transport._preferred_ciphers
+        # a private attribute of paramiko's, not in its type stubs
+        _preferred_ciphers = PREFERRED_CIPHERS + tuple(c for c in paramiko.Transport._preferred_ciphers  # type: ignore[attr-defined]
                                                        if c not in PREFERRED_CIPHERS)
 
     return FastTransport(sock, **kw)
@@ -114,6 +115,7 @@ class Connection:
                 ) from exc
             raise
         transport = client.get_transport()
+        assert transport is not None  # connected just above
         transport.set_keepalive(int(self.keepalive))
         return client
 
