@@ -170,9 +170,11 @@ def worker_killed_fetching(p: Project, scene: Scene) -> None:
 def worker_killed_beside_another(p: Project, scene: Scene) -> None:
     """Two workers; one SIGKILLed mid-batch (and left unreaped). No user action: the live one must adopt
     the dead one's batch."""
-    p.configure(emulator={"seconds_per_chunk": 1.5})
+    # two places on this machine, one GPU each (a GPU is leased to one batch): A serves the first, B both
+    p.configure(emulator={"seconds_per_chunk": 1.5}, default_executor="gpu-a",
+                executors={"gpu-a": {"type": "local", "gpus": "0"}, "gpu-b": {"type": "local", "gpus": "1"}})
     queue_groups(p, scene, "worker-adopt", groups=3)
-    a = p.spawn("worker", "--strategy", "strict")
+    a = p.spawn("worker", "--strategy", "strict", "--host", "gpu-a")
     mine = wait_for("A runs a batch", lambda: batch_where(p, lambda b: b["state"] == "running"
                                                          and b["owner"]["pid"] == a.pid), proc=a)
     b = p.spawn("worker", "--strategy", "strict")

@@ -46,7 +46,8 @@ def mix(n: int) -> list[tuple[tuple[str, ...], int]]:
 def items(n: int):
     from cosmoskit._core.strategy import Item
 
-    return [Item(f"rs_{k:05d}", ("transfer",), frozenset(c), 1, steps, 0, f"2026-12-02T00:00:{k:05d}")
+    # Transfer 1 keeps runs of different step counts apart (num_steps is a model-level argument)
+    return [Item(f"rs_{k:05d}", ("transfer", steps), frozenset(c), 1, steps, 0, f"2026-12-02T00:00:{k:05d}")
             for k, (c, steps) in enumerate(mix(n))]
 
 
@@ -58,7 +59,7 @@ def plan_part(n: int, slots: int, model) -> dict:
     runs = items(n)
     batches = plugins.get_strategy("optimal")().plan(runs, model)
     price = pricing(model)
-    sched = schedule(batches, price, slots)
+    sched = schedule(batches, price, slots, exact=True)
     one_at_a_time = sum(price.batch(b) for b in batches)
     return {"sched": sched, "serial_batches": one_at_a_time, "batches": len(batches)}
 
@@ -94,14 +95,15 @@ def run_part(n: int, tmp: Path) -> dict:
     scene = tmp / "scene"
     for name in ("color", "depth", "seg"):
         make_test_video(scene / f"{name}.mp4", width=64, height=36, frames=8, fps=24)
-    pid = json.loads(cli("prompt", "create", "makespan bench", str(scene), "--json"))["id"]
     by_combo: dict[tuple[tuple[str, ...], int], int] = {}
     for combo, steps in mix(n):
         by_combo[(combo, steps)] = by_combo.get((combo, steps), 0) + 1
+    # runs of one kind differ by prompt (a seed is a model-level argument: it would keep them apart)
+    pids = [json.loads(cli("prompt", "create", f"makespan bench {k}", str(scene), "--json"))["id"]
+            for k in range(max(by_combo.values()))]
     for (combo, steps), count in by_combo.items():
         weights = ",".join(f"{c}=1" for c in combo)
-        seeds = ",".join(str(s) for s in range(count))  # distinct runs of one kind: one sweep
-        cli("transfer", pid, "--weights", weights, "--num-steps", str(steps), "--seed", seeds, "--queue",
+        cli("transfer", *pids[:count], "--weights", weights, "--num-steps", str(steps), "--seed", "1", "--queue",
             "--yes", "--json")
     predicted = json.loads(cli("queue", "plan", "--json"))
     start = time.perf_counter()
@@ -135,7 +137,7 @@ def planning_part(n: int, slots: int) -> tuple[float, int]:
     for _ in range(3):
         t0 = time.perf_counter()
         batches = plugins.get_strategy("optimal")().plan(runs, model)
-        sched = schedule(batches, pricing(model), slots)
+        sched = schedule(batches, pricing(model), slots, exact=True)
         best = min(best, time.perf_counter() - t0)
         count = len(sched.placed)
     return best, count

@@ -93,6 +93,8 @@ _NAMES: dict[str, str] = {
     "Worker": "_core.worker:Worker",
     "run_folder": "_core.queries:run_folder",
     "new_id": "_core.ids:new_id",
+    "sweep_values": "_core.sweep:parse_values",
+    "sweep_variations": "_core.sweep:variations",
     "process_owner": "_core.owner:me",
     "owner_alive": "_core.owner:alive",
     "owner_is_me": "_core.owner:is_me",
@@ -234,6 +236,8 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from cosmoskit._core.strategy import Batch as Batch
     from cosmoskit._core.strategy import BatchingStrategy as BatchingStrategy
     from cosmoskit._core.strategy import Item as Item
+    from cosmoskit._core.sweep import parse_values as sweep_values
+    from cosmoskit._core.sweep import variations as sweep_variations
     from cosmoskit._core.tables import LedgerTable as LedgerTable
     from cosmoskit._core.tables import PluginTable as PluginTable
     from cosmoskit._core.timeutil import now as now

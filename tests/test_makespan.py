@@ -76,6 +76,19 @@ def test_schedule_properties(raw, slots, busy, objective):
         assert sched.splits == 0
 
 
+@settings(max_examples=60, deadline=None)
+@given(items_strategy, st.integers(1, 6))
+def test_the_exact_strategys_total_is_a_valid_bound(raw, slots):
+    """With `optimal` (exact) the bound counts on its plan's total: still never above the makespan."""
+    from cosmoskit._core import plugins
+
+    items = [item(k, tuple(c), steps, chunks, group, prio) for k, (c, steps, chunks, group, prio) in enumerate(raw)]
+    batches = plugins.get_strategy("optimal")().plan(items, MODEL)
+    sched = schedule(batches, pricing(), slots, exact=True)
+    loose = schedule(batches, pricing(), slots)
+    assert loose.lower_bound - 1e-6 <= sched.lower_bound <= sched.makespan + 1e-6
+
+
 def test_a_big_group_is_split_across_idle_slots():
     runs = [item(k, ("vis",), steps=35) for k in range(12)]
     batches = fewest(runs, MODEL)  # 6 runs per batch at most: two batches

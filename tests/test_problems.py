@@ -332,6 +332,13 @@ def test_the_drop_folder_rejects_with_every_line_in_rejected_txt(project):
         "cosmos.yaml:4: unknown key 'Z' (known: prompt, text, negative_prompt, negative, name, fps, priority, depth, "
         "weights, model, num_steps, guidance, seed, sigma_max, blur_strength, canny_threshold)"]),
     ("prompt: x\nweights: 'vis=x,depth=0'\n", ["cosmos.yaml:2: weight vis='x' is not a number"]),
+    ("prompt: x\nseed: 1-4\nnum_steps: [20, 35]\nguidance: '3,7.5'\n", []),  # the command line's sweep forms
+    ("prompt: x\nseed: 1-3,2\nnum_steps: [20, 0]\nguidance: '3,x'\n", [
+        "cosmos.yaml:2: seed '1-3,2': 2 is given twice",
+        "cosmos.yaml:3: num_steps must be between 1 and 1000, not 0",
+        "cosmos.yaml:4: guidance '3,x': 'x' is not a number"]),
+    ("prompt: x\nseed: 1-40\nweights: ['vis=1', 'edge=1']\n", [
+        "cosmos.yaml:3: 80 runs (weight sets x swept values); at most 64 per folder"]),
 ])
 def test_sidecar_problems_each_with_its_line(text, expected):
     from cosmoskit_dropfolder.sidecar import parse_text

@@ -310,6 +310,27 @@ def test_selection_options(project, cli, videos, tmp_path):
     assert result.exit_code == 1 and "holds no report" in result.stderr
 
 
+def test_a_sweep_sits_side_by_side_and_can_be_chosen(project, cli, videos, tmp_path):
+    pid = prompt(cli, "swept", videos["lone"])
+    (before,) = transfer(cli, pid, "--weights", "vis=1")
+    swept = cli("transfer", pid, "--weights", "vis=1", "--seed", "1-3", "--queue", "--json").json()
+    (after,) = transfer(cli, pid, "--weights", "edge=1")
+    sweep = swept[0]["sweep"]
+    assert sweep.startswith("sw_") and {r["sweep"] for r in swept} == {sweep}
+    out = tmp_path / "r"
+    report(cli, "--out", str(out))
+    html = (out / "index.html").read_text()
+    shown = sorted((html.index(f'id="r-{r["id"]}"'), r["id"]) for r in [before, *swept, after])
+    order = [rid for _, rid in shown]
+    assert order == [after["id"], *(r["id"] for r in swept), before["id"]], \
+        "newest first, the sweep's runs side by side in the order it made them"
+    assert f"sweep {sweep}" in html and f'data-sweep="{sweep}"' in html
+    only = report(cli, "--out", str(out), "--sweep", sweep)
+    assert set(only["run_ids"]) == {r["id"] for r in swept} and only["filters"]["sweep"] == [sweep]
+    result = cli("report", "--out", str(out), "--sweep", "sw_nothere")
+    assert result.exit_code == 1 and "no sweep 'sw_nothere'" in result.stderr
+
+
 def test_summary_speedup_and_gpu_hours():
     from cosmoskit_report.summary import compute
 

@@ -73,7 +73,7 @@ def test_a_weight_set_names_each_control_once(project, cli, videos):
 
 def test_dry_run_counts_the_runs_and_shows_the_plan(project, cli, videos):
     a = make_prompt(cli, "dry", videos["scene"])
-    proc = run_cli("transfer", a, "-w", "vis=1", "-w", "depth=1", "--seed", "1-3", "--dry-run", "--json", cwd=project)
+    proc = run_cli("transfer", a, "-w", "vis=1", "-w", "vis=0.5", "--seed", "1-3", "--dry-run", "--json", cwd=project)
     assert proc.returncode == 0, proc
     shown = json.loads(proc.stdout)
     assert shown["runs"] == 6 and shown["batches"] == len(shown["plan"]) == 3, "the seed is a model argument: 3 loads"
@@ -94,12 +94,22 @@ def test_a_large_sweep_asks_first(project, cli, videos):
     assert ok.returncode == 0 and len(ledger_runs()) == 6
 
 
-def test_a_sweep_run_now_shares_loads_as_the_rules_allow(project, cli, videos):
+def test_a_sweep_run_now_shares_loads_as_the_strategy_plans(project, cli, videos):
     a = make_prompt(cli, "now one", videos["scene"])
     b = make_prompt(cli, "now two", videos["scene"])  # the same fps: a model argument of Transfer 1
-    proc = run_cli("transfer", a, b, "-w", "vis=0.5,depth=0.5", "-w", "edge=1", "--json", cwd=project)
+    proc = run_cli("transfer", a, b, "-w", "vis=0.5,depth=0.5", "-w", "vis=1", "--json", cwd=project)
     assert proc.returncode == 0, proc
     runs = json.loads(proc.stdout)
     assert [r["status"] for r in runs] == ["completed"] * 4
-    assert len(ledger_batches()) == 1, "different controls, same model arguments: one model load"
-    assert len({r["batch_id"] for r in runs}) == 1
+    # runs of one control set share a load (the prompt is not a model argument); whether vis rides along in
+    # the vis+depth load is the cost model's call (here a load of its own is cheaper)
+    by_set: dict = {}
+    for r in runs:
+        by_set.setdefault(str(r["params"]["weights"]), set()).add(r["batch_id"])
+    assert all(len(batches) == 1 for batches in by_set.values()), by_set
+    assert len(ledger_batches()) <= 2
+    # a control set that would make every run pay for the union's networks gets loads of its own
+    proc = run_cli("transfer", a, b, "-w", "vis=1", "-w", "depth=1", "-w", "edge=0.5,seg=0.5", "--dry-run", "--json",
+                   cwd=project)
+    shown = json.loads(proc.stdout)
+    assert shown["batches"] == 3 and shown["gpu_seconds"] <= shown["one_at_a_time_seconds"], shown

@@ -207,7 +207,7 @@ def test_help_does_not_import_the_web_stack(project):
 
 # ------------------------------------------------------------------ pieces
 @pytest.mark.parametrize("text, seeds", [
-    ("", [None]), ("7", [7]), ("1, 2, 2, 3", [1, 2, 3]), ("1-3 10", [1, 2, 3, 10]), ("5..6", [5, 6]),
+    ("", [None]), ("7", [7]), ("1, 2, 3", [1, 2, 3]), ("1-3 10", [1, 2, 3, 10]), ("5..6", [5, 6]),
 ])
 def test_seed_lists(text, seeds):
     from cosmoskit_ui.sweep import parse_seeds
@@ -215,7 +215,8 @@ def test_seed_lists(text, seeds):
     assert parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize("text", ["x", "3-1", "1-100000", "1.5"])
+# a repeat is a mistake, as on the command line
+@pytest.mark.parametrize("text", ["x", "3-1", "1-100000", "1.5", "1, 2, 2"])
 def test_bad_seed_lists(text):
     from cosmoskit import CosmoskitError
     from cosmoskit_ui.sweep import parse_seeds

@@ -301,6 +301,27 @@ def test_each_kind_of_bad_folder_is_rejected_with_its_reason(drop, template, pro
     assert os.path.exists("/etc/hostname") and (project / "elsewhere" / "color.0001.png").exists()
 
 
+def test_a_sidecar_sweep_gives_every_combination_in_one_sweep(drop, template):
+    drop.mkdir()
+    sequence(template, drop / "swept", None, cosmos__yaml="""\
+prompt: A street, photoreal
+seed: 1-3
+num_steps: [20, 35]
+weights:
+  - "vis=1"
+  - {weights: "edge=1", seed: 9}
+""")
+    session = run_once()
+    [queued] = session.kinds("queued")
+    all_runs, _, _ = ledger_state()
+    by_id = {r["id"]: r for r in all_runs}
+    ordered = [by_id[i] for i in queued["runs"]]
+    got = [(r["params"]["weights"], r["params"]["seed"], r["params"]["num_steps"]) for r in ordered]
+    assert got == [({"vis": 1.0}, s, n) for s in (1, 2, 3) for n in (20, 35)] + \
+        [({"edge": 1.0}, 9, n) for _ in (1, 2, 3) for n in (20, 35)], got
+    assert len({r["sweep"] for r in ordered}) == 1 and ordered[0]["sweep"].startswith("sw_")
+
+
 def test_a_sidecar_with_three_weight_sets_gives_three_runs(drop, template):
     drop.mkdir()
     sequence(template, drop / "triple", None, cosmos__yaml="""\

@@ -19,8 +19,10 @@ def calibrate(
     ),
     json_: bool = JSON_OPTION,
 ) -> None:
-    """Fit each model's cost parameters (model load, per control network, per chunk and step, the control
-    factor) to the finished batches' own timings, beside the current values, with the error of each."""
+    """Fit each model's cost parameters to the finished batches' own timings, beside the current values.
+
+    The parameters: model load, per control network, per chunk and step, the control factor; each with the
+    fit's error, and --apply writes them into cosmoskit.yaml."""
     from cosmoskit._cli import output
     from cosmoskit._core import context
     from cosmoskit._core.calibrate import apply as write

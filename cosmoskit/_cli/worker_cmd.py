@@ -20,9 +20,9 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Stop when the queue is empty and nothing runs."),
     json_: bool = typer.Option(False, "--json", help="One JSON object per event on stdout instead of log lines."),
 ) -> None:
-    """Run the queue: plan batches, launch one per free executor, follow them.
+    """Run the queue: plan batches, launch one per free GPU slot, stage the next behind each, follow them.
 
-    Ctrl-C leaves running batches to finish where they run."""
+    Ctrl-C leaves running batches to finish where they run; staged ones go back to the queue."""
     import sys
 
     from cosmoskit._core import context

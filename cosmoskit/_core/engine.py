@@ -256,12 +256,12 @@ class Engine:
         return Submission(self.run_now(docs, executor=executor, show_log=show_log, quiet=quiet), mode)
 
     def preview(self, docs: list[RunRecord]) -> list[Batch]:
-        """The batches these new runs would be launched in now (as few as the batching rules allow)."""
+        """The batches these new runs would be launched in now (the configured strategy's plan)."""
         from cosmoskit._core.planning import plan
 
         with self.ledger.read() as tx:
             prompts = prompts_of(tx, docs)
-        return plan(self, docs, prompts, fewest_batches=True)
+        return plan(self, docs, prompts)
 
     def plan_summary(self, batches: list[Batch]) -> dict[str, Any]:
         """Runs, batches and estimated GPU time of a plan (the cost model's), for a dry run."""

@@ -59,8 +59,9 @@ def _run_now(
     engine: Engine, docs: list[RunRecord], *, executor: str | None, show_log: bool, quiet: bool
 ) -> list[RunRecord]:
     """The runs go into the queue held for this process (a worker leaves them alone while it lives, and
-    takes them if it dies), are planned into batches by the batching rules like any queue, and each batch
-    is launched and followed here; runs that deserve a second try are relaunched once."""
+    takes them if it dies), are planned into batches by the configured strategy like any queue (the least
+    GPU time with ``optimal``), and each batch is launched and followed here; runs that deserve a second
+    try are relaunched once."""
     if not docs:
         return []
     me = owner.me()
@@ -81,7 +82,7 @@ def _run_now(
             if not first and any(r.get("reason") == "oom" for r in pending):
                 groups = [[r["id"]] for r in pending]  # out of memory: each alone carries only its own controls
             else:
-                groups = [b.run_ids for b in plan(engine, pending, prompts, fewest_batches=True)]
+                groups = [b.run_ids for b in plan(engine, pending, prompts)]  # as the queue would be
             first = False
             for ids in groups:
                 with BatchDisplay([{"id": i} for i in ids], show_log=show_log, quiet=quiet) as display:

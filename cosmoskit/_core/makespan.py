@@ -28,7 +28,8 @@ last busy slot's end, (b) the earliest a slot frees plus the longest single run 
 least, over the number ``k`` of slots a plan uses, of the average end of those ``k`` slots: the
 ``k`` soonest free times plus the least GPU time such a plan can take (every run at its own
 controls, one smallest load per ``max_runs`` runs of each group that may share a load, and at least
-one load on each of the ``k`` slots), divided by ``k``.
+one load on each of the ``k`` slots; or, from an exact strategy such as ``optimal``, its plan's own
+total, the least of every valid plan), divided by ``k``.
 """
 
 from __future__ import annotations
@@ -141,8 +142,9 @@ def split(batch: Batch, run: Callable[[Item], float], parts: int = 2) -> tuple[B
     return tuple(out)
 
 
-def lower_bound(items: Sequence[Item], pricing: Pricing, free: Sequence[float]) -> float:
-    """No plan of these runs on these slots can finish sooner (see the module docstring)."""
+def lower_bound(items: Sequence[Item], pricing: Pricing, free: Sequence[float], least: float = 0.0) -> float:
+    """No plan of these runs on these slots can finish sooner (see the module docstring); ``least`` is the
+    least total GPU time of any plan when it is known (an exact strategy's)."""
     if not items:
         return max(free, default=0.0)
     longest = max(pricing.alone(i) for i in items)
@@ -161,7 +163,7 @@ def lower_bound(items: Sequence[Item], pricing: Pricing, free: Sequence[float]) 
     # A plan that uses k slots pays at least one load on each of them, and its last slot ends no sooner
     # than their average: the best k is the bound.
     area = min(
-        (sum(soonest[:k]) + runs + loads + max(0, k - needed) * cheapest) / k
+        (sum(soonest[:k]) + max(least, runs + loads + max(0, k - needed) * cheapest)) / k
         for k in range(1, min(len(free), len(items)) + 1)
     )
     return max(max(free), soonest[0] + longest, area)
@@ -203,8 +205,10 @@ def schedule(
     *,
     busy_for: Sequence[float] | None = None,
     objective: Objective = "makespan",
+    exact: bool = False,
 ) -> Schedule:
-    """Place the strategy's ``batches`` (in its launch order) on ``slots`` slots; see the module docstring."""
+    """Place the strategy's ``batches`` (in its launch order) on ``slots`` slots; see the module docstring.
+    ``exact``: the batches have the least total GPU time of any valid plan (the bound counts on it)."""
     slots = max(1, slots)
     free = free_times(slots, busy_for)
     items = [i for b in batches for i in b.items]
@@ -250,7 +254,7 @@ def schedule(
         slots=slots,
         makespan=makespan_of(best, free),
         gpu_seconds=sum(p.finish - p.start for p in best),
-        lower_bound=lower_bound(items, pricing, free),
+        lower_bound=lower_bound(items, pricing, free, sum(seconds(b) for b in batches) if exact else 0.0),
         serial_seconds=sum(pricing.alone(i) for i in items),
         splits=splits,
         objective=objective,

@@ -147,10 +147,22 @@ def pricing(base: CostModel) -> Pricing:
 
 
 def schedule_for(
-    engine: Engine, batches: list[Batch], slots: int, busy_for: list[float] | None = None
+    engine: Engine,
+    runs: list[RunRecord],
+    prompts: dict[str, PromptRecord],
+    strategy: str | None,
+    slots: int,
+    busy_for: list[float] | None = None,
 ) -> Schedule:
-    """The strategy's batches placed on ``slots`` GPU slots by ``batching.objective`` (makespan.py)."""
-    objective = engine.settings.get("batching.objective")
+    """The strategy's batches for these runs, placed on ``slots`` GPU slots by ``batching.objective``
+    (makespan.py)."""
+    name = strategy or engine.settings.get("batching.strategy")
+    batches = plan(engine, runs, prompts, name)
     return schedule(
-        batches, pricing(CostModel.from_settings(engine.settings)), slots, busy_for=busy_for, objective=objective
+        batches,
+        pricing(CostModel.from_settings(engine.settings)),
+        slots,
+        busy_for=busy_for,
+        objective=engine.settings.get("batching.objective"),
+        exact=bool(getattr(plugins.get_strategy(name), "exact", False)),
     )

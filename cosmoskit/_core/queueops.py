@@ -127,7 +127,6 @@ def plan(engine: Engine, strategy: str | None = None) -> QueuePlan:
     from cosmoskit._core.costmodel import CostModel, model_of
     from cosmoskit._core.estimate import summary
     from cosmoskit._core.gpuview import busy_seconds, slot_count
-    from cosmoskit._core.planning import plan as plan_batches
     from cosmoskit._core.planning import schedule_for
     from cosmoskit._core.queries import prompts_of, queued
 
@@ -141,9 +140,7 @@ def plan(engine: Engine, strategy: str | None = None) -> QueuePlan:
     name = strategy or str(engine.settings.get("batching.strategy"))
     model = CostModel.from_settings(engine.settings)
     slots = slot_count(engine, engine.settings.served_executors())
-    sched = schedule_for(
-        engine, plan_batches(engine, runs, prompts, name), slots, busy_seconds(engine, running, in_flight, prompts)
-    )
+    sched = schedule_for(engine, runs, prompts, name, slots, busy_seconds(engine, running, in_flight, prompts))
     batches = sched.batches
     by_id = {r["id"]: r for r in runs}
     planned = []

@@ -72,6 +72,9 @@ class BatchingStrategy(ABC):
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    # True only for a strategy whose plan has the least total GPU time of every valid plan under the cost
+    # model (``optimal``): the lower bound of a many-slot plan then counts on that total.
+    exact: ClassVar[bool] = False
 
     @abstractmethod
     def plan(self, items: list[Item], model: CostModel) -> list[Batch]:

@@ -279,16 +279,16 @@ class Worker:
         """The strategy's batches, placed on every slot this worker serves (batching.objective): in the order
         of their planned start, which is the order launching them onto whichever slot frees first follows."""
         from cosmoskit._core.gpuview import busy_seconds, slot_count
-        from cosmoskit._core.planning import plan, schedule_for
+        from cosmoskit._core.planning import schedule_for
         from cosmoskit._core.queries import prompts_of
 
-        batches = plan(self.engine, runs, prompts, self.strategy)
         with self.ledger.read() as tx:
             active = [b.copy() for b in tx.active_batches() if b["executor"] in self.places]
             in_flight = {r["id"]: r.copy() for r in tx.active_runs()}
             known = {**prompts, **prompts_of(tx, list(in_flight.values()))}
         busy = busy_seconds(self.engine, active, in_flight, known)
-        return schedule_for(self.engine, batches, slot_count(self.engine, list(self.places)), busy).batches
+        slots = slot_count(self.engine, list(self.places))
+        return schedule_for(self.engine, runs, prompts, self.strategy, slots, busy).batches
 
     def _followed(self, place: Place) -> set[str]:
         """Batches at ``place`` this worker follows whose exit it has not seen: a batch staged behind one of

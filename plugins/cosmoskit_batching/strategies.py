@@ -105,6 +105,7 @@ class Optimal(BatchingStrategy):
     """
 
     name = "optimal"
+    exact = True  # the least total GPU time: what the lower bound of a many-slot plan may count on
     description = "the exact minimum GPU time under the cost model (default)"
 
     def plan(self, items, model):

@@ -94,7 +94,7 @@ def register(app: typer.Typer) -> None:
         folder: Path = typer.Option(Path("cosmoskit-demo"), "--dir", help="Project folder the demo creates and uses."),
         json_: bool = JSON_OPTION,
     ) -> None:
-        """Try everything on this machine: sample videos, three prompts, a batch, an upscale, an enhance (CPU emulator)."""  # noqa: E501
+        """Try everything on this machine: sample videos, three prompts, a batch per model, an upscale, an enhance (CPU emulator)."""  # noqa: E501
         from cosmoskit_cosmos.demo import run_demo
 
         run_demo(folder, json_=json_)

@@ -88,12 +88,14 @@ class Builder:
                                        f"sidecar's model:)"])
         runs: list[dict[str, Any]] = []
         where = side.files[0] if side.files and side.files[0] != "prompt.txt" else "transfer defaults"
+        extra = {"source": "watch", "drop_folder": fp.name}
+        if len(side.runs) > 1:  # one sweep: the folder's variations sit side by side (run list --sweep)
+            extra["sweep"] = api.new_id("sw")
         for i, run in enumerate(side.runs, 1):
             params = {**side.params, **{k: v for k, v in run.items() if k != "priority"}}
             priority = run.get("priority", side.priority if side.priority is not None else self.defaults.priority)
             try:
-                runs += self.engine.new_runs(operation, [doc["id"]], params, priority=priority,
-                                             extra={"source": "watch", "drop_folder": fp.name},
+                runs += self.engine.new_runs(operation, [doc["id"]], params, priority=priority, extra=extra,
                                              prompts={doc["id"]: doc})
             except CosmoskitError as exc:
                 label = f"{where}: weights #{i}" if len(side.runs) > 1 else where

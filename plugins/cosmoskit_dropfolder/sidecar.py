@@ -13,6 +13,8 @@ weights:                                        # one set, "vis=0.3,depth=0.5", 
   - {weights: {depth: 1.0}, seed: 7}            #   a set with its own run parameters
 seed: 1                                         # num_steps, guidance, seed, sigma_max,
                                                 # blur_strength, canny_threshold: for every run
+num_steps: 20,35                                # seed, num_steps, guidance, sigma_max also sweep, as
+                                                # on the command line: "1-8", "3,7.5", or a list
 model: cosmos3-nano                             # the transfer model (default: default_model)
 ```
 Anything left out comes from the configuration (``watch:``, ``default_model`` and the model's own
@@ -39,12 +41,14 @@ RUN_PARAMS = ("num_steps", "guidance", "seed", "sigma_max", "blur_strength", "ca
 KEYS = ("prompt", "text", "negative_prompt", "negative", "name", "fps", "priority", "depth", "weights", "model",
         *RUN_PARAMS)
 RUN_KEYS = ("weights", "priority", *RUN_PARAMS)
+SWEEPS = {"seed": int, "num_steps": int, "guidance": float, "sigma_max": float}  # keys that take value lists
 MAX_RUNS = 64
 OPERATION = "transfer"  # Transfer 1's operation: what a sidecar without `model:` is checked against
 KIND = "transfer"  # a sidecar's `model:` names a model of this kind
 # A stand-in prompt text while the sidecar has problems (see read()); never queued: prepare refuses the folder.
 STAND_IN_TEXT = "(the sidecar has problems)"
 _BAD_NAME = re.compile(r"[/\\\x00-\x1f\x7f]")
+_RANGE = re.compile(r"^\s*-?\d+\s*-\s*-?\d+\s*$")  # "1-8": a sweep of integers
 
 Lines = Mapping[tuple[Any, ...], int]  # path of keys and list indices -> line number (1-based)
 
@@ -68,6 +72,7 @@ class Sidecar:
     model: str | None = None                                   # the transfer model (None: default_model)
     runs: list[dict[str, Any]] = field(default_factory=list)  # each: {"weights": …} plus per-run params
     params: dict[str, Any] = field(default_factory=dict)       # run parameters shared by every run
+    axes: dict[str, list[Any]] = field(default_factory=dict)   # swept parameters: every combination per set
     files: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)      # what could not be read (values left out)
     prompt_given: bool = False  # a prompt was given, readable or not (or the file could not be read to tell)
@@ -75,7 +80,7 @@ class Sidecar:
     def as_dict(self) -> dict[str, Any]:
         return {"text": self.text, "negative_prompt": self.negative, "name": self.name, "fps": self.fps,
                 "priority": self.priority, "depth": self.depth, "model": self.model, "runs": self.runs,
-                "params": self.params,
+                "params": self.params, "axes": self.axes,
                 "files": self.files}
 
 
@@ -315,16 +320,20 @@ def check(data: Any, where: str = "cosmos.yaml", lines: Lines | None = None,
         else:
             bad(f"depth must be {' or '.join(DEPTH_MODES)}, not {data['depth']!r} (distance: larger values are "
                 f"farther, as in a Z pass; inverse: larger values are nearer)", "depth")
-    for key in RUN_PARAMS:
-        if data.get(key) is not None:
-            value, problem = _param(key, data[key], fields)
-            if problem:
-                bad(problem, key)
-            else:
-                side.params[key] = value
+    for key in [k for k in data if k in RUN_PARAMS]:  # in the file's order: the sweep's axes as written
+        if data.get(key) is None:
+            continue
+        values, problem = _sweep(key, data[key], fields)
+        if problem:
+            bad(problem, key)
+        elif len(values) == 1:
+            side.params[key] = values[0]
+        else:
+            side.axes[key] = values
     weights = data.get("weights")
     if weights is None:
         side.runs = [{}]
+        _expand(side, bad)
         return side, problems
     sets = weights if isinstance(weights, list) else [weights]
     if not sets:
@@ -359,6 +368,7 @@ def check(data: Any, where: str = "cosmos.yaml", lines: Lines | None = None,
         if len(problems) == before:
             runs.append(run)
     side.runs = runs if runs and len(runs) == len(sets) else [{}]
+    _expand(side, bad)
     return side, problems
 
 
@@ -427,6 +437,46 @@ def _int(value: Any) -> tuple[int | None, str | None]:
     if isinstance(value, bool) or not isinstance(value, int):
         return None, f"must be a whole number, not {value!r}"
     return value, None
+
+
+def _sweep(key: str, value: Any, fields: Mapping[str, Any]) -> tuple[list[Any], str | None]:
+    """One value, or for a sweepable key a list or the command line's forms ("1-8", "20,35"), each checked."""
+    from cosmoskit import api
+
+    listed = isinstance(value, str) and ("," in value or (SWEEPS.get(key) is int and _RANGE.match(value)))
+    if key in SWEEPS and (isinstance(value, list) or listed):
+        if isinstance(value, list):
+            if not value:
+                return [], f"{key}: is an empty list"
+            raw: list[Any] = list(value)
+            if len({repr(v) for v in raw}) != len(raw):
+                return [], f"{key}: a value is given twice"
+        else:
+            try:
+                raw = api.sweep_values(key, value, SWEEPS[key])
+            except api.CosmoskitError as exc:
+                return [], str(exc)
+        checked = []
+        for item in raw:
+            one, problem = _param(key, item, fields)
+            if problem:
+                return [], problem
+            checked.append(one)
+        return checked, None
+    one, problem = _param(key, value, fields)
+    return [one], problem
+
+
+def _expand(side: Sidecar, bad: Any) -> None:
+    """Each weight set once per combination of the swept values (a set's own value wins over a swept one)."""
+    from cosmoskit import api
+
+    if side.axes:
+        combos = api.sweep_variations(side.axes)
+        side.runs = [{**{k: v for k, v in combo.items() if k not in run}, **run} for run in side.runs
+                     for combo in combos]
+    if side.axes and len(side.runs) > MAX_RUNS:
+        bad(f"{len(side.runs)} runs (weight sets x swept values); at most {MAX_RUNS} per folder", "weights")
 
 
 def _param(key: str, value: Any, fields: Mapping[str, Any]) -> tuple[Any, str | None]:

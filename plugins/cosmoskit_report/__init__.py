@@ -23,6 +23,9 @@ def register_commands(app: typer.Typer) -> None:
         status: Optional[list[str]] = typer.Option(None, "--status", "-s",
                                                    help="Only runs with this status (completed, failed …); "
                                                         "repeatable or comma-separated."),
+        sweep: Optional[list[str]] = typer.Option(None, "--sweep",
+                                                  help="Only the runs of this sweep (the runs of one command or drop "
+                                                       "folder: `run list` shows its id); repeatable."),
         since: Optional[str] = typer.Option(None, "--since",
                                             help="Only runs created since DATE (2026-11-01, 2026-11-01T12:00) "
                                                  "or a span ago (36h, 7d, 2w)."),
@@ -37,4 +40,4 @@ def register_commands(app: typer.Typer) -> None:
         from cosmoskit_report.build import run_command
 
         run_command(prompts=prompt or [], statuses=status or [], since=since, out=out, open_browser=open_,
-                    jobs=jobs, json_=json_)
+                    jobs=jobs, json_=json_, sweeps=sweep or [])

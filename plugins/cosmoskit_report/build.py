@@ -119,7 +119,8 @@ def link(target: Path, out: Path) -> str:
 
 # ------------------------------------------------------------------ selection
 def select(prompts: dict[str, dict[str, Any]], runs: list[dict[str, Any]], *, prompt_ids: set[str] | None,
-           statuses: set[str], since: datetime | None) -> tuple[list[str], list[dict[str, Any]]]:
+           statuses: set[str], since: datetime | None,
+           sweeps: set[str] | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """Prompts to show (ids, parents before their enhanced children) and the runs to show."""
     wanted = None
     if prompt_ids:
@@ -140,6 +141,8 @@ def select(prompts: dict[str, dict[str, Any]], runs: list[dict[str, Any]], *, pr
             return False
         if statuses and run["status"] not in statuses:
             return False
+        if sweeps and run.get("sweep") not in sweeps:
+            return False
         if since is not None:
             try:
                 created = datetime.fromisoformat(run["created"])
@@ -152,7 +155,7 @@ def select(prompts: dict[str, dict[str, Any]], runs: list[dict[str, Any]], *, pr
         return True
 
     chosen = [r for r in runs if keep(r)]
-    if statuses or since is not None:
+    if statuses or since is not None or sweeps:
         shown: set[str] = {r["prompt_id"] for r in chosen if r.get("prompt_id") in prompts}
     else:
         shown = set(prompts) if wanted is None else wanted & set(prompts)
@@ -269,7 +272,7 @@ class Builder:
     def build(self, prompts: dict[str, dict[str, Any]], all_runs: list[dict[str, Any]],
               batches: dict[str, dict[str, Any]], *, prompt_ids: set[str] | None = None,
               statuses: set[str] | None = None, since: datetime | None = None,
-              filters: dict[str, Any] | None = None) -> Report:
+              filters: dict[str, Any] | None = None, sweeps: set[str] | None = None) -> Report:
         from cosmoskit import api
         from cosmoskit_report import render, summary
 
@@ -277,7 +280,7 @@ class Builder:
         self.out.mkdir(parents=True, exist_ok=True)
         runs_by_id = {r["id"]: r for r in all_runs}
         shown_prompts, chosen = select(prompts, all_runs, prompt_ids=prompt_ids, statuses=statuses or set(),
-                                       since=since)
+                                       since=since, sweeps=sweeps)
         chosen.sort(key=lambda r: r.get("created") or "", reverse=True)
         views = {r["id"]: self.run_view(r, prompts, batches) for r in chosen}
 
@@ -304,6 +307,8 @@ class Builder:
             else:
                 section.units.append(view)
             section.emulator = section.emulator or view.emulator
+        for section in [*sections.values(), loose]:
+            section.units = by_sweep(section.units)
         top: list[PromptView] = []
         for section in sections.values():
             parent = section.prompt.get("parent_prompt") if section.prompt else None
@@ -405,8 +410,20 @@ def _count_sections(sections: list[PromptView]) -> int:
     return sum(1 + _count_sections(s.children) for s in sections if s.prompt is not None)
 
 
+def by_sweep(units: list[RunView]) -> list[RunView]:
+    """Newest first, but the runs of one sweep side by side (in the order the sweep made them), the sweep
+    where its newest run would be."""
+    groups: dict[str, list[RunView]] = {}
+    for view in units:  # newest first
+        groups.setdefault(view.run.get("sweep") or view.id, []).append(view)
+    out: list[RunView] = []
+    for members in groups.values():  # in order of each group's newest run
+        out += sorted(members, key=lambda v: (v.run.get("created") or "", v.id))
+    return out
+
+
 def run_command(*, prompts: list[str], statuses: list[str], since: str | None, out: Path | None,
-                open_browser: bool, jobs: int | None, json_: bool) -> Report:
+                open_browser: bool, jobs: int | None, json_: bool, sweeps: list[str] | None = None) -> Report:
     from cosmoskit import api
 
     wanted_statuses = parse_statuses(statuses)
@@ -427,10 +444,17 @@ def run_command(*, prompts: list[str], statuses: list[str], since: str | None, o
         all_prompts = {p["id"]: dict(p) for p in tx.prompts()}
         all_runs = [dict(r) for r in tx.runs()]
         batches = {b["id"]: dict(b) for b in tx.batches()}
+    wanted_sweeps = {w.strip() for s in sweeps or [] for w in s.split(",") if w.strip()}
+    known = {r.get("sweep") for r in all_runs}
+    unknown = sorted(wanted_sweeps - known)
+    if unknown:
+        raise CosmoskitError(f"no sweep {unknown[0]!r} in the ledger",
+                             hint="`cosmoskit run list --json` shows each run's sweep")
     filters = {"prompt": sorted(prompt_ids) if prompt_ids else None, "status": sorted(wanted_statuses) or None,
-               "since": since_dt.isoformat() if since_dt else None}
+               "since": since_dt.isoformat() if since_dt else None, "sweep": sorted(wanted_sweeps) or None}
     report = Builder(home, target, settings, jobs).build(all_prompts, all_runs, batches, prompt_ids=prompt_ids,
-                                                         statuses=wanted_statuses, since=since_dt, filters=filters)
+                                                         statuses=wanted_statuses, since=since_dt, filters=filters,
+                                                         sweeps=wanted_sweeps or None)
     index = target / "index.html"
     if json_:
         api.emit_json(summary_json(report))

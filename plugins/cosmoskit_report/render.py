@@ -107,7 +107,9 @@ def run_card(view: RunView, by_id: dict[str, RunView], *, role: str = "") -> str
         "rating": run.get("rating") or 0, "duration": f"{view.duration:.3f}" if view.duration is not None else "",
         "w": " ".join(f"{k}:{v:g}" for k, v in weights.items()),
         "has-weights": "1" if weights or op == "transfer" else "",
-        "text": " ".join(filter(None, [rid, op, status, run.get("reason"), run.get("error")])).lower(),
+        "text": " ".join(filter(None, [rid, op, status, run.get("sweep"), run.get("reason"),
+                                       run.get("error")])).lower(),
+        "sweep": run.get("sweep") or "",
     }
     attrs = " ".join(f'data-{k}="{e(v)}"' for k, v in data.items())
     out = [f'<article class="{" ".join(classes)}" id="r-{e(rid)}" {attrs}>']
@@ -170,6 +172,9 @@ def run_card(view: RunView, by_id: dict[str, RunView], *, role: str = "") -> str
         facts.append(f"guidance {e(fmt_num(params['guidance']))}")
     if params.get("seed") is not None:
         facts.append(f"seed {e(params['seed'])}")
+    if run.get("sweep"):
+        facts.append(f'<span class="sweep" title="the runs of one command or drop folder sit side by side">'
+                     f'sweep {e(run["sweep"])}</span>')
     if view.duration is not None:
         batch = f' <span class=dim>(batch of {view.batch_size})</span>' if view.batch_size > 1 else ""
         facts.append(f"{fmt_seconds(view.duration)}{batch}")

@@ -41,21 +41,18 @@ class Sweep:
 
 
 def parse_seeds(text: str) -> list[int | None]:
-    """``1, 2, 10-12`` -> [1, 2, 10, 11, 12]; empty -> [None] (the configured seed)."""
-    seeds: list[int | None] = []
-    for part in filter(None, (p.strip() for p in re.split(r"[,\s]+", text or ""))):
-        m = re.fullmatch(r"(-?\d+)\s*(?:-|\.\.)\s*(-?\d+)", part)
-        if m:
-            lo, hi = int(m.group(1)), int(m.group(2))
-            if hi < lo or hi - lo >= MAX_RUNS:
-                raise CosmoskitError(f"seed range {part} must go up and hold at most {MAX_RUNS} seeds")
-            seeds.extend(range(lo, hi + 1))
-        elif re.fullmatch(r"-?\d+", part):
-            seeds.append(int(part))
-        else:
-            raise CosmoskitError(f"seed {part!r} is not a whole number or a range like 10-12")
-    unique = list(dict.fromkeys(seeds))
-    return unique or [None]
+    """The command line's sweep form (``1,2,10-12``; spaces also separate, ``5..6`` is ``5-6``) through
+    ``api.sweep_values``, so the browser and ``transfer --seed`` read seeds alike; empty -> [None] (the
+    configured seed)."""
+    from cosmoskit import api
+
+    parts = [p for p in re.split(r"[,\s]+", re.sub(r"\s*\.\.\s*", "-", text or "")) if p]
+    if not parts:
+        return [None]
+    seeds: list[int | None] = list(api.sweep_values("seeds", ",".join(parts), int))
+    if len(seeds) > MAX_RUNS:
+        raise CosmoskitError(f"seeds {text!r}: {len(seeds)} seeds, more than the {MAX_RUNS} a sweep here may make")
+    return seeds
 
 
 def parse(form: Any) -> Sweep:
