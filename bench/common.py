@@ -15,7 +15,8 @@ def cosmoskit_exe() -> str:
     return str(exe) if exe.exists() else (shutil.which("cosmoskit") or "cosmoskit")
 
 
-def time_command(args: list[str], *, repeat: int = 7, env: dict[str, str] | None = None, cwd: str | None = None) -> dict[str, float]:
+def time_command(args: list[str], *, repeat: int = 7, env: dict[str, str] | None = None,
+                 cwd: str | None = None) -> dict[str, float]:
     """Wall time of a whole command (start-up included), over several runs."""
     times = []
     for _ in range(repeat):

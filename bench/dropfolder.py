@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report  # noqa: E402
+from common import report
 
 
 def make_template(root: Path) -> Path:
@@ -31,9 +31,11 @@ def make_template(root: Path) -> Path:
 
     seq = root / "template"
     seq.mkdir(parents=True)
-    for pattern, source, extra in (("color.%04d.png", "testsrc2", []), ("depth.%04d.png", "gradients", ["-pix_fmt", "gray"]),
+    for pattern, source, extra in (("color.%04d.png", "testsrc2", []),
+                                   ("depth.%04d.png", "gradients", ["-pix_fmt", "gray"]),
                                    ("segmentation.%04d.png", "testsrc", [])):
-        subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-nostdin", "-f", "lavfi", "-i", f"{source}=size=32x18:rate=24",
+        subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-nostdin", "-f", "lavfi",
+                        "-i", f"{source}=size=32x18:rate=24",
                         "-frames:v", "6", "-start_number", "1", *extra, str(seq / pattern)], check=True)
     return seq
 

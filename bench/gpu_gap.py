@@ -20,12 +20,13 @@ import sys
 import tempfile
 import time
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 from common import report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from services import sshd as sshd_mod  # noqa: E402
+from services import sshd as sshd_mod
 
 LOAD_SECONDS = 2.0
 SECONDS_PER_CHUNK = 1.0
@@ -80,7 +81,7 @@ def measure(home: Path, executor: dict, scenes: list[Path], stage_ahead: bool) -
     assert all(r["status"] == "completed" for r in runs), [r.get("error") for r in runs]
     folders = sorted((home / "batches").glob("bt_*"), key=lambda f: stamp(f / "model_started_at"))
     spans = [(stamp(f / "model_started_at"), stamp(f / "model_exited_at")) for f in folders]
-    gaps = [(b[0] - a[1]).total_seconds() for a, b in zip(spans, spans[1:])]
+    gaps = [(b[0] - a[1]).total_seconds() for a, b in pairwise(spans)]
     busy = sum((e - s).total_seconds() for s, e in spans)
     span = (spans[-1][1] - spans[0][0]).total_seconds()
     return {"gaps": gaps, "busy": busy / span, "wall": wall, "batches": len(spans)}

@@ -19,7 +19,8 @@ from common import report
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="cosmoskit-bench-"))
     os.chdir(tmp)
-    (tmp / "cosmoskit.yaml").write_text("model: {runtime: emulator}\nemulator: {variation: false}\ntimeouts: {poll_seconds: 0.1}\n")
+    (tmp / "cosmoskit.yaml").write_text("model: {runtime: emulator}\nemulator: {variation: false}\n"
+                                        "timeouts: {poll_seconds: 0.1}\n")
     from cosmoskit._core import context
     from cosmoskit._core.engine import Engine
     from cosmoskit._core.foreground import run_now
@@ -41,7 +42,8 @@ def main() -> None:
             start = time.perf_counter()
             runs = run_now(engine, docs, quiet=True)
             samples.append(time.perf_counter() - start)
-            assert all(r["status"] == "completed" for r in runs), [r["error"] for r in runs if r["status"] != "completed"]
+            assert all(r["status"] == "completed" for r in runs), [r["error"] for r in runs
+                                                                   if r["status"] != "completed"]
         t = statistics.median(samples)
         points.append((n, t))
         rows.append((f"batch of {n:>3} runs", f"{t:.3f} s  ({t / n:.4f} s per run)"))

@@ -34,7 +34,7 @@ def realistic_queue(n: int, seed: int = 1) -> list[dict]:
     specs = []
     for _ in range(n):
         if rng.random() < 0.03:
-            controls = ("keypoint",) + tuple(rng.sample(FOUR, rng.choice([0, 1, 4])))
+            controls = ("keypoint", *rng.sample(FOUR, rng.choice([0, 1, 4])))
         else:
             controls = rng.choices(combos, popularity)[0]
         specs.append({

@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common import cosmoskit_exe, report
@@ -37,13 +37,14 @@ def build(home: Path, runs: int, frames: int, prompts: int = 20) -> dict[str, fl
     started = time.perf_counter()
     outputs = [make_test_video(clips / f"out{i}.mp4", width=1280, height=704, frames=frames, fps=24, source=s)
                for i, s in enumerate(SOURCES)]
-    control = make_test_video(clips / "control.mp4", width=1280, height=704, frames=frames, fps=24, source="color=c=gray")
+    control = make_test_video(clips / "control.mp4", width=1280, height=704, frames=frames, fps=24,
+                              source="color=c=gray")
     upscaled = make_test_video(clips / "upscaled.mp4", width=1280, height=704, frames=frames, fps=24, source="testsrc")
     made = time.perf_counter() - started
     (home / "cosmoskit.yaml").write_text("default_executor: local\nmodel:\n  runtime: emulator\n")
     rng = random.Random(7)
     ledger = Ledger(home)
-    t0 = datetime(2026, 10, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 10, 1, tzinfo=UTC)
     prompt_docs = []
     for p in range(prompts):
         folder = home / "scenes" / f"scene{p}"
@@ -56,9 +57,10 @@ def build(home: Path, runs: int, frames: int, prompts: int = 20) -> dict[str, fl
                 fh.write(os.urandom(8))  # trailing bytes ffmpeg ignores; a distinct content hash
             inputs[key] = {"path": str(dest), "sha256": sha256_file(dest), "bytes": dest.stat().st_size,
                            "frames": frames, "fps": 24.0, "width": 1280, "height": 704, "codec": "h264"}
-        prompt_docs.append({"id": ids.new_id("ps"), "name": f"scene-{p}", "text": f"scene {p}: a warehouse, variation {p}",
-                            "negative_prompt": None, "inputs": inputs, "fps": 24.0, "frames": frames,
-                            "width": 1280, "height": 704, "parent_prompt": None, "history": [],
+        prompt_docs.append({"id": ids.new_id("ps"), "name": f"scene-{p}",
+                            "text": f"scene {p}: a warehouse, variation {p}", "negative_prompt": None, "inputs": inputs,
+                            "fps": 24.0, "frames": frames, "width": 1280, "height": 704, "parent_prompt": None,
+                            "history": [],
                             "created": stamp(t0 + timedelta(minutes=p))})
     run_docs, batch_docs = [], []
     clock = t0 + timedelta(hours=1)
@@ -141,7 +143,7 @@ def add_runs(home: Path, n: int) -> None:
         prompt = next(iter(tx.prompts()))
         some = next(r for r in tx.runs() if r["operation"] == "transfer" and r["status"] == "completed")
     docs = []
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for _ in range(n):
         rid = ids.new_id("rs")
         folder = home / "outputs" / f"run_{rid}"
@@ -156,7 +158,8 @@ def add_runs(home: Path, n: int) -> None:
 def timed_report(home: Path, out: Path, jobs: int | None) -> tuple[float, dict]:
     args = [cosmoskit_exe(), "report", "--out", str(out), "--json"] + (["--jobs", str(jobs)] if jobs else [])
     start = time.perf_counter()
-    proc = subprocess.run(args, capture_output=True, text=True, cwd=home, env={**os.environ, "COSMOSKIT_HOME": str(home)})
+    proc = subprocess.run(args, capture_output=True, text=True, cwd=home,
+                          env={**os.environ, "COSMOSKIT_HOME": str(home)})
     took = time.perf_counter() - start
     if proc.returncode != 0:
         raise SystemExit(f"report failed: {proc.stderr[-1000:]}")
@@ -213,7 +216,8 @@ def main() -> None:
                                         f"({r3['summary']['batches_modelled']} batches priced by the cost model)"),
         ]
         if page is not None:
-            rows.append(("Chromium: start, load, scripts, dump", f"{page:.2f} s; with a filter and sort in the hash {filtered:.2f} s"))
+            rows.append(("Chromium: start, load, scripts, dump",
+                         f"{page:.2f} s; with a filter and sort in the hash {filtered:.2f} s"))
         report(f"cosmoskit report, {made['runs']} runs", rows)
     finally:
         if tmp is not None:

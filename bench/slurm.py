@@ -12,7 +12,7 @@ from pathlib import Path
 from common import report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from services import slurm as slurm_mod  # noqa: E402
+from services import slurm as slurm_mod
 
 BATCHES = int(os.environ.get("BENCH_SLURM_BATCHES", "50"))
 
@@ -73,7 +73,8 @@ executors:
             ("batches (one zero-compute run each), 2 GPUs, concurrency 8", str(len(batches))),
             ("wall time, all batches", f"{wall:.1f} s ({len(batches) / wall:.2f} batches/s)"),
             ("GPU-slot time per batch (wall x GPUs / batches)", f"{wall * gpus / len(batches):.2f} s"),
-            ("  sbatch accepted -> launcher started (median, incl. waiting for a GPU)", f"{statistics.median(waits):.2f} s"),
+            ("  sbatch accepted -> launcher started (median, incl. waiting for a GPU)",
+             f"{statistics.median(waits):.2f} s"),
             ("  launcher start -> exit code (median)", f"{statistics.median(inside):.2f} s"),
             ("  exit code -> runs settled here (median)", f"{statistics.median(after):.2f} s"),
             ("  submission -> completion (median / max)", f"{statistics.median(total):.2f} / {max(total):.2f} s"),

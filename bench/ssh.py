@@ -17,7 +17,7 @@ from pathlib import Path
 from common import report
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from services import sshd as sshd_mod  # noqa: E402
+from services import sshd as sshd_mod
 
 SIZE_MB = int(os.environ.get("BENCH_UPLOAD_MB", "1024"))
 
@@ -65,11 +65,13 @@ executors:
         figures = ex.stage(job)
         ours = time.perf_counter() - start
         start = time.perf_counter()
-        subprocess.run(["scp", "-q", "-P", str(server.port), "-i", str(server.user_key), "-o", f"UserKnownHostsFile={known}",
+        subprocess.run(["scp", "-q", "-P", str(server.port), "-i", str(server.user_key),
+                        "-o", f"UserKnownHostsFile={known}",
                         str(big), f"{server.user}@127.0.0.1:{tmp}/scp-copy.bin"], check=True)
         scp = time.perf_counter() - start
         mb = big.stat().st_size / 1e6
-        rows.append((f"upload {SIZE_MB} MB: cosmoskit staging (verified: size + SSH integrity)", f"{ours:.2f} s, {mb / ours:.0f} MB/s"))
+        rows.append((f"upload {SIZE_MB} MB: cosmoskit staging (verified: size + SSH integrity)",
+                     f"{ours:.2f} s, {mb / ours:.0f} MB/s"))
         rows.append((f"upload {SIZE_MB} MB: OpenSSH scp", f"{scp:.2f} s, {mb / scp:.0f} MB/s"))
         rows.append(("throughput ratio cosmoskit / scp", f"{scp / ours:.2f} (target >= 0.8)"))
         rows.append(("  bytes sent", f"{figures['bytes_sent']:,}"))

@@ -6,7 +6,8 @@ import sys
 from common import cosmoskit_exe, report, time_command
 
 exe = cosmoskit_exe()
-bare = time_command([sys.executable, "-c", "import typer; app = typer.Typer(); app.command()(lambda: None); app(['--help'])"], repeat=7)
+bare = time_command([sys.executable, "-c",
+                     "import typer; app = typer.Typer(); app.command()(lambda: None); app(['--help'])"], repeat=7)
 ours = time_command([exe, "--help"], repeat=11)
 version = time_command([exe, "--version"], repeat=11)
 report("start-up (median of runs, seconds)", [

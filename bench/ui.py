@@ -26,7 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common import report
@@ -44,7 +44,7 @@ def build(home: Path, runs: int) -> list[str]:
     home.mkdir(parents=True, exist_ok=True)
     (home / "cosmoskit.yaml").write_text("default_executor: local\nmodel:\n  runtime: emulator\n")
     rng = random.Random(3)
-    t0 = datetime(2026, 8, 1, tzinfo=timezone.utc)
+    t0 = datetime(2026, 8, 1, tzinfo=UTC)
     ledger = Ledger(home)
     with ledger.transaction() as tx:
         prompts = [tx.add_prompt({"name": f"shot-{p:02d}", "text": f"a warehouse, shot {p}, dusk light",
@@ -55,7 +55,8 @@ def build(home: Path, runs: int) -> list[str]:
         for i in range(runs):
             status = "queued" if i >= runs - 40 else rng.choice(["completed"] * 8 + ["failed", "cancelled"])
             created = (t0 + timedelta(minutes=13 * i)).isoformat()
-            weights = {c: round(rng.random(), 2) for c in rng.sample(["vis", "edge", "depth", "seg"], rng.randint(1, 4))}
+            weights = {c: round(rng.random(), 2)
+                       for c in rng.sample(["vis", "edge", "depth", "seg"], rng.randint(1, 4))}
             rid = ids.new_id("rs")
             docs.append({
                 "id": rid, "prompt_id": prompts[i % 50]["id"], "operation": "transfer", "status": status,

@@ -231,13 +231,13 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time the names a
     from cosmoskit._core.schema import between as between
     from cosmoskit._core.schema import non_negative as non_negative
     from cosmoskit._core.schema import positive as positive
-    from cosmoskit._core.slots import gpus_problem as gpus_problem
-    from cosmoskit._core.sweep import parse_values as sweep_values
-    from cosmoskit._core.sweep import variations as sweep_variations
     from cosmoskit._core.sections import Section as Section
+    from cosmoskit._core.slots import gpus_problem as gpus_problem
     from cosmoskit._core.strategy import Batch as Batch
     from cosmoskit._core.strategy import BatchingStrategy as BatchingStrategy
     from cosmoskit._core.strategy import Item as Item
+    from cosmoskit._core.sweep import parse_values as sweep_values
+    from cosmoskit._core.sweep import variations as sweep_variations
     from cosmoskit._core.tables import LedgerTable as LedgerTable
     from cosmoskit._core.tables import PluginTable as PluginTable
     from cosmoskit._core.timeutil import now as now

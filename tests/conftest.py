@@ -120,7 +120,7 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("videos")
     scene = root / "scene"
-    common = dict(width=64, height=36, frames=8, fps=24)
+    common = {"width": 64, "height": 36, "frames": 8, "fps": 24}
     make_test_video(scene / "color.mp4", source="testsrc2", **common)
     make_test_video(scene / "depth.mp4", source="color=c=gray", **common)
     make_test_video(scene / "seg.mp4", source="color=c=navy", **common)

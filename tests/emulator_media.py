@@ -28,7 +28,7 @@ def read_video(path):
     """Decode every frame; return dict(width, height, fps, frames, comment)."""
     proc = subprocess.run(
         [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path), "-map", "0:v:0", "-f", "null", "-"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True,
+        capture_output=True, check=True,
     )
     text = proc.stderr.decode("utf-8", "replace")
     head = text.split("Stream mapping")[0]

@@ -6,9 +6,11 @@ import re
 import pytest
 import yaml
 
-from conftest import configure, ledger_batches as batches, make_prompt as prompt
-
 from cosmoskit._core.calibrate import Sample, fit, predict
+
+from conftest import configure
+from conftest import ledger_batches as batches
+from conftest import make_prompt as prompt
 
 TRUE = {"load_base_seconds": 180.0, "load_per_control_seconds": 60.0, "chunk_seconds_per_step": 12.7,
         "chunk_control_factor": 0.35}

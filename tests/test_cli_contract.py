@@ -78,7 +78,7 @@ def test_ctrl_c_says_where_the_runs_went_and_status_tells_the_truth(project, cli
     client = spawn(project, "transfer", pid, "--weights", "vis=1")
     batch = wait_for(lambda: next((b for b in ledger_batches() if b["state"] == "running"), None))
     client.send_signal(signal.SIGINT)
-    out, err = client.communicate(timeout=240)
+    _out, err = client.communicate(timeout=240)
     assert client.returncode == 130, err
     assert "Traceback" not in err
     line = err.strip().splitlines()[-1]  # after the plain progress lines of a client without a terminal
@@ -155,7 +155,8 @@ def test_a_shell_word_in_an_environment_name_is_refused_everywhere(project, cli,
     marker = tmp_path / "pwned"
     pid = make_prompt(cli, "env names", videos["lone"])
     (project / "cosmoskit.yaml").write_text(
-        (project / "cosmoskit.yaml").read_text().replace("model:\n", f"model:\n  env: {{'BAD NAME;touch {marker}': 1}}\n", 1))
+        (project / "cosmoskit.yaml").read_text().replace(
+            "model:\n", f"model:\n  env: {{'BAD NAME;touch {marker}': 1}}\n", 1))
     for args in (["config", "check"], ["transfer", pid, "--weights", "edge=1"]):
         proc = run_cli(*args, cwd=project)
         assert proc.returncode == 1, proc
@@ -201,9 +202,11 @@ def test_tables_survive_a_pipe_and_ids_feed_xargs(project, cli, videos):
     assert sorted(quiet.stdout.split()) == sorted(ids)
     tsv = run_cli("run", "list", "--format", "tsv", cwd=project)
     header, *rows = tsv.stdout.rstrip("\n").split("\n")
-    assert header.split("\t")[0] == "id" and len(rows) == 3 and all(len(r.split("\t")) == len(header.split("\t")) for r in rows)
+    assert header.split("\t")[0] == "id" and len(rows) == 3
+    assert all(len(r.split("\t")) == len(header.split("\t")) for r in rows)
     bad = run_cli("run", "list", "--operation", "upscal", cwd=project)
-    assert bad.returncode == 1 and "unknown operation 'upscal'; one of cosmos3-nano, cosmos3-super, enhance, transfer, transfer2.5, upscale" in bad.stderr
+    assert bad.returncode == 1 and ("unknown operation 'upscal'; one of cosmos3-nano, cosmos3-super, enhance, "
+                                    "transfer, transfer2.5, upscale") in bad.stderr
     retried = run_cli("queue", "cancel", *quiet.stdout.split(), cwd=project)
     assert retried.returncode == 0
 

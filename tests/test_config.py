@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from typing import Any, ClassVar
 
 import pytest
 
 import cosmoskit
-from cosmoskit_local.executor import LocalExecutor
 from cosmoskit._core.schema import Field
+from cosmoskit_local.executor import LocalExecutor
 
 from conftest import in_process_plugins, run_cli, write_config
 
@@ -183,10 +184,13 @@ BAD = {
     "wrong type of a number": ("timeouts:\n  poll_seconds: soon\n", 2, "timeouts.poll_seconds must be a number"),
     "bool is not an integer": ("worker:\n  max_attempts: yes\n", 2, "worker.max_attempts must be an integer"),
     "value out of range": ("worker:\n  max_attempts: 0\n", 2, "worker.max_attempts must be above 0"),
-    "not one of the choices": ("model:\n  runtime: podman\n", 2, "model.runtime must be one of docker, direct, emulator"),
-    "unknown strategy": ("batching:\n  strategy: nosuch\n", 2, "batching.strategy must be one of single, strict, mixed, optimal"),
+    "not one of the choices": ("model:\n  runtime: podman\n", 2,
+                               "model.runtime must be one of docker, direct, emulator"),
+    "unknown strategy": ("batching:\n  strategy: nosuch\n", 2,
+                         "batching.strategy must be one of single, strict, mixed, optimal"),
     "unknown default executor": ("default_executor: nosuch\n", 1, "default_executor must be one of"),
-    "environment name": ("model:\n  env:\n    'BAD NAME;touch /tmp/x': 1\n", 2, "model.env key 'BAD NAME;touch /tmp/x' is not an environment variable name"),
+    "environment name": ("model:\n  env:\n    'BAD NAME;touch /tmp/x': 1\n", 2,
+                         "model.env key 'BAD NAME;touch /tmp/x' is not an environment variable name"),
     "section is not a mapping": ("watch: drop\n", 1, "watch must be a mapping"),
     "unknown top-level key": ("model:\n  runtime: emulator\nbatchng:\n  strategy: single\n", 3,
                               "batchng is not a known key"),
@@ -240,7 +244,8 @@ def test_bad_config_through_the_real_console_script(tmp_path):
     assert proc.stderr.splitlines() == [
         f"Error: {config}:3: batching.max_runs_per_batch must be an integer, not str 'lots'"]
 
-    good = run_cli("config", "check", cwd=deep, env={"COSMOSKIT_CONFIG": str(write(tmp_path / "ok.yaml", "watch: {}\n"))})
+    good = run_cli("config", "check", cwd=deep,
+                   env={"COSMOSKIT_CONFIG": str(write(tmp_path / "ok.yaml", "watch: {}\n"))})
     assert good.returncode == 0, good.stderr
     assert squash(f"OK: {tmp_path / 'ok.yaml'} is valid") in squash(good.stdout)
 
@@ -264,8 +269,8 @@ def test_plugin_sections_are_unknown_when_their_plugin_is_not_loaded(tmp_path):
 class _NeedsHost(LocalExecutor):
     name = "needs-host"
     description = "a test executor with a required key, like ssh's host"
-    options = {"host": Field(str, None, "host name", required=True),
-               "port": Field(int, 22, "port")}
+    options: ClassVar[dict[str, Any]] = {"host": Field(str, None, "host name", required=True),
+                                         "port": Field(int, 22, "port")}
 
 
 class _ExecutorPlugin:

@@ -10,6 +10,7 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from conftest import configure, ledger_batches, ledger_runs, running_batch, spawn, wait_for
 from conftest import make_prompt as prompt
 
@@ -139,12 +140,11 @@ def test_mixing_hint_sets_costs_nothing(project, cli, videos):
 
 
 def test_cost_model_is_cosmos3s_own(project):
-    from cosmoskit_cosmos3 import contract
-    from cosmoskit_cosmos3.operation import Nano, Super
-
     from cosmoskit._core import context
     from cosmoskit._core.costmodel import CostModel
     from cosmoskit._core.strategy import Item
+    from cosmoskit_cosmos3 import contract
+    from cosmoskit_cosmos3.operation import Nano, Super
 
     assert [contract.round_chunk(c) for c in (93, 94, 121, 101, 1)] == [93, 97, 121, 101, 1]
     assert [contract.chunks(t) for t in (1, 8, 93, 94, 185, 186)] == [1, 1, 1, 2, 2, 3]

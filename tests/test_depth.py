@@ -11,8 +11,9 @@ import numpy as np
 import OpenEXR
 import pytest
 
-from conftest import configure
 from cosmoskit._core.media import ffmpeg_exe, probe
+
+from conftest import configure
 from test_prepare import frames
 from test_watch import FAST, ledger_state, run_once
 

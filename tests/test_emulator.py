@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emulator_media import make_video, read_video  # noqa: E402
+from emulator_media import make_video, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 EMULATOR = ROOT / "remote" / "cosmos_emulator.py"
@@ -48,8 +48,7 @@ def _env(**extra):
 def run(args, cwd, env=None):
     return subprocess.run(
         [sys.executable, str(EMULATOR)] + [str(a) for a in args],
-        cwd=str(cwd), env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, encoding="utf-8", timeout=120,
+        cwd=str(cwd), env=env or _env(), capture_output=True, text=True, encoding="utf-8", timeout=120,
     )
 
 
@@ -79,9 +78,9 @@ def test_single_mode_edge_layout_size_fps_frames(tmp_path, media):
         "edge": {"control_weight": 1.0},
     })
     out = tmp_path / "out"
-    r = run(TORCHRUN + [TRANSFER, "--checkpoint_dir", "/ckpt", "--video_save_folder", out,
-                        "--controlnet_specs", spec, "--num_steps", 35, "--guidance", 7.0,
-                        "--seed", 1, "--fps", 24, "--num_gpus", 1], tmp_path)
+    r = run([*TORCHRUN, TRANSFER, "--checkpoint_dir", "/ckpt", "--video_save_folder", out,
+             "--controlnet_specs", spec, "--num_steps", 35, "--guidance", 7.0,
+             "--seed", 1, "--fps", 24, "--num_gpus", 1], tmp_path)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == [
         "edge_input_control_0.mp4", "emulator.json", "output.mp4", "output.txt"]
@@ -144,11 +143,12 @@ def test_batch_of_three_with_overrides(tmp_path, media):
         {"visual_input": media["wide"], "prompt": "line zero"},
         {"visual_input": media["wide"], "prompt": "line one",
          "control_overrides": {"depth": {"input_control": media["depth6"]}, "seg": {"input_control": media["seg"]}}},
-        {"visual_input": media["portrait"], "prompt": "line two", "control_overrides": {"edge": {"control_weight": 0.9}}},
+        {"visual_input": media["portrait"], "prompt": "line two",
+         "control_overrides": {"edge": {"control_weight": 0.9}}},
     ])
     out = tmp_path / "out"
-    r = run(TORCHRUN + [TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec,
-                        "--batch_input_path", batch, "--fps", 30], tmp_path)
+    r = run([*TORCHRUN, TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec,
+             "--batch_input_path", batch, "--fps", 30], tmp_path)
     assert r.returncode == 0, r.stderr
     assert sorted(p.name for p in out.iterdir()) == ["video_0", "video_1", "video_2"]
     for k, prompt in enumerate(["line zero", "line one", "line two"]):
@@ -233,8 +233,8 @@ def test_two_gpus_write_one_control_copy_per_rank(tmp_path, media):
 
 def test_num_gpus_must_match_nproc(tmp_path, media):
     spec = write_spec(tmp_path / "spec.json", {"input_video_path": media["wide"], "edge": {"control_weight": 1}})
-    r = run(TORCHRUN + [TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", spec,
-                        "--num_gpus", 2], tmp_path)
+    r = run([*TORCHRUN, TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", spec,
+             "--num_gpus", 2], tmp_path)
     assert r.returncode == 1
     assert "--num_gpus 2 must equal torchrun --nproc_per_node = 1" in r.stderr
     assert not (tmp_path / "o" / "output.mp4").exists()
@@ -244,8 +244,8 @@ def test_upscale_is_3x_bucket_and_forces_batch_size_1(tmp_path, media):
     spec = write_spec(tmp_path / "spec.json", {"input_video_path": media["wide"], "upscale": {"control_weight": 0.5}})
     batch = write_jsonl(tmp_path / "b.jsonl", [{"visual_input": media["wide"], "prompt": f"p{k}"} for k in range(2)])
     out = tmp_path / "o"
-    r = run(TORCHRUN + [TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec, "--batch_input_path",
-                        batch, "--batch_size", 2, "--num_steps", 10], tmp_path, _env(COSMOS_EMULATOR_VARIATION=0))
+    r = run([*TORCHRUN, TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec, "--batch_input_path",
+             batch, "--batch_size", 2, "--num_steps", 10], tmp_path, _env(COSMOS_EMULATOR_VARIATION=0))
     assert r.returncode == 0, r.stderr
     assert "Setting batch_size=1 as upscale does not support batch generation" in r.stdout
     assert r.stdout.count("Running batch generation with batch_size=1") == 2
@@ -270,7 +270,8 @@ def test_validation_errors(tmp_path, media, case):
                             "ValueError: Control weight for edge must be a valid non-negative float or a path "
                             "to a .pt file."),
         "bad_weight": ({"input_video_path": media["wide"], "vis": {"control_weight": "abc"}},
-                       "ValueError: Control weight for vis must be a valid non-negative float or a path to a .pt file."),
+                       "ValueError: Control weight for vis must be a valid non-negative float or a path to a "
+                       ".pt file."),
         "invalid_hint": ({"input_video_path": media["wide"], "canny": {"control_weight": 1}},
                          "ValueError: Invalid hint_key: canny. Must be one of "),
         "missing_file": ({"input_video_path": str(tmp_path / "nope.mp4"), "edge": {"control_weight": 1}},
@@ -278,7 +279,7 @@ def test_validation_errors(tmp_path, media, case):
     }
     spec, expected = specs[case]
     path = write_spec(tmp_path / "spec.json", spec)
-    r = run(TORCHRUN + [TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", path], tmp_path)
+    r = run([*TORCHRUN, TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", path], tmp_path)
     assert r.returncode == 1, r.stdout
     assert "Traceback (most recent call last):" in r.stderr
     tb = r.stderr.split("torch.distributed.elastic.multiprocessing.errors.ChildFailedError")[0]
@@ -306,7 +307,7 @@ def test_no_ffmpeg_is_a_one_line_error(tmp_path, media):
 def test_oom_knob(tmp_path, media):
     spec = write_spec(tmp_path / "spec.json", {"prompt": "p", "input_video_path": media["wide"],
                                                 "edge": {"control_weight": 0.5}, "vis": {"control_weight": 0.5}})
-    r = run(TORCHRUN + [TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", spec], tmp_path,
+    r = run([*TORCHRUN, TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", spec], tmp_path,
             _env(COSMOS_EMULATOR_OOM_ABOVE_CONTROLS=1))
     assert r.returncode == 1
     assert "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate" in r.stderr
@@ -322,8 +323,8 @@ def test_guardrail_line_1_of_3_crashes_run(tmp_path, media):
     spec = write_spec(tmp_path / "spec.json", {"input_video_path": media["wide"], "edge": {"control_weight": 1}})
     batch = write_jsonl(tmp_path / "b.jsonl", [{"visual_input": media["wide"], "prompt": f"p{k}"} for k in range(3)])
     out = tmp_path / "o"
-    r = run(TORCHRUN + [TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec,
-                        "--batch_input_path", batch], tmp_path, _env(COSMOS_EMULATOR_GUARDRAIL_LINES="1"))
+    r = run([*TORCHRUN, TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec,
+             "--batch_input_path", batch], tmp_path, _env(COSMOS_EMULATOR_GUARDRAIL_LINES="1"))
     assert r.returncode == 1
     assert (out / "video_0" / "output.mp4").exists()
     assert (out / "video_1").is_dir() and (out / "video_1" / "edge_input_control_0.mp4").exists()
@@ -352,7 +353,8 @@ def test_timing_knobs_take_at_least_the_configured_time(tmp_path, media):
     env = _env(COSMOS_EMULATOR_LOAD_SECONDS=0.3, COSMOS_EMULATOR_LOAD_SECONDS_PER_CONTROL=0.2,
                COSMOS_EMULATOR_SECONDS_PER_CHUNK=0.2)
     t0 = time.time()
-    r = run([TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", spec, "--num_steps", 70], tmp_path, env)
+    r = run([TRANSFER, "--video_save_folder", tmp_path / "o", "--controlnet_specs", spec, "--num_steps", 70], tmp_path,
+            env)
     elapsed = time.time() - t0
     assert r.returncode == 0, r.stderr
     # load 0.3 + 2 x 0.2, one chunk: 0.2 x (70/35) x 2 controls = 0.8  -> >= 1.5 s
@@ -396,8 +398,8 @@ def test_transfer_upsample_prompt(tmp_path, media):
     spec = write_spec(tmp_path / "spec.json", {"prompt": "a cup on a desk", "input_video_path": media["wide"],
                                                 "edge": {"control_weight": 1}})
     out = tmp_path / "o"
-    r = run(TORCHRUN + [TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec, "--upsample_prompt",
-                        "--offload_prompt_upsampler"], tmp_path)
+    r = run([*TORCHRUN, TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec, "--upsample_prompt",
+             "--offload_prompt_upsampler"], tmp_path)
     assert r.returncode == 0, r.stderr
     text = (out / "output.txt").read_text()
     assert text.startswith("a cup on a desk.") and text.endswith(" (cosmos-emulator)")
@@ -413,8 +415,8 @@ def test_speed_100_lines(tmp_path, media):
                         [{"visual_input": media["wide"], "prompt": f"prompt {k}"} for k in range(100)])
     out = tmp_path / "o"
     t0 = time.time()
-    r = run(TORCHRUN + [TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec,
-                        "--batch_input_path", batch], tmp_path, _env(COSMOS_EMULATOR_VARIATION=0))
+    r = run([*TORCHRUN, TRANSFER, "--video_save_folder", out, "--controlnet_specs", spec,
+             "--batch_input_path", batch], tmp_path, _env(COSMOS_EMULATOR_VARIATION=0))
     elapsed = time.time() - t0
     print(f"\n100-line batch (VARIATION=0, 64x36x8 input, edge): {elapsed:.2f}s")
     assert r.returncode == 0, r.stderr

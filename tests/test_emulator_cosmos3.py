@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emulator_media import make_video, read_video  # noqa: E402
+from emulator_media import make_video, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 EMULATOR = ROOT / "remote" / "cosmos_emulator.py"
@@ -39,7 +39,7 @@ def _env(**extra):
 
 def run(args, cwd, env=None, prefix=MODULE):
     return subprocess.run([sys.executable, str(EMULATOR), *prefix, *[str(a) for a in args]], cwd=str(cwd),
-                          env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env or _env(), capture_output=True, text=True,
                           encoding="utf-8", timeout=300)
 
 
@@ -81,7 +81,8 @@ def test_every_cookbook_spec_in_one_process(tree, tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0] == BANNER
     assert sorted(p.name for p in out.iterdir()) == ["console.log", "debug.log"] + [f"transfer_{h}" for h in HINTS]
-    done = [ln.split()[3] for ln in r.stdout.splitlines() if ln.startswith("[cosmos-emulator] sample ") and " done: " in ln]
+    done = [ln.split()[3] for ln in r.stdout.splitlines()
+            if ln.startswith("[cosmos-emulator] sample ") and " done: " in ln]
     assert done == [f"transfer_{h}" for h in HINTS], "samples run in sorted file order"
     for hint in HINTS:
         folder = out / f"transfer_{hint}"
@@ -107,7 +108,8 @@ def test_every_cookbook_spec_in_one_process(tree, tmp_path):
         assert side["is_model_output"] is False and side["controls"][hint]["generated"] is False
     seg, wsm = sample_args(out / "transfer_seg"), sample_args(out / "transfer_wsm")
     assert (seg["guidance"], seg["control_guidance"]) == (3.0, 2.0)
-    assert (wsm["guidance"], wsm["control_guidance"], wsm["fps"], wsm["num_video_frames_per_chunk"]) == (1.0, 3.0, 10, 101)
+    assert (wsm["guidance"], wsm["control_guidance"], wsm["fps"], wsm["num_video_frames_per_chunk"]) == (1.0, 3.0, 10,
+                                                                                                        101)
     console = (out / "console.log").read_text()
     assert console.splitlines()[0] == BANNER
     assert "|job=|INFO|cosmos_framework/scripts/inference.py:46:inference] Loaded 5 samples" in console
@@ -211,11 +213,13 @@ INVALID = [
     ("T1 input_control", {"edge": {"input_control": "x.mp4"}}, "edge.input_control\n  Extra inputs are not permitted"),
     ("T2.5 video_path", {"video_path": "x.mp4"}, "video_path\n  Extra inputs are not permitted"),
     ("guidance above 7", {"guidance": 8}, "guidance\n  Input should be less than or equal to 7 [type=less_than_equal"),
-    ("control_guidance above 10", {"control_guidance": 11}, "control_guidance\n  Input should be less than or equal to 10"),
+    ("control_guidance above 10", {"control_guidance": 11},
+     "control_guidance\n  Input should be less than or equal to 10"),
     ("missing control file", {"edge": {"control_path": "nope.mp4"}},
      "edge.control_path\n  Value error, Path does not point to a file: nope.mp4 [type=value_error"),
     ("bad resolution", {"resolution": "1080"}, "resolution\n  Input should be '256', '480', '704', '720' or '768'"),
-    ("bad blur preset", {"blur": {"preset_blur_strength": "max"}}, "blur.preset_blur_strength\n  Input should be 'none'"),
+    ("bad blur preset", {"blur": {"preset_blur_strength": "max"}},
+     "blur.preset_blur_strength\n  Input should be 'none'"),
     ("transfer field without a hint", {"edge": None, "num_conditional_frames": 1},
      "Value error, transfer inference requires at least one control hint (edge, blur, depth, seg, wsm)"),
 ]
@@ -286,7 +290,8 @@ def test_weights_must_be_non_negative(tree, tmp_path):
                                             "depth": {"control_path": control, "weight": 2}})
     r = run([*LATENCY, "-i", spec, "-o", tmp_path / "o", "--resolution=256"], tmp_path)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines()[-1] == "AssertionError: control_weights must all be non-negative, got [-1.0, 2.0]"
+    assert r.stderr.strip().splitlines()[-1] == ("AssertionError: control_weights must all be non-negative, "
+                                                 "got [-1.0, 2.0]")
 
 
 def test_a_short_second_control_fails_on_an_empty_chunk(tree, tmp_path):

@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "remote"))
 
-from emulator import modellog, timing, validation as v  # noqa: E402
+from emulator import modellog, timing  # noqa: E402
+from emulator import validation as v  # noqa: E402
 from emulator.dispatch import COSMOS3, TRANSFER1, TRANSFER1_UPSAMPLER, TRANSFER25, identify, split_launch  # noqa: E402
 
 from cosmoskit._core import remotefiles  # noqa: E402
@@ -173,7 +174,8 @@ def test_the_bundle_changes_with_its_sources():
 def test_the_bundle_is_cached_by_content_and_runs_every_model(tmp_path):
     path = remotefiles.emulator_bundle(tmp_path / "cache")
     assert path.name == "cosmos_emulator.pyz" and path.parent.parent == tmp_path / "cache" / "emulator"
-    assert remotefiles.emulator_bundle(tmp_path / "cache") == path and path.read_bytes() == remotefiles.emulator_bundle_bytes()
+    assert remotefiles.emulator_bundle(tmp_path / "cache") == path
+    assert path.read_bytes() == remotefiles.emulator_bundle_bytes()
     env = {k: val for k, val in os.environ.items() if not k.startswith("COSMOS_")}
     spec = tmp_path / "bad.json"
     spec.write_text(json.dumps({"name": "x", "guidance": 9, "edge": {}}))  # invalid for both models

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from emulator_media import make_video, read_video  # noqa: E402
+from emulator_media import make_video, read_video
 
 ROOT = Path(__file__).resolve().parents[1]
 EMULATOR = ROOT / "remote" / "cosmos_emulator.py"
@@ -37,7 +37,7 @@ def _env(**extra):
 
 def run(args, cwd, env=None, prefix=SCRIPT):
     return subprocess.run([sys.executable, str(EMULATOR), *prefix, *[str(a) for a in args]], cwd=str(cwd),
-                          env=env or _env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=env or _env(), capture_output=True, text=True,
                           encoding="utf-8", timeout=300)
 
 
@@ -160,7 +160,7 @@ def test_multicontrol_example_with_masks_and_on_the_fly_vis(tree, tmp_path):
     lines = (tree / "multicontrol.jsonl").read_text().splitlines()
     mask_line = next(ln for ln in lines if '"robot_seg_mask_prompt"' in ln)
     (tree / "robot_example/vis").mkdir(exist_ok=True)
-    spec.write_text(json.dumps({**json.loads(mask_line), **{}}).replace(
+    spec.write_text(json.dumps({**json.loads(mask_line)}).replace(
         "robot_example/", str(tree / "robot_example") + "/") + "\n")
     r = run(["-i", spec, "-o", out], tmp_path)
     assert r.returncode == 0, r.stderr
@@ -253,7 +253,8 @@ def test_a_blank_jsonl_line_crashes_before_the_model(tree, tmp_path):
     spec.write_text(json.dumps(edge_sample(tree)) + "\n\n")
     r = run(["-i", spec, "-o", tmp_path / "o"], tmp_path)
     assert r.returncode == 1
-    assert r.stderr.strip().splitlines()[-1] == "json.decoder.JSONDecodeError: Expecting value: line 1 column 1 (char 0)"
+    assert r.stderr.strip().splitlines()[-1] == ("json.decoder.JSONDecodeError: "
+                                                 "Expecting value: line 1 column 1 (char 0)")
     assert "Traceback (most recent call last)" in r.stderr and not (tmp_path / "o").exists()
 
 
@@ -282,7 +283,8 @@ def test_cli_overrides_apply_to_every_sample(tree, tmp_path):
 
 
 def _three(tree, tmp_path, middle):
-    lines = [edge_sample(tree, name="first"), edge_sample(tree, name="second", **middle), edge_sample(tree, name="third")]
+    lines = [edge_sample(tree, name="first"), edge_sample(tree, name="second", **middle),
+             edge_sample(tree, name="third")]
     spec = tmp_path / "batch.jsonl"
     spec.write_text("".join(json.dumps(x) + "\n" for x in lines))
     return spec

@@ -22,7 +22,8 @@ def small_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         require("root, to mount a small tmpfs")
     mount = tmp_path / "small"
     mount.mkdir()
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True, text=True)
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True,
+                          text=True)
     if proc.returncode != 0:
         require(f"mount -t tmpfs ({proc.stderr.strip()})")
     import yaml
@@ -77,7 +78,7 @@ def test_a_disk_that_fills_mid_batch_never_yields_a_completed_run_without_a_vide
     wait_for(lambda: any("chunk 1/1" in p.read_text(errors="replace")
                          for p in (small_home / "batches").glob("*/batch.log")), timeout=120)
     filler = fill(small_home, leave=12 * 1024)
-    out, err = worker.communicate(timeout=300)
+    _out, err = worker.communicate(timeout=300)
     assert "internal error" not in err, err
     # a full disk stops a `--once` worker with one line, the runs waiting in the queue
     assert worker.returncode in (1, 3), err

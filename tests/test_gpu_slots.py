@@ -8,8 +8,10 @@ import signal
 from itertools import combinations
 from pathlib import Path
 
-from conftest import (configure, docker_calls, fake_transfer1_host, install_docker_double, ledger_batches as batches,
-                      ledger_runs as runs, make_prompt as prompt, spawn, ssh_executor, wait_for)
+from conftest import configure, docker_calls, fake_transfer1_host, install_docker_double, spawn, ssh_executor, wait_for
+from conftest import ledger_batches as batches
+from conftest import ledger_runs as runs
+from conftest import make_prompt as prompt
 
 
 def queue(cli, pid, weights="vis=1", *extra):
@@ -49,7 +51,7 @@ def test_one_batch_per_gpu_pinned_and_staged(project, cli, videos):
     both = wait_for(lambda: (lambda r: r if len(r) == 2 else None)(
         [b for b in batches() if b["state"] == "running"]), timeout=180)
     assert sorted(d for b in both for d in b["devices"]) == ["0", "1"]
-    out, err = w.communicate(timeout=300)
+    _out, err = w.communicate(timeout=300)
     assert w.returncode == 0, err
     assert all(runs()[i]["status"] == "completed" and runs()[i]["attempts"] == 1 for i in ids)
     assert "staged batch" in err and "started staged batch" in err, err
@@ -98,7 +100,7 @@ def test_a_staged_batch_cancels_at_once_and_a_stopped_worker_gives_its_runs_back
         wait_for(lambda: runs()[other]["status"] == "staging", timeout=180)
     finally:
         w.send_signal(signal.SIGTERM)
-        out, err = w.communicate(timeout=240)
+        _out, err = w.communicate(timeout=240)
     assert "never started" in err, err
     back = runs()[other]
     assert back["status"] == "queued" and back["attempts"] == 0 and not back.get("batch_id"), back
@@ -164,7 +166,7 @@ def test_slots_over_ssh_are_pinned_on_the_host(project, cli, videos, sshd, tmp_p
     ids = [queue(cli, pid) for _ in range(4)]
     w = spawn(project, "worker", "--once", "--strategy", "single")
     wait_for(lambda: len([b for b in batches() if b["state"] == "running"]) == 2, timeout=180)
-    out, err = w.communicate(timeout=300)
+    _out, err = w.communicate(timeout=300)
     assert w.returncode == 0, err
     assert all(runs()[i]["status"] == "completed" for i in ids)
     for b in started_batches(project):

@@ -6,8 +6,19 @@ from typing import Any
 
 import pytest
 
-from cosmoskit_dropfolder.decisions import (MAX_ATTEMPTS, Action, Decision, Failure, Seen, after_failure,
-                                            commit_check, decide, record_key, recover, unique_name)
+from cosmoskit_dropfolder.decisions import (
+    MAX_ATTEMPTS,
+    Action,
+    Decision,
+    Failure,
+    Seen,
+    after_failure,
+    commit_check,
+    decide,
+    record_key,
+    recover,
+    unique_name,
+)
 from cosmoskit_dropfolder.intake import Look, Settled, settle
 
 PATH = "/drop/shot"
@@ -171,8 +182,8 @@ def test_unique_name(name: str, taken: set[str], expected: str) -> None:
 
 
 def look(**kw: Any) -> Look:
-    base = dict(handled=False, same_as_handled=False, changed=False, empty=False, marker=False, partial=False,
-                quiet_since=100.0)
+    base = {"handled": False, "same_as_handled": False, "changed": False, "empty": False, "marker": False,
+            "partial": False, "quiet_since": 100.0}
     return Look(**{**base, **kw})
 
 

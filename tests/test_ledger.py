@@ -81,15 +81,14 @@ def emptied(path: Path) -> bytes:
     ("active.json", emptied, lambda tx: tx.active_runs()),
 ])
 def test_damaged_file_is_one_error_naming_it_and_other_files_still_work(home: Path, name, damage, touch) -> None:
-    ledger, prompts, runs = seeded(home)
+    _ledger, _prompts, _runs = seeded(home)
     root = home / "ledger"
     path = root / name
     broken = damage(path)
     bak = (root / f"{name}.bak").read_bytes()
 
-    with pytest.raises(CosmoskitError) as info:
-        with Ledger(home).transaction() as tx:
-            touch(tx)
+    with pytest.raises(CosmoskitError) as info, Ledger(home).transaction() as tx:
+        touch(tx)
     message = str(info.value)
     assert str(path) in message and "damaged" in message
     assert "\n" not in message
@@ -103,15 +102,14 @@ def test_damaged_file_is_one_error_naming_it_and_other_files_still_work(home: Pa
         assert tx.meta_get("still") == "works"
 
     # a write that would touch the damaged file raises, and neither it nor its backup changes
-    with pytest.raises(CosmoskitError, match=name):
-        with Ledger(home).transaction() as tx:
-            tx.add_run(run_doc()) if name == "active.json" else tx.add_prompt({"name": "x", "text": "x"})
+    with pytest.raises(CosmoskitError, match=name), Ledger(home).transaction() as tx:
+        tx.add_run(run_doc()) if name == "active.json" else tx.add_prompt({"name": "x", "text": "x"})
     assert path.read_bytes() == broken
     assert (root / f"{name}.bak").read_bytes() == bak
 
 
 def test_restore_puts_the_backup_back_and_keeps_every_damaged_file(home: Path) -> None:
-    ledger, prompts, runs = seeded(home)
+    ledger, _prompts, runs = seeded(home)
     root = home / "ledger"
     bak = (root / "active.json.bak").read_bytes()
     broken = truncate(root / "active.json")
@@ -189,7 +187,7 @@ def test_restoring_the_index_rebuilds_it_from_the_files_so_no_run_is_stranded(pr
 
 
 def test_restoring_an_older_active_file_names_the_lost_runs_and_leaves_no_dangling_id(project: Path) -> None:
-    ledger, _, runs = seeded(project)
+    _ledger, _, runs = seeded(project)
     root = project / "ledger"
     truncate(root / "active.json")
     result = run_cli("ledger", "restore", "active.json", "--json", cwd=project)
@@ -220,7 +218,7 @@ def test_restore_refuses_anything_but_a_ledger_file(project: Path, name: str) ->
 
 # ---------------------------------------------------------------- the transaction API
 def test_one_transaction_reads_each_file_once_and_writes_each_changed_file_once(home, monkeypatch) -> None:
-    ledger, prompts, runs = seeded(home)
+    _ledger, _prompts, runs = seeded(home)
     reads: Counter[str] = Counter()
     installs: Counter[str] = Counter()
     commits: list[list[str]] = []
@@ -277,16 +275,15 @@ def test_a_read_only_transaction_writes_nothing(home) -> None:
 
 
 def test_an_exception_inside_the_transaction_writes_nothing(home) -> None:
-    ledger, prompts, runs = seeded(home)
+    ledger, _prompts, runs = seeded(home)
     root = home / "ledger"
     before = snapshot(root)
-    with pytest.raises(ValueError):
-        with ledger.transaction() as tx:
-            tx.add_run(run_doc())
-            tx.update_run(runs[0], status="completed")
-            tx.add_prompt({"name": "x", "text": "y"})
-            tx.meta_set("counter", 99)
-            raise ValueError("boom")
+    with pytest.raises(ValueError), ledger.transaction() as tx:
+        tx.add_run(run_doc())
+        tx.update_run(runs[0], status="completed")
+        tx.add_prompt({"name": "x", "text": "y"})
+        tx.meta_set("counter", 99)
+        raise ValueError("boom")
     assert snapshot(root) == before
     with ledger.transaction() as tx:
         assert tx.meta_get("counter") is None
@@ -295,10 +292,9 @@ def test_an_exception_inside_the_transaction_writes_nothing(home) -> None:
 
 def test_an_exception_in_the_very_first_transaction_does_not_lose_the_migrations(home) -> None:
     ledger = Ledger(home)
-    with pytest.raises(ValueError):
-        with ledger.transaction() as tx:
-            tx.add_run(run_doc())
-            raise ValueError("boom")
+    with pytest.raises(ValueError), ledger.transaction() as tx:
+        tx.add_run(run_doc())
+        raise ValueError("boom")
     assert not (home / "ledger" / "meta.json").exists()
     with ledger.transaction() as tx:
         tx.add_run(run_doc())
@@ -330,9 +326,8 @@ def test_a_ledger_from_a_newer_cosmoskit_is_refused(home) -> None:
     meta["migrations"]["m999_from_the_future"] = {"applied_at": "2099-01-01T00:00:00+00:00"}
     path.write_bytes(orjson.dumps(meta))
     before = snapshot(home / "ledger")
-    with pytest.raises(CosmoskitError, match="newer cosmoskit") as info:
-        with Ledger(home).transaction() as tx:
-            tx.add_run(run_doc())
+    with pytest.raises(CosmoskitError, match="newer cosmoskit") as info, Ledger(home).transaction() as tx:
+        tx.add_run(run_doc())
     assert "m999_from_the_future" in str(info.value)
     assert snapshot(home / "ledger") == before
 

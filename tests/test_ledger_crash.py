@@ -26,7 +26,8 @@ def spawn(script: str, *args: object) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
-    assert line == "READY\n", f"{script} did not start: {line!r} {proc.stderr.read() if proc.poll() is not None else ''}"
+    assert line == "READY\n", (f"{script} did not start: {line!r} "
+                               f"{proc.stderr.read() if proc.poll() is not None else ''}")
     return proc
 
 

@@ -6,8 +6,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cosmoskit._core.costmodel import CostModel
-from cosmoskit._core.makespan import (Pricing, free_times, list_schedule, lower_bound, makespan_of, round_robin,
-                                      schedule, split)
+from cosmoskit._core.makespan import (
+    Pricing,
+    free_times,
+    list_schedule,
+    lower_bound,
+    makespan_of,
+    round_robin,
+    schedule,
+    split,
+)
 from cosmoskit._core.planning import fewest, valid
 from cosmoskit._core.strategy import Batch, Item
 

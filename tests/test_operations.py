@@ -8,8 +8,10 @@ import sys
 import time
 from pathlib import Path
 
-from conftest import (configure, ledger_batches, ledger_runs, make_prompt as prompt, running_batch as _running_batch,
-                      wait_for as _wait_for)
+from conftest import configure, ledger_batches, ledger_runs
+from conftest import make_prompt as prompt
+from conftest import running_batch as _running_batch
+from conftest import wait_for as _wait_for
 
 
 def probe(path):
@@ -45,7 +47,7 @@ def test_batch_of_five_maps_each_line_to_its_run(project, cli, videos):
     engine = Engine(context.settings(), context.ledger())
     weights = ["vis=1", "edge=0.5,depth=0.5", "seg=0.3,vis=0.7", "depth=1", "vis=0.2,edge=0.2,depth=0.3,seg=0.3"]
     docs = []
-    for pid, w in zip(pids, weights):
+    for pid, w in zip(pids, weights, strict=True):
         docs += engine.new_runs("transfer", [pid], {"weights": w})
     runs = run_now(engine, docs, quiet=True)
     engine.close()
@@ -240,7 +242,7 @@ def test_cancel_a_running_batch_from_another_process(project, cli, videos):
     (run,) = ledger_runs().values()
     result = cli("cancel", run["id"][:9])
     assert result.exit_code == 0, result
-    out, err = client.communicate(timeout=240)
+    _out, err = client.communicate(timeout=240)
     assert client.returncode == 3, err  # its run was cancelled: the command says so and does not exit 0
     (run,) = ledger_runs().values()
     assert run["status"] == "cancelled" and run["reason"] == "cancelled"

@@ -51,16 +51,16 @@ def test_a_plugin_table_lives_in_its_own_file_and_commits_with_the_transaction(t
         notes.put("a", {"text": "hello"})
         tx.add_prompt({"name": "p", "text": "t", "inputs": {}})
     assert json.loads((tmp_path / "ledger" / "plugins" / "notes.json").read_text())["records"]["a"] == {"text": "hello"}
-    with pytest.raises(RuntimeError):
-        with ledger.transaction() as tx:
-            tx.plugin_table("notes").put("b", {"text": "lost"})
-            tx.plugin_table("notes").remove("a")
-            raise RuntimeError("crash before commit")
+    with pytest.raises(RuntimeError), ledger.transaction() as tx:
+        tx.plugin_table("notes").put("b", {"text": "lost"})
+        tx.plugin_table("notes").remove("a")
+        raise RuntimeError("crash before commit")
     with ledger.read() as tx:
         assert set(tx.plugin_table("notes")) == {"seed", "a"}, "nothing of the failed transaction was written"
     with ledger.transaction() as tx:
         tx.plugin_table("notes").update("a", text="again")
-    assert (tmp_path / "ledger" / "plugins" / "notes.json.bak").exists(), "the previous version is kept, as for core files"
+    assert (tmp_path / "ledger" / "plugins" / "notes.json.bak").exists(), (
+        "the previous version is kept, as for core files")
 
 
 def test_migrations_run_once_and_are_recorded(tmp_path, notes_plugin):
@@ -76,9 +76,11 @@ def test_migrations_run_once_and_are_recorded(tmp_path, notes_plugin):
 
 
 def test_a_table_nobody_declares_is_a_clear_error(tmp_path):
-    with Ledger(tmp_path).read() as tx:
-        with pytest.raises(api.CosmoskitError, match="no loaded plugin declares the ledger table 'nope'"):
-            tx.plugin_table("nope")
+    with (
+        Ledger(tmp_path).read() as tx,
+        pytest.raises(api.CosmoskitError, match="no loaded plugin declares the ledger table 'nope'"),
+    ):
+        tx.plugin_table("nope")
 
 
 def test_a_bad_table_name_is_refused():

@@ -1,4 +1,5 @@
-"""The plugin system, for real: a third-party package installed with pip, the real console script, COSMOSKIT_LOAD_PLUGINS."""
+"""The plugin system, for real: a third-party package installed with pip, the real console script,
+COSMOSKIT_LOAD_PLUGINS."""
 from __future__ import annotations
 
 import json
@@ -292,9 +293,11 @@ def test_duplicate_strategy_name_in_process_names_both_plugins(cli, tmp_path, mo
 
 
 def test_one_plugin_registering_a_name_twice_is_an_error(monkeypatch):
-    with in_process_plugins(twin_twice=_Registers(_Twin, _TwinAgain)):
-        with pytest.raises(CosmoskitError, match="both 'twin_twice' and 'twin_twice'"):
-            plugins.get_strategies()
+    with (
+        in_process_plugins(twin_twice=_Registers(_Twin, _TwinAgain)),
+        pytest.raises(CosmoskitError, match="both 'twin_twice' and 'twin_twice'"),
+    ):
+        plugins.get_strategies()
 
 
 # -- mistakes a plugin author makes ---------------------------------------------------------------

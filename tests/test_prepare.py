@@ -20,7 +20,8 @@ SOURCES = {
 }
 
 
-def frames(folder: Path, pattern: str, kind: str = "rgb", *, n: int = 6, size: str = "32x18", start: int = 1) -> list[Path]:
+def frames(folder: Path, pattern: str, kind: str = "rgb", *, n: int = 6, size: str = "32x18",
+           start: int = 1) -> list[Path]:
     """Write ``n`` numbered PNG frames (``pattern`` is printf-style, e.g. ``color.%04d.png``)."""
     source, pix_fmt = SOURCES[kind]
     target = folder / pattern
@@ -29,7 +30,7 @@ def frames(folder: Path, pattern: str, kind: str = "rgb", *, n: int = 6, size: s
            "-i", f"{source}=size={size}:rate=24", "-frames:v", str(n), "-start_number", str(start)]
     if pix_fmt:
         cmd += ["-pix_fmt", pix_fmt]
-    subprocess.run(cmd + [str(target)], check=True)
+    subprocess.run([*cmd, str(target)], check=True)
     return sorted(target.parent.glob(pattern.replace("%04d", "*").replace("%d", "*")))
 
 
@@ -249,7 +250,8 @@ def test_human_output(project, cli):
     for name in ("color.mp4", "depth.mp4", "seg.mp4"):
         assert name in text
     assert "cosmoskit prompt create" in text
-    assert json.loads(cli("prepare", str(shot), "--json").stdout)["results"][0]["videos"]["rgb"]["action"] == "up to date"
+    again = json.loads(cli("prepare", str(shot), "--json").stdout)
+    assert again["results"][0]["videos"]["rgb"]["action"] == "up to date"
     assert os.path.exists(shot / ".cosmoskit-prepare.json")
 
 

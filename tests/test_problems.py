@@ -4,13 +4,15 @@ the pure line-making functions as tables, and the drop folder's REJECTED.txt lis
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
 from cosmoskit._core.media import make_test_video
+
 from conftest import configure
 from test_depth import halves, write_exr
 from test_prepare import frames
@@ -29,7 +31,7 @@ def exr_depth(d: Path, n: int = 6, pattern: str = "depth.{:04d}.exr", **channels
     """``n`` EXR depth frames with some texture (so the files have a few kB), ``Z`` unless ``channels`` say."""
     for i in range(1, n + 1):
         z = halves(2 + i, 10 + i) + np.linspace(0, 1, 32, dtype=np.float32)
-        write_exr(d / pattern.format(i), {name: z for name in (channels or {"Z": ""})})
+        write_exr(d / pattern.format(i), dict.fromkeys(channels or {"Z": ""}, z))
 
 
 def truncate(path: Path, keep: int | None = None, cut: int | None = None) -> None:
@@ -246,7 +248,7 @@ def test_every_problem_of_a_broken_folder_one_line_each(project, build, options,
     lines = info.value.lines()
     assert set(lines) == expected, "\n".join(lines)
     assert len(lines) == len(expected)                       # no line twice
-    assert set(p.line() for p in check(folder, **options).problems) == expected
+    assert {p.line() for p in check(folder, **options).problems} == expected
     assert sorted(p.name for p in folder.rglob("*")) == before  # nothing written, nothing lost
 
 

@@ -47,7 +47,8 @@ def violations(source: str, filename: str) -> list[str]:
                 api_aliases.update(a.asname or a.name for a in node.names if a.name == "api")
             elif module == "cosmoskit.api":
                 bad = [n for n in names if n not in api.__all__]
-                found += [f"{filename}:{node.lineno}: from cosmoskit.api import {n} (not in cosmoskit.api)" for n in bad]
+                found += [f"{filename}:{node.lineno}: from cosmoskit.api import {n} (not in cosmoskit.api)"
+                          for n in bad]
             elif module.startswith("cosmoskit.") or module == "cosmoskit_remote":
                 found.append(f"{filename}:{node.lineno}: from {module} import {', '.join(names)}")
     for node in ast.walk(tree):

@@ -6,9 +6,11 @@ import os
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
+from itertools import pairwise
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -61,7 +63,7 @@ def chromium(url: str, profile: Path, *extra: str) -> str:
     return proc.stdout
 
 
-def dump(index: Path, tmp: Path, hashes: list[str]) -> list["Dom"]:
+def dump(index: Path, tmp: Path, hashes: list[str]) -> list[Dom]:
     """The DOM after report.js ran, for each URL hash, loaded in parallel."""
     def one(i_h):
         i, h = i_h
@@ -84,7 +86,7 @@ class Dom(HTMLParser):
         self._text_of: str | None = None
         self.feed(html)
 
-    VOID = {"img", "input", "br", "meta", "link", "source", "hr"}
+    VOID: ClassVar[set[str]] = {"img", "input", "br", "meta", "link", "source", "hr"}
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -93,7 +95,8 @@ class Dom(HTMLParser):
         current = next((cid for _, cid in reversed(self._stack) if cid), None)
         if tag == "article" and "run" in (a.get("class") or "").split():
             current = a["data-id"]
-            self.cards[current] = {"attrs": a, "hidden": "hidden" in a, "videos": [], "imgs": [], "links": [], "text": ""}
+            self.cards[current] = {"attrs": a, "hidden": "hidden" in a, "videos": [], "imgs": [], "links": [],
+                                   "text": ""}
             self.order.append(current)
         if current:
             card = self.cards[current]
@@ -172,7 +175,7 @@ def test_every_run_appears_and_filters_work_in_chromium(project, cli, videos, tm
         assert card["attrs"]["data-status"] == run["status"] and card["attrs"]["data-op"] == run["operation"]
         assert "emulator" in card["text"]
         if run["operation"] in ("transfer", "upscale") and run["status"] == "completed":
-            (main, *controls) = card["videos"]  # thumbnails that play in place
+            (main, *_controls) = card["videos"]  # thumbnails that play in place
             stem = "output" if run["operation"] == "transfer" else "upscaled"
             assert main["data-video"] == f"media/runs/{rid}/{stem}/preview.mp4"
             assert any(i["src"] == f"media/runs/{rid}/{stem}/thumb.jpg" for i in card["imgs"]), "thumbnail"
@@ -289,7 +292,7 @@ def test_selection_options(project, cli, videos, tmp_path):
     assert set(report(cli, "--out", str(out), "--status", "completed,queued", "--prompt", p2)["run_ids"]) == \
         {r2["id"], queued["id"]}
     assert report(cli, "--out", str(out), "--since", "1h")["runs"] == 5
-    future = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d")
+    future = (datetime.now(UTC) + timedelta(days=1)).strftime("%Y-%m-%d")
     nothing = report(cli, "--out", str(out), "--since", future)
     assert nothing["runs"] == 0 and nothing["prompts"] == 0
     assert "Nothing to show" in (out / "index.html").read_text()
@@ -338,11 +341,15 @@ def test_summary_speedup_and_gpu_hours():
                                  run("e", "b4", op="upscale"), run("f", "b4", op="upscale")]}
     t0 = "2026-01-01T00:00:00+00:00"
     batches = {
-        "b1": {"id": "b1", "operation": "transfer", "runs": ["a", "b", "c"], "started": t0, "finished": "2026-01-01T01:00:00+00:00"},
-        "b2": {"id": "b2", "operation": "transfer", "runs": ["d"], "started": t0, "finished": "2026-01-01T00:30:00+00:00"},
+        "b1": {"id": "b1", "operation": "transfer", "runs": ["a", "b", "c"], "started": t0,
+               "finished": "2026-01-01T01:00:00+00:00"},
+        "b2": {"id": "b2", "operation": "transfer", "runs": ["d"], "started": t0,
+               "finished": "2026-01-01T00:30:00+00:00"},
         # crashed: e and f were retried in b4, so b3 is time spent for nothing
-        "b3": {"id": "b3", "operation": "upscale", "runs": ["e", "f"], "started": t0, "finished": "2026-01-01T00:06:00+00:00"},
-        "b4": {"id": "b4", "operation": "upscale", "runs": ["e", "f"], "started": t0, "finished": "2026-01-01T00:12:00+00:00"},
+        "b3": {"id": "b3", "operation": "upscale", "runs": ["e", "f"], "started": t0,
+               "finished": "2026-01-01T00:06:00+00:00"},
+        "b4": {"id": "b4", "operation": "upscale", "runs": ["e", "f"], "started": t0,
+               "finished": "2026-01-01T00:12:00+00:00"},
         "b5": {"id": "b5", "operation": "transfer", "runs": ["a"], "started": t0, "finished": None},
     }
     ratio = lambda batch, members, here: {"b1": 2.5, "b2": 1.0, "b4": 1.5}[batch["id"]]  # noqa: E731
@@ -393,7 +400,8 @@ def test_report_command_is_listed_and_help_is_light(project, cli):
     import sys
 
     code = ("import sys, cosmoskit._cli as c; c.build(); "
-            "bad = [m for m in ('cosmoskit_report.build', 'cosmoskit_report.render', 'cosmoskit._core.engine') if m in sys.modules]; "
+            "bad = [m for m in ('cosmoskit_report.build', 'cosmoskit_report.render', 'cosmoskit._core.engine') "
+            "if m in sys.modules]; "
             "print(bad)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=project)
     assert proc.returncode == 0 and "cosmoskit_report" not in proc.stdout, proc
@@ -450,7 +458,8 @@ class Browser:
 
     def open(self, url: str) -> None:
         target = self.wait(self.send("Target.createTarget", {"url": "about:blank"}))["result"]["targetId"]
-        self.session = self.wait(self.send("Target.attachToTarget", {"targetId": target, "flatten": True}))["result"]["sessionId"]
+        attached = self.wait(self.send("Target.attachToTarget", {"targetId": target, "flatten": True}))
+        self.session = attached["result"]["sessionId"]
         self.wait(self.send("Page.enable"))
         self.send("Page.navigate", {"url": url})
         self.wait(event="Page.loadEventFired")
@@ -483,7 +492,8 @@ SYNC_PROBE = """
   var before = sec.querySelectorAll('video').length;
   var vids;
   var snap = function () { return vids.map(function (v) {
-    return {t: v.currentTime, d: v.duration, paused: v.paused, ended: v.ended, loop: v.loop, ready: v.readyState}; }); };
+    return {t: v.currentTime, d: v.duration, paused: v.paused, ended: v.ended, loop: v.loop,
+            ready: v.readyState}; }); };
   var spread = function (s) {          // as the Python spread(): largest distance around the loop
     var d = s[0].d, ts = s.map(function (v) { return v.t % v.d; }).sort(function (x, y) { return x - y; });
     var gaps = ts.slice(1).map(function (x, i) { return x - ts[i]; }).concat([ts[0] + d - ts[ts.length - 1]]);
@@ -523,7 +533,7 @@ def spread(snapshot: list[dict]) -> float:
     """Largest distance between two videos' clocks, measured around the loop."""
     times = sorted(v["t"] % v["d"] for v in snapshot)
     d = snapshot[0]["d"]
-    gaps = [b - a for a, b in zip(times, times[1:])] + [times[0] + d - times[-1]]
+    gaps = [b - a for a, b in pairwise(times)] + [times[0] + d - times[-1]]
     return d - max(gaps)
 
 

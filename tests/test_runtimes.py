@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import configure, docker_calls, fake_transfer1_host, install_docker_double, make_prompt as prompt
+from conftest import configure, docker_calls, fake_transfer1_host, install_docker_double
+from conftest import make_prompt as prompt
 
 
 def test_docker_runtime_runs_the_contract_command(project, cli, videos, tmp_path):
@@ -17,8 +18,9 @@ def test_docker_runtime_runs_the_contract_command(project, cli, videos, tmp_path
     shim = install_docker_double(tmp_path / "bin", state)
     repo, ckpt = tmp_path / "cosmos-transfer1", tmp_path / "ckpt"
     fake_transfer1_host(repo, ckpt)
-    configure(project, model={"runtime": "docker", "docker_command": str(shim), "docker_image": "nvcr.io/me/cosmos-transfer1:1.0",
-                              "cosmos_repo": str(repo), "checkpoint_dir": str(ckpt), "env": {"HF_HOME": "/data/hf"}},
+    configure(project, model={"runtime": "docker", "docker_command": str(shim),
+                              "docker_image": "nvcr.io/me/cosmos-transfer1:1.0", "cosmos_repo": str(repo),
+                              "checkpoint_dir": str(ckpt), "env": {"HF_HOME": "/data/hf"}},
               executors={"local": {"type": "local", "gpus": "device=0"}})
     pid = prompt(cli, "docker please", videos["scene"])
     result = cli("transfer", pid, "--weights", "vis=0.5,depth=0.5", "--json")
@@ -125,7 +127,7 @@ def test_a_signal_that_kills_the_timeout_nap_first_is_not_a_timeout(project, cli
     time.sleep(1.0)
     assert not (folder / "stop_reason").exists(), "a nap killed by a signal is not a timeout"
     assert cli("cancel", batch["id"]).exit_code == 0
-    out, err = client.communicate(timeout=240)
+    _out, _err = client.communicate(timeout=240)
     (run,) = ledger_runs().values()
     assert run["status"] == "cancelled" and run["reason"] == "cancelled", run
 

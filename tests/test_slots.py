@@ -62,14 +62,14 @@ def lease(batch, devices, state="running", after=None):
     # a batch whose model exited (fetching) no longer holds its GPU
     (FOUR, [lease("a", "0", "fetching")], (), Grant(("0",))),
     # every GPU held: nothing, unless the caller follows a running batch to stage behind
-    (FOUR, [lease(x, d) for x, d in zip("abcd", "0123")], (), None),
-    (FOUR, [lease(x, d) for x, d in zip("abcd", "0123")], {"c"}, Grant(("2",), after="c")),
+    (FOUR, [lease(x, d) for x, d in zip("abcd", "0123", strict=True)], (), None),
+    (FOUR, [lease(x, d) for x, d in zip("abcd", "0123", strict=True)], {"c"}, Grant(("2",), after="c")),
     # one staged batch per slot at most
-    (FOUR, [*(lease(x, d) for x, d in zip("abcd", "0123")), lease("e", "0", "staged", "a")], {"a"}, None),
-    (FOUR, [*(lease(x, d) for x, d in zip("abcd", "0123")), lease("e", "0", "staged", "a")], {"a", "b"},
+    (FOUR, [*(lease(x, d) for x, d in zip("abcd", "0123", strict=True)), lease("e", "0", "staged", "a")], {"a"}, None),
+    (FOUR, [*(lease(x, d) for x, d in zip("abcd", "0123", strict=True)), lease("e", "0", "staged", "a")], {"a", "b"},
      Grant(("1",), after="b")),
     # never behind a batch still staging (not yet started: its exit is not near)
-    (FOUR, [*(lease(x, d) for x, d in zip("abc", "012")), lease("d", "3", "staging")], {"d"}, None),
+    (FOUR, [*(lease(x, d) for x, d in zip("abc", "012", strict=True)), lease("d", "3", "staging")], {"d"}, None),
     # a staged batch keeps its slot from being taken as free, even when the one before it has exited
     (FOUR, [lease("a", "0", "fetching"), lease("e", "0", "staged", "a")], (), Grant(("1",))),
     # pairs: a slot is free only when both its GPUs are

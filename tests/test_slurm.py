@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (configure, cosmoskit_exe as exe, ledger_batches as batches, ledger_runs as runs, make_prompt as
-                      prompt, slurm_executor, ssh_executor, wait_for)
+from conftest import configure, slurm_executor, ssh_executor, wait_for
+from conftest import cosmoskit_exe as exe
+from conftest import ledger_batches as batches
+from conftest import ledger_runs as runs
+from conftest import make_prompt as prompt
 
 pytestmark = pytest.mark.slurm
 
@@ -72,7 +75,7 @@ def test_parallel_batches_pending_reasons_and_status(project, cli, videos, slurm
     assert pending["reason"] == "Resources"
     human = cli("status", "--host", "cluster").stdout
     assert "PENDING (Resources)" in human
-    out, err = w.communicate(timeout=300)
+    _out, err = w.communicate(timeout=300)
     assert w.returncode == 0, err
     assert all(runs()[i]["status"] == "completed" for i in ids)
 
@@ -82,7 +85,7 @@ def test_cancel_and_scancel_outside(project, cli, videos, slurm_cluster, tmp_pat
     pid = prompt(cli, "cancel me", videos["scene"])
     first, batch = transfer_until_running(project, slurm_cluster, pid)
     assert cli("cancel", batch["id"]).exit_code == 0
-    out, err = first.communicate(timeout=300)
+    out, _err = first.communicate(timeout=300)
     (run,) = json.loads(out)
     assert run["status"] == "cancelled", run
     # a job scancelled by someone else: its runs are cancelled, not left running
@@ -92,7 +95,7 @@ def test_cancel_and_scancel_outside(project, cli, videos, slurm_cluster, tmp_pat
     job_id = batch["handle"]["job_id"]
     wait_for(lambda: squeue(slurm_cluster, job_id) == "RUNNING")
     slurm_cluster.run("scancel", str(job_id))
-    out, err = second.communicate(timeout=300)
+    out, _err = second.communicate(timeout=300)
     (run,) = json.loads(out)
     assert run["status"] == "cancelled" and run["reason"] == "cancelled", run
 
@@ -108,7 +111,7 @@ def test_worker_restart_in_the_middle(project, cli, videos, slurm_cluster, tmp_p
     assert squeue(slurm_cluster, batch["handle"]["job_id"]) in ("PENDING", "RUNNING"), "the job goes on in Slurm"
     w2 = subprocess.Popen([exe(), "worker", "--once"], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True)
-    out, err = w2.communicate(timeout=300)
+    _out, err = w2.communicate(timeout=300)
     assert f"reattached to batch {batch['id']}" in err
     assert runs()[rid]["status"] == "completed" and len(batches()) == 1
 

@@ -96,7 +96,7 @@ def test_job_gone_without_exit_code_vanishes(executor, tmp_path):
 def test_a_controller_that_does_not_answer_is_not_a_forgotten_job(executor, tmp_path):
     ex, bin_dir = executor
     slurm_double(bin_dir, error="slurm_load_jobs error: Socket timed out on send/recv operation")
-    with pytest.raises(CosmoskitError, match="Slurm did not answer about job 42: .*Socket timed out"):
+    with pytest.raises(CosmoskitError, match=r"Slurm did not answer about job 42: .*Socket timed out"):
         ex.poll(batch_dir(tmp_path, None, None))
 
 

@@ -1,4 +1,5 @@
-"""The files written for the GPU host, checked key by key against docs/models/transfer1.md and the real example specs."""
+"""The files written for the GPU host, checked key by key against docs/models/transfer1.md and the real example
+specs."""
 from __future__ import annotations
 
 import json
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-# Copies of real T1 example specs from the cosmos-transfer1 repository (docs/models/transfer1.md's sources), kept with the tests.
+# Copies of real T1 example specs from the cosmos-transfer1 repository (docs/models/transfer1.md's sources), kept with
+# the tests.
 EXAMPLES = Path(__file__).parent / "contract_examples"
 
 VALID_HINTS = {"vis", "seg", "edge", "depth", "keypoint", "upscale", "hdmap", "lidar"}  # docs/models/transfer1.md §4

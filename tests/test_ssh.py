@@ -10,8 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (configure, docker_calls, fake_transfer1_host, install_docker_double, ledger_batches as batches, ledger_runs as runs,
-                      make_prompt as prompt, run_cli, running_batch, spawn, ssh_executor, wait_for)
+from conftest import (
+    configure,
+    docker_calls,
+    fake_transfer1_host,
+    install_docker_double,
+    run_cli,
+    running_batch,
+    spawn,
+    ssh_executor,
+    wait_for,
+)
+from conftest import ledger_batches as batches
+from conftest import ledger_runs as runs
+from conftest import make_prompt as prompt
 
 pytestmark = pytest.mark.sshd
 
@@ -35,7 +47,8 @@ def test_unknown_and_changed_host_keys_are_refused(project, cli, videos, sshd, t
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "Socket exception" not in proc.stderr
     # trust shows the fingerprint and records it
-    fp = subprocess.run(["ssh-keygen", "-lf", str(sshd.folder / "host_key.pub")], capture_output=True, text=True).stdout.split()[1]
+    fp = subprocess.run(["ssh-keygen", "-lf", str(sshd.folder / "host_key.pub")], capture_output=True,
+                        text=True).stdout.split()[1]
     result = cli("host", "trust", "gpu1", "--yes")
     assert result.exit_code == 0 and fp in result.stdout, result
     assert f"[127.0.0.1]:{sshd.port} ssh-ed25519" in (tmp_path / "known_hosts").read_text()
@@ -62,7 +75,8 @@ def test_single_batch_upscale_enhance_over_ssh_and_dedupe(project, cli, videos, 
     three = cli("transfer", *pids, "--weights", "vis=0.5,depth=0.5", "--json").json()
     assert [r["status"] for r in three] == ["completed"] * 3 and len({r["batch_id"] for r in three}) == 1
     second = next(b for b in batches() if b["id"] == three[0]["batch_id"])
-    assert second["staging"]["bytes_sent"] == 0 and second["staging"]["inputs_reused"] == 2, "bytes already there are never sent again"
+    assert second["staging"]["bytes_sent"] == 0 and second["staging"]["inputs_reused"] == 2, (
+        "bytes already there are never sent again")
     for i, r in enumerate(three):
         assert (project / "outputs" / f"run_{r['id']}" / "prompt.txt").read_text().startswith(f"remote {i}")
     (up,) = cli("upscale", "--from-run", single["id"], "--json").json()
@@ -161,7 +175,8 @@ def test_host_reboot_requeues_runs(project, cli, videos, sshd, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     folder = Path(batch["handle"]["batch_dir"])
-    launcher = int(wait_for(lambda: (folder / "launcher.pid").exists() and (folder / "launcher.pid").read_text().strip()))
+    launcher = int(wait_for(lambda: (folder / "launcher.pid").exists()
+                            and (folder / "launcher.pid").read_text().strip()))
     _kill_tree(folder)  # the host "reboots": every process gone, no exit code written
     # nobody follows the batch (its client was killed): status settles it before showing anything,
     # so it never shows a batch running that is gone (a zombie is only ever shown for a batch a live
@@ -211,7 +226,7 @@ def test_timeout_and_cancel_with_the_docker_double(project, cli, videos, sshd, t
     batch = wait_for(running_batch)
     wait_for(lambda: sum(1 for c in docker_calls(state) if c[0] == "run") == 2)
     assert cli("cancel", batch["id"]).exit_code == 0
-    out, err = proc.communicate(timeout=240)
+    out, _err = proc.communicate(timeout=240)
     (run,) = json.loads(out)
     assert run["status"] == "cancelled", run
 
@@ -244,7 +259,8 @@ def test_status_zombie_orphan_gpus_and_kill(project, cli, videos, sshd, tmp_path
         proc.communicate(timeout=240)
         (run,) = runs().values()
         assert run["status"] == "cancelled"
-        assert any(c[:2] == ["kill", "cosmos_transfer_0rphan00"] for c in docker_calls(state)), (docker_calls(state), result.stdout)
+        assert any(c[:2] == ["kill", "cosmos_transfer_0rphan00"] for c in docker_calls(state)), (docker_calls(state),
+                                                                                               result.stdout)
     finally:
         orphan.kill()
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 import itertools
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from conftest import make_prompt
 from cosmoskit._core import plugins
 from cosmoskit._core.costmodel import CostModel
 from cosmoskit._core.planning import valid
 from cosmoskit._core.strategy import Batch, Item
+
+from conftest import make_prompt
 
 CONTROLS = ("vis", "edge", "depth", "seg", "keypoint")
 NAMES = ("single", "strict", "mixed", "optimal")
@@ -103,9 +105,9 @@ def partitions(seq: list):
         return
     first, rest = seq[0], seq[1:]
     for p in partitions(rest):
-        yield [[first]] + p
+        yield [[first], *p]
         for k in range(len(p)):
-            yield p[:k] + [[first] + p[k]] + p[k + 1:]
+            yield [*p[:k], [first] + p[k], *p[k + 1:]]
 
 
 def brute_force(items: list[Item], model: CostModel) -> float:
@@ -172,7 +174,7 @@ def test_optimal_orders_by_priority_then_age():
     model = CostModel()
     items = [item("old", "edge"), item("urgent", "seg", priority=9), item("mid", "depth", priority=3)]
     items = [Item(i.run_id, i.group, i.controls, i.chunks, 35, i.priority, c, True, None)
-             for i, c in zip(items, ["2025-01-01", "2025-01-03", "2025-01-02"])]
+             for i, c in zip(items, ["2025-01-01", "2025-01-03", "2025-01-02"], strict=True)]
     batches = strategy("optimal").plan(items, model)
     assert [b.run_ids[0] for b in batches][:1] == ["urgent"]
     assert [max(i.priority for i in b.items) for b in batches] == sorted(

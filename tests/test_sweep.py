@@ -43,14 +43,16 @@ def test_bad_values(text, kind, problem):
 def test_variations_are_every_combination_in_the_order_given():
     axes = {"weights": ["vis=1", "depth=1"], "seed": [1, 2, 3], "num_steps": []}
     got = variations(axes)
-    assert got[:3] == [{"weights": "vis=1", "seed": 1}, {"weights": "vis=1", "seed": 2}, {"weights": "vis=1", "seed": 3}]
+    assert got[:3] == [{"weights": "vis=1", "seed": 1}, {"weights": "vis=1", "seed": 2},
+                       {"weights": "vis=1", "seed": 3}]
     assert len(got) == 6 == count(1, axes)
     assert count(4, axes) == 24
     assert variations({}) == [{}]
 
 
 def test_a_sweep_queues_every_combination_once_under_one_sweep_id(project, cli, videos):
-    """An outside probe: `transfer A B -w edge=0.6,depth=0.4 -w seg=1.0` kept only the last -w (two runs, both seg=1)."""
+    """An outside probe: `transfer A B -w edge=0.6,depth=0.4 -w seg=1.0` kept only the last -w
+    (two runs, both seg=1)."""
     a = make_prompt(cli, "first shot", videos["scene"])
     b = make_prompt(cli, "second shot", videos["scene"])
     proc = run_cli("transfer", a, b, "-w", "edge=0.6,depth=0.4", "-w", "seg=1.0", "--seed", "1,2", "--queue", "--json",

@@ -9,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+
 from conftest import configure, ledger_batches, ledger_runs, running_batch, spawn, wait_for
 from conftest import make_prompt as prompt
 
@@ -121,10 +122,9 @@ def test_mixed_control_sets_and_the_multi_control_model(project, cli, videos):
 
 
 def test_cost_model_is_transfer25s_own():
-    from cosmoskit_transfer25 import contract
-
     from cosmoskit._core.costmodel import CostModel
     from cosmoskit._core.strategy import Item
+    from cosmoskit_transfer25 import contract
 
     assert [contract.chunks(t) for t in (1, 93, 94, 121, 185, 186, 5000, 9000)] == [1, 1, 2, 2, 2, 3, 55, 55]
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from conftest import CLIResult, configure, require, run_cli
 
 pytest.importorskip("starlette", reason="the ui extra is not installed: pip install 'cosmoskit[ui]'")

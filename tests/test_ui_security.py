@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+
 from conftest import run_cli
 
 pytest.importorskip("starlette", reason="the ui extra is not installed: pip install 'cosmoskit[ui]'")
@@ -214,7 +215,8 @@ def test_seed_lists(text, seeds):
     assert parse_seeds(text) == seeds
 
 
-@pytest.mark.parametrize("text", ["x", "3-1", "1-100000", "1.5", "1, 2, 2"])  # a repeat is a mistake, as on the command line
+# a repeat is a mistake, as on the command line
+@pytest.mark.parametrize("text", ["x", "3-1", "1-100000", "1.5", "1, 2, 2"])
 def test_bad_seed_lists(text):
     from cosmoskit import CosmoskitError
     from cosmoskit_ui.sweep import parse_seeds

@@ -25,7 +25,8 @@ TABLE = [
     (OK,          3, CANCEL_ALL,   "completed", "completed", {}),  # output made before the cancel counts
     (OK,          1, TIMEOUT,      "completed", "completed", {}),
     (OK,          1, GONE,         "completed", "completed", {}),  # written before the host went away
-    (NOT_REACHED, 1, EXITED,       "retry",     "queued",    {"retry": True, "reason": "not_reached", "batch_id": None}),
+    (NOT_REACHED, 1, EXITED,       "retry",     "queued",    {"retry": True, "reason": "not_reached",
+                                                              "batch_id": None}),
     (NOT_REACHED, 3, EXITED,       "failed",    "failed",    {"reason": "not_reached"}),  # attempts spent
     (OOM,         1, EXITED,       "retry",     "queued",    {"max_controls": 2}),  # re-planned with fewer networks
     (GUARDRAIL,   1, EXITED,       "failed",    "failed",    {"reason": "guardrail"}),  # never retried
@@ -33,10 +34,11 @@ TABLE = [
     (VANISHED,    3, GONE,         "failed",    "failed",    {"reason": "vanished"}),
     (NOT_REACHED, 1, CANCEL_ALL,   "cancelled", "cancelled", {"reason": "cancelled"}),
     (NOT_REACHED, 2, CANCEL_THIS,  "cancelled", "cancelled", {"reason": "cancelled"}),
-    (NOT_REACHED, 2, CANCEL_OTHER, "lost_turn", "queued",    {"attempts": 1, "retry": True}),  # the attempt is given back
+    # the attempt is given back
+    (NOT_REACHED, 2, CANCEL_OTHER, "lost_turn", "queued",    {"attempts": 1, "retry": True}),
     (GUARDRAIL,   1, CANCEL_OTHER, "lost_turn", "queued",    {"attempts": 0}),
-    (NOT_REACHED, 1, TIMEOUT,      "timed_out", "failed",    {"reason": "timeout",
-                                                              "error": "timed out after 600 s (timeouts.batch_seconds)"}),
+    (NOT_REACHED, 1, TIMEOUT,      "timed_out", "failed",    {"reason": "timeout", "error":
+                                                              "timed out after 600 s (timeouts.batch_seconds)"}),
 ]
 
 

@@ -10,9 +10,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -141,7 +142,7 @@ def test_slow_copy_is_queued_once_and_only_when_complete(project, template):
         time.sleep(1.5)  # more events, a rescan or two: still one
         queued = s.kinds("queued")
     assert len(runs()) == 1 and len(queued) == 1
-    assert [t for t, e in s.events if e["event"] == "queued"][0] >= finished + 1.0
+    assert next(t for t, e in s.events if e["event"] == "queued") >= finished + 1.0
     [prompt] = ledger_state()[1]
     assert prompt["frames"] == 6 and set(prompt["inputs"]) == {"rgb", "depth", "seg"}
     assert (drop / "processed" / "slow" / "INGESTED.txt").is_file() and not (drop / "slow").exists()
@@ -227,15 +228,15 @@ def test_marked_in_place_then_touched_then_changed(project, template):
 
 def test_a_watcher_that_died_mid_ingest_is_resumed_exactly_once(drop, template):
     from cosmoskit._core import context
-
     from cosmoskit_dropfolder.watcher import content_hash, ingest_key, walk
 
     dead = {"pid": 2 ** 22 + 12345, "host": socket.gethostname(), "start": "0"}
     moved = sequence(template, drop / "processed" / "moved", "moved but not committed")
     stayed = sequence(template, drop / "stayed", "claimed but not moved")
     with context.ledger().transaction() as tx:
-        for folder, path, dest in ((moved, drop / "moved", moved), (stayed, drop / "stayed", drop / "processed" / "stayed")):
-            digest, files, size = content_hash(folder, walk(folder))
+        for folder, path, dest in ((moved, drop / "moved", moved),
+                                   (stayed, drop / "stayed", drop / "processed" / "stayed")):
+            digest, _files, _size = content_hash(folder, walk(folder))
             tx.plugin_table("dropfolder_ingest").put(ingest_key(str(path), digest), {
                 "path": str(path), "name": folder.name, "hash": digest, "state": "claimed", "owner": dead,
                 "dest": str(dest)})
@@ -295,7 +296,7 @@ def test_each_kind_of_bad_folder_is_rejected_with_its_reason(drop, template, pro
         assert reason in report.read_text(), (name, report.read_text())
     _, _, ingests = ledger_state()
     states = {r["name"]: r["state"] for r in ingests.values()}
-    assert states == {**{n: "rejected" for n in BAD}, "good": "ingested"}
+    assert states == {**dict.fromkeys(BAD, "rejected"), "good": "ingested"}
     assert len(s.kinds("rejected")) == len(BAD) and not s.kinds("error")
     assert os.path.exists("/etc/hostname") and (project / "elsewhere" / "color.0001.png").exists()
 

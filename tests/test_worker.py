@@ -5,8 +5,10 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import (configure, ledger_batches as batches, ledger_runs as runs, make_prompt as
-                      prompt, spawn, wait_for)
+from conftest import configure, spawn, wait_for
+from conftest import ledger_batches as batches
+from conftest import ledger_runs as runs
+from conftest import make_prompt as prompt
 
 
 def queue(cli, pid, weights, *extra):
@@ -29,7 +31,7 @@ def test_two_workers_never_run_a_run_twice(project, cli, videos):
     ids = [queue(cli, pid, "vis=1") for _ in range(8)]
     procs = [worker(project, "--once", "--strategy", "single", "--host", place) for place in TWO_PLACES]
     for p in procs:
-        out, err = p.communicate(timeout=120)
+        _out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     final = runs()
     odd = {i: (final[i]["status"], final[i]["attempts"], final[i].get("reason"), final[i].get("error")) for i in ids
@@ -59,7 +61,7 @@ def test_a_live_worker_adopts_the_batch_of_a_worker_killed_mid_batch(project, cl
         wait_for(lambda: all(runs()[i]["status"] == "completed" for i in ids), timeout=240)
     finally:
         b.send_signal(signal.SIGTERM)
-        out, err = b.communicate(timeout=240)
+        _out, err = b.communicate(timeout=240)
         a.wait()
     assert f"batch {mine['id']}" in err and "its process died" in err, err
     final = runs()
@@ -90,14 +92,14 @@ def test_sigterm_leaves_the_batch_running_and_the_next_worker_reattaches(project
     p = worker(project)
     batch = wait_for(lambda: next((b for b in batches() if b["state"] == "running"), None))
     p.send_signal(signal.SIGTERM)
-    out, err = p.communicate(timeout=240)
+    _out, err = p.communicate(timeout=240)
     assert p.returncode == 0, err
     assert "running batches continue" in err
     assert runs()[rid]["status"] == "running"
     launcher = int((project / "batches" / batch["id"] / "launcher.pid").read_text())
     assert Path(f"/proc/{launcher}").exists(), "the batch goes on without its worker"
     p2 = worker(project, "--once")
-    out, err = p2.communicate(timeout=240)
+    _out, err = p2.communicate(timeout=240)
     assert p2.returncode == 0, err
     assert f"reattached to batch {batch['id']}" in err
     assert runs()[rid]["status"] == "completed" and len(batches()) == 1

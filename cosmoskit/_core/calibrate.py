@@ -14,8 +14,8 @@ only where the operation's cost section has it (Cosmos 3 has no per-control load
 batches tell it apart: batches all with one control count cannot separate ``b`` from ``a``, nor ``g``
 from ``c``; then it keeps its configured value (the fitted ``a`` and ``c`` absorb it, so estimates for
 that control count stay right) and the report says so.  Batches that all did the same amount of
-generation cannot separate the load from the generation at all: no fit, and the report says what to run.  Pure functions, tested as
-tables and on the emulator with known timing knobs (tests/test_calibrate.py).
+generation cannot separate the load from the generation at all: no fit, and the report says what to run.
+Pure functions, tested as tables and on the emulator with known timing knobs (tests/test_calibrate.py).
 """
 
 from __future__ import annotations

@@ -317,7 +317,9 @@ class Worker:
         if ready:  # the batch before it exited while this one was staged
             self._start_staged(place, record["id"])
         else:
-            self.log(f"staged batch {record['id']} ({len(record['runs'])} runs) on {_where(place, record)} after {after}")
+            self.log(
+                f"staged batch {record['id']} ({len(record['runs'])} runs) on {_where(place, record)} after {after}"
+            )
 
     def _on_exit(self, batch_id: str) -> None:
         """A followed batch's model exited: start the batch staged behind it now, before its outputs are

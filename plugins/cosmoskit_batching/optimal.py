@@ -72,8 +72,7 @@ from bisect import bisect_left, bisect_right
 from itertools import combinations
 from typing import Any
 
-from cosmoskit.api import CosmoskitError
-from cosmoskit.api import Batch, Item
+from cosmoskit.api import Batch, CosmoskitError, Item
 
 EPS = 1e-7
 INF = float("inf")
@@ -196,7 +195,8 @@ class Solver:
             r = [row[n] / weight[c] if weight[c] else 0.0 for n in range(self.ns)]
             if rate is None and weight[c]:
                 rate = r
-            if weight[c] and any(abs(a - b) > 1e-9 * max(1.0, abs(b)) for a, b in zip(r, rate)):
+            if weight[c] and rate is not None and any(abs(a - b) > 1e-9 * max(1.0, abs(b))
+                                                      for a, b in zip(r, rate, strict=True)):
                 raise CosmoskitError("optimal needs run time proportional to chunks x steps x work")
         for values in ([self.load] + ([rate] if rate else [])):
             prev = -INF
@@ -349,7 +349,7 @@ class Solver:
             return lb
         best, choice = budget, None
         options, lowest = self._options(p, P, best)
-        for est, cost, kb, take, Pn in options:
+        for est, cost, _kb, take, Pn in options:
             if est >= best - EPS:
                 lowest = min(lowest, est)
                 break
@@ -382,7 +382,7 @@ class Solver:
                 continue  # nothing to place here
             cl, take = hit[2]
             Pn = list(P)
-            for c, t in zip(cl, take):
+            for c, t in zip(cl, take, strict=True):
                 avail = self.count[c] if self.home[c] == p else P[c]
                 if t:
                     placed.setdefault(p, []).extend(self.items[c][used[c]:used[c] + t])

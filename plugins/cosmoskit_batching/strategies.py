@@ -22,7 +22,8 @@ def _priority(item: Item) -> tuple:
 
 def _split(items: list[Item], model: Any) -> tuple[list[Batch], dict[tuple, list[Item]]]:
     """Runs that can never share (one batch each), and the others by group."""
-    alone, groups = [], {}
+    alone: list[Batch] = []
+    groups: dict[tuple, list[Item]] = {}
     for item in items:
         if shareable(item, model):
             groups.setdefault(item.group, []).append(item)

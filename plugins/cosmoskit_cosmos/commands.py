@@ -1,20 +1,22 @@
 """``cosmoskit upscale``, ``enhance`` and ``demo`` (Transfer 1's; `transfer` itself is the core's, for every model)."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 
 JSON_OPTION = typer.Option(False, "--json", help="Output as JSON.")
-EXECUTOR_OPTION = typer.Option(None, "--executor", "-e", help="Executor from cosmoskit.yaml (default: default_executor).")
+EXECUTOR_OPTION = typer.Option(None, "--executor", "-e",
+                               help="Executor from cosmoskit.yaml (default: default_executor).")
 QUEUE_OPTION = typer.Option(False, "--queue", help="Only queue the runs; a worker runs them.")
 PRIORITY_OPTION = typer.Option(0, "--priority", help="Queue priority: higher runs first.")
 DRY_RUN_OPTION = typer.Option(False, "--dry-run", help="Write and show the spec files and command; run nothing.")
 LOG_OPTION = typer.Option(False, "--log", help="Print the model's log while it runs.")
 
 
-def _submit(operation: str, prompt_ids: list[str | None], params: dict[str, Any], *, priority: int,
+def _submit(operation: str, prompt_ids: Sequence[str | None], params: dict[str, Any], *, priority: int,
             extra: dict[str, Any] | None = None, executor: str | None, queue: bool, dry_run: bool, json_: bool,
             show_log: bool = False) -> None:
     """Validate the runs, then dry-run, queue or run them now: the engine's one submit path."""
@@ -73,7 +75,9 @@ def register(app: typer.Typer) -> None:
     @app.command("enhance")
     def enhance(
         prompts: list[str] = typer.Argument(..., help="Prompt ids or prefixes."),
-        overwrite: bool = typer.Option(False, "--overwrite", help="Replace the prompt's text (the old one stays in its history) instead of making a new prompt."),
+        overwrite: bool = typer.Option(False, "--overwrite",
+                                       help="Replace the prompt's text (the old one stays in its history) "
+                                            "instead of making a new prompt."),
         executor: Optional[str] = EXECUTOR_OPTION,
         queue: bool = QUEUE_OPTION,
         priority: int = PRIORITY_OPTION,
@@ -90,7 +94,7 @@ def register(app: typer.Typer) -> None:
         folder: Path = typer.Option(Path("cosmoskit-demo"), "--dir", help="Project folder the demo creates and uses."),
         json_: bool = JSON_OPTION,
     ) -> None:
-        """Try everything on this machine: sample videos, three prompts, a batch per model, an upscale, an enhance (CPU emulator)."""
+        """Try everything on this machine: sample videos, three prompts, a batch per model, an upscale, an enhance (CPU emulator)."""  # noqa: E501
         from cosmoskit_cosmos.demo import run_demo
 
         run_demo(folder, json_=json_)

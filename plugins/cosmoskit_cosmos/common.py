@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from cosmoskit.api import CosmoskitError, Requirement, check_video
+from cosmoskit.api import CosmoskitError, Reason, Requirement, check_video
 from cosmoskit_cosmos import contract
 
 
@@ -55,7 +55,7 @@ def last_error(text: str) -> str:
 
 
 def classify(segment: str, whole_log: str, exit_code: int | None, *, controls: int = 1,
-             gpu_memory_gb: float | None = None) -> tuple[str, str, bool]:
+             gpu_memory_gb: float | None = None) -> tuple[Reason, str, bool]:
     """(reason, message, retry) for a line that produced no output."""
     if contract.GUARDRAIL_LINE in segment:
         return "guardrail", "blocked by the safety guardrail (Guardrail blocked generation)", False

@@ -41,7 +41,7 @@ def chunks(frames: int) -> int:
 
 def fps_arg(fps: float) -> int:
     """``--fps`` is an int in transfer.py; round the input's own rate (29.97 -> 30)."""
-    return max(1, int(round(fps)))
+    return max(1, round(fps))
 
 # Ranges every numeric parameter is checked against before anything is queued (docs/models/transfer1.md):
 # the seed seeds numpy too, whose RandomState takes 0 .. 2**32 - 1; a run takes 35 steps by default and

@@ -51,11 +51,13 @@ def make_scene(folder: Path) -> Path:
     from cosmoskit.api import make_test_video
 
     folder.mkdir(parents=True, exist_ok=True)
-    common = dict(width=320, height=180, frames=24, fps=24)
+    common: dict[str, Any] = {"width": 320, "height": 180, "frames": 24, "fps": 24}
     make_test_video(folder / "color.mp4", source="testsrc2", **common)
-    make_test_video(folder / "depth.mp4", source="color=c=gray", extra=["-vf", "geq=lum='255*Y/H':cb=128:cr=128"], **common)
+    make_test_video(folder / "depth.mp4", source="color=c=gray", extra=["-vf", "geq=lum='255*Y/H':cb=128:cr=128"],
+                    **common)
     make_test_video(folder / "seg.mp4", source="color=c=navy",
-                    extra=["-vf", "drawbox=x=0:y=100:w=320:h=80:color=olive:t=fill,drawbox=x=120:y=40:w=80:h=80:color=red:t=fill"],
+                    extra=["-vf", "drawbox=x=0:y=100:w=320:h=80:color=olive:t=fill,"
+                                  "drawbox=x=120:y=40:w=80:h=80:color=red:t=fill"],
                     **common)
     return folder
 
@@ -90,24 +92,24 @@ def run_demo(folder: Path, *, json_: bool = False) -> None:
 
     with ledger.read() as tx:
         taken = {p["name"] for p in tx.prompts()}
-    prompts = []
+    drafts = []
     for text in PROMPTS:
         doc = api.new_prompt(text, scene, taken_names=taken)
         taken.add(doc["name"])
-        prompts.append(doc)
+        drafts.append(doc)
     with ledger.transaction() as tx:
-        prompts = [tx.add_prompt(p) for p in prompts]
+        prompts = [tx.add_prompt(p) for p in drafts]
     say("Created prompts " + ", ".join(f"{p['id']} ({p['name']})" for p in prompts))
 
     engine = api.engine()
     try:
         docs = []
-        for prompt, weights in zip(prompts, WEIGHTS):
+        for prompt, weights in zip(prompts, WEIGHTS, strict=True):
             docs += engine.new_runs("transfer", [prompt["id"]], {"weights": weights})
         say(f"Transfer 1: one batch of {len(docs)} runs with different weights (one model load) …")
         transfers = engine.run_now(docs, quiet=json_)
         done = [r for r in transfers if r["status"] == "completed"]
-        results: list[dict[str, Any]] = list(transfers)
+        results: list[api.RunRecord] = list(transfers)
         for name in other_models():
             cls = api.operation_class(name)
             more = [d for prompt, weights in zip(prompts, cls.demo_weights, strict=False)
@@ -118,7 +120,8 @@ def run_demo(folder: Path, *, json_: bool = False) -> None:
             say(f"Upscale of {done[0]['id']} (3x the resolution bucket) …")
             source = done[0]
             up = engine.new_runs("upscale", [source["prompt_id"]],
-                                 {"video": str(settings.home / source["outputs"]["output.mp4"]), "source_run": source["id"]},
+                                 {"video": str(settings.home / source["outputs"]["output.mp4"]),
+                                  "source_run": source["id"]},
                                  extra={"parent_run": source["id"]})
             results += engine.run_now(up, quiet=json_)
         say(f"Enhance of prompt {prompts[0]['id']} with the prompt upsampler …")

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from cosmoskit import api
-from cosmoskit.api import CosmoskitError, Field, Operation, Outcome
+from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, PromptRecord, RunRecord
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import host_requirements, last_error, require_video, torchrun
 
@@ -42,19 +42,20 @@ class Enhance(Operation):
     name = "enhance"
     description = "Cosmos prompt upsampler: a richer prompt from the text and the first frames of its video"
     batchable = False  # the upsampler script takes one prompt per process
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         "offload_prompt_upsampler": Field(bool, True, "--offload_prompt_upsampler"),
     }
 
-    parameters = {
-        "overwrite": Field(bool, False, "replace the prompt's text (kept in its history) instead of making a new prompt"),
+    parameters: ClassVar[dict[str, Any]] = {
+        "overwrite": Field(bool, False,
+                           "replace the prompt's text (kept in its history) instead of making a new prompt"),
         **options,
     }
 
     def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
         return host_requirements(model, runtime)
 
-    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def validate(self, params: dict[str, Any], prompt: PromptRecord | None) -> dict[str, Any]:
         if prompt is None:
             raise CosmoskitError("enhance needs a prompt")
         require_video(prompt["inputs"]["rgb"]["path"], f"the input video of prompt {prompt['id']}")
@@ -62,20 +63,21 @@ class Enhance(Operation):
                 "offload_prompt_upsampler": bool(params.get("offload_prompt_upsampler",
                                                             self.defaults["offload_prompt_upsampler"]))}
 
-    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+    def controls(self, run: RunRecord) -> tuple[str, ...]:
         return ("upsampler",)
 
-    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
+    def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
         return 2  # it reads the first two frames only
 
-    def steps(self, run: dict[str, Any]) -> int:
+    def steps(self, run: RunRecord) -> int:
         return 1
 
     def prepare(self, job: Any) -> list[str]:
         (run,) = job.runs
         prompt = job.prompts[run["prompt_id"]]
         # torchrun even for one GPU: the script reads RANK, which plain python leaves unset (§10).
-        argv = torchrun(1, contract.UPSAMPLER_SCRIPT) + [
+        argv = [
+            *torchrun(1, contract.UPSAMPLER_SCRIPT),
             "--prompt", prompt["text"],
             "--input_video", job.stage_input(prompt["inputs"]["rgb"]),
             "--checkpoint_dir", job.model["checkpoint_dir"],
@@ -92,9 +94,10 @@ class Enhance(Operation):
             return [Outcome(run["id"], True, {"enhanced_prompt.txt": str(path)}, info={"text": text})]
         if any(m in log for m in contract.OOM_MARKERS):
             return [Outcome(run["id"], False, error="CUDA out of memory: " + last_error(log), reason="oom", retry=True)]
-        return [Outcome(run["id"], False, error="no 'Upsampled prompt:' line: " + last_error(log), reason="crash", retry=True)]
+        return [Outcome(run["id"], False, error="no 'Upsampled prompt:' line: " + last_error(log), reason="crash",
+                        retry=True)]
 
-    def completed(self, tx: Any, run: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    def completed(self, tx: Any, run: RunRecord, outcome: Outcome) -> dict[str, Any]:
         text = outcome.info.get("text")
         if not text:
             return {}
@@ -102,7 +105,8 @@ class Enhance(Operation):
         if parent is None:
             return {}
         if run["params"].get("overwrite"):
-            history = list(parent.get("history") or []) + [{"text": parent["text"], "replaced": api.now(), "by_run": run["id"]}]
+            history = [*(parent.get("history") or []),
+                       {"text": parent["text"], "replaced": api.now(), "by_run": run["id"]}]
             tx.update_prompt(parent["id"], {"text": text, "history": history})
             return {"result_prompt": parent["id"]}
         child = {k: v for k, v in parent.items() if k not in ("id", "created", "history")}

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
-from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, between
+from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, PromptRecord, RunRecord, between
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import (
     classify,
@@ -39,7 +39,8 @@ def parse_weights(raw: Any) -> dict[str, float]:
                 raise CosmoskitError(f"weight {part!r} needs the form name=value (e.g. vis=0.3)")
             key, value = part.split("=", 1)
             if key.strip() in pairs:
-                raise CosmoskitError(f"weights {raw!r} give {key.strip()} twice; one weight set names each control once")
+                raise CosmoskitError(f"weights {raw!r} give {key.strip()} twice; "
+                                     "one weight set names each control once")
             pairs[key.strip()] = value.strip()
         raw = pairs
     if not isinstance(raw, dict) or not raw:
@@ -74,29 +75,33 @@ class Transfer(Operation):
     model = "transfer1"
     description = "Cosmos Transfer 1: a photoreal video from a prompt and its control videos"
     batchable = True
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         "weights": Field((dict, str), {"vis": 0.25, "edge": 0.25, "depth": 0.25, "seg": 0.25},
                          "control weights when a command gives none (vis, edge, depth, seg, keypoint; each 0..1)",
                          check=lambda value: weights_problem(value)),
-        "num_steps": Field(int, 35, "diffusion steps (transfer.py default 35), 1..1000", check=between(*contract.STEPS_RANGE)),
+        "num_steps": Field(int, 35, "diffusion steps (transfer.py default 35), 1..1000",
+                           check=between(*contract.STEPS_RANGE)),
         "guidance": Field(float, 7.0, "classifier-free guidance; always passed explicitly (code default 5, docs 7)",
                           check=between(0, 20)),
         "seed": Field(int, 1, "random seed, 0..2**32-1", check=between(*contract.SEED_RANGE)),
-        "sigma_max": Field(float, 70.0, "partial-denoise level; 80 or more ignores the input video", check=between(0, 200)),
+        "sigma_max": Field(float, 70.0, "partial-denoise level; 80 or more ignores the input video",
+                           check=between(0, 200)),
         "blur_strength": Field(str, "medium", "vis control preset", choices=contract.PRESETS),
         "canny_threshold": Field(str, "medium", "edge control preset", choices=contract.PRESETS),
-        "negative_prompt": Field(str, DEFAULT_NEGATIVE, "negative prompt when the prompt has none (transfer.py's default)"),
+        "negative_prompt": Field(str, DEFAULT_NEGATIVE,
+                                 "negative prompt when the prompt has none (transfer.py's default)"),
         "offload_diffusion_transformer": Field(bool, False, "--offload_diffusion_transformer"),
         "offload_text_encoder_model": Field(bool, True, "--offload_text_encoder_model (T5-11B)"),
         "offload_guardrail_models": Field(bool, True, "--offload_guardrail_models"),
-        "num_gpus": Field(int, 1, "context-parallel GPUs (torchrun --nproc_per_node), 1..16", check=between(*contract.GPUS_RANGE)),
+        "num_gpus": Field(int, 1, "context-parallel GPUs (torchrun --nproc_per_node), 1..16",
+                          check=between(*contract.GPUS_RANGE)),
     }
 
     # -- planning ---------------------------------------------------------------
     def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
         return host_requirements(model, runtime)
 
-    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def validate(self, params: dict[str, Any], prompt: PromptRecord | None) -> dict[str, Any]:
         if prompt is None:
             raise CosmoskitError("transfer needs a prompt")
         require_video(prompt["inputs"]["rgb"]["path"], f"the input video of prompt {prompt['id']}")
@@ -116,26 +121,27 @@ class Transfer(Operation):
         return out
 
     @classmethod
-    def summary(cls, run: dict[str, Any]) -> str:
+    def summary(cls, run: RunRecord) -> str:
         weights = (run.get("params") or {}).get("weights") or {}
         return ",".join(f"{k}={v:g}" for k, v in weights.items())
 
     def cost_settings(self):
         return "batching.cost"  # Transfer 1's numbers are the configured cost model itself
 
-    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+    def controls(self, run: RunRecord) -> tuple[str, ...]:
         return tuple(run["params"]["weights"])
 
-    def batch_key(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> tuple[Any, ...]:
+    def batch_key(self, run: RunRecord, prompt: PromptRecord | None) -> tuple[Any, ...]:
         p = run["params"]
-        key: tuple[Any, ...] = ("transfer", *(p[k] for k in MODEL_ARGS), *(bool(p[k]) for k in OFFLOAD_FLAGS), p["negative_prompt"])
+        key: tuple[Any, ...] = ("transfer", *(p[k] for k in MODEL_ARGS), *(bool(p[k]) for k in OFFLOAD_FLAGS),
+                                p["negative_prompt"])
         if self.settings.get("batching.batch_size", 1) > 1 and prompt is not None:
             # --batch_size > 1 concatenates tensors: same resolution bucket and frame count (§5)
             key += (contract.bucket(prompt["width"], prompt["height"]), min(prompt["frames"], contract.MAX_FRAMES))
         return key
 
-    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
-        return int((prompt or {}).get("frames") or contract.CHUNK_FRAMES)
+    def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
+        return int((prompt.get("frames") if prompt else None) or contract.CHUNK_FRAMES)
 
     # -- running ----------------------------------------------------------------
     def _control_block(self, job: Any, prompt: dict[str, Any], hint: str, weight: float) -> dict[str, Any]:
@@ -168,7 +174,8 @@ class Transfer(Operation):
         for h in union:
             spec[h] = dict(lines[0]["control_overrides"][h])
         job.write_json("spec.json", spec)
-        argv = torchrun(first["num_gpus"], contract.TRANSFER_SCRIPT) + [
+        argv = [
+            *torchrun(first["num_gpus"], contract.TRANSFER_SCRIPT),
             "--checkpoint_dir", job.model["checkpoint_dir"],
             "--video_save_folder", job.remote("outputs"),
             "--controlnet_specs", job.remote("spec.json"),
@@ -191,7 +198,7 @@ class Transfer(Operation):
     def collect(self, job: Any, exit_code: int | None, log: str) -> list[Outcome]:
         job_controls = {c for r in job.runs for c in (r.get("params") or {}).get("weights", {})}
         outputs = job.local("outputs")
-        header, segments = split_log(log)
+        _header, segments = split_log(log)
         batch_mode = len(job.runs) > 1
         outcomes: list[Outcome] = []
         for k, run in enumerate(job.runs):
@@ -239,7 +246,8 @@ class Transfer(Operation):
     def progress(self, line: str) -> dict[str, Any] | None:
         m = _PROGRESS.search(line)
         if m:
-            return {"line": int(m.group(1)), "lines": int(m.group(2)), "chunk": int(m.group(3)), "chunks": int(m.group(4))}
+            return {"line": int(m.group(1)), "lines": int(m.group(2)), "chunk": int(m.group(3)),
+                    "chunks": int(m.group(4))}
         if "model loaded" in line:
             return {"phase": "loaded"}
         if contract.PREPROCESSOR_LINE in line:
@@ -255,4 +263,6 @@ def _distrust_short_subbatches(outcomes: list[Outcome], size: int) -> None:
         if any(o.ok for o in group) and not all(o.ok for o in group):
             for o in group:
                 o.ok, o.files, o.retry = False, {}, True
-                o.reason, o.error = "shifted", "its sub-batch lost an item to the guardrail, so outputs may be shifted; rerun alone"
+                o.reason, o.error = (
+                    "shifted", "its sub-batch lost an item to the guardrail, so outputs may be shifted; rerun alone"
+                )

@@ -1,10 +1,10 @@
 """``upscale``: the 4K upscaler, transfer.py with an ``upscale`` control (docs/models/transfer1.md §10)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from cosmoskit import api
-from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, between
+from cosmoskit.api import CosmoskitError, Field, Operation, Outcome, PromptRecord, RunRecord, between
 from cosmoskit_cosmos import contract
 from cosmoskit_cosmos.common import (
     classify,
@@ -22,16 +22,17 @@ class Upscale(Operation):
     description = "Cosmos Transfer 1 4K upscaler: 3x the resolution bucket of a video or a finished run"
     batchable = False  # transfer.py forces batch_size 1 with an upscale control (PR #138)
     needs_prompt = False
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         "control_weight": Field(float, 0.5, "weight of the upscale control, 0..1", check=between(0, 1)),
-        "num_steps": Field(int, 10, "diffusion steps (the upscaler docs use 10), 1..1000", check=between(*contract.STEPS_RANGE)),
+        "num_steps": Field(int, 10, "diffusion steps (the upscaler docs use 10), 1..1000",
+                           check=between(*contract.STEPS_RANGE)),
         "guidance": Field(float, 7.0, "classifier-free guidance, passed explicitly", check=between(0, 20)),
         "seed": Field(int, 1, "random seed, 0..2**32-1", check=between(*contract.SEED_RANGE)),
         "offload_text_encoder_model": Field(bool, True, "--offload_text_encoder_model"),
         "num_gpus": Field(int, 1, "context-parallel GPUs, 1..16", check=between(*contract.GPUS_RANGE)),
     }
 
-    parameters = {
+    parameters: ClassVar[dict[str, Any]] = {
         "video": Field(str, None, "the video to upscale (a path; `cosmoskit upscale --from-run` fills it in)"),
         "prompt": Field(str, None, "an optional guiding prompt", nullable=True),
         **options,
@@ -40,7 +41,7 @@ class Upscale(Operation):
     def requirements(self, model: dict[str, Any], runtime: str) -> list[Any]:
         return host_requirements(model, runtime)
 
-    def validate(self, params: dict[str, Any], prompt: dict[str, Any] | None) -> dict[str, Any]:
+    def validate(self, params: dict[str, Any], prompt: PromptRecord | None) -> dict[str, Any]:
         d = self.defaults
         source = params.get("video")
         if not source:
@@ -62,10 +63,10 @@ class Upscale(Operation):
         out["fps"] = contract.fps_arg(info.fps)
         return out
 
-    def controls(self, run: dict[str, Any]) -> tuple[str, ...]:
+    def controls(self, run: RunRecord) -> tuple[str, ...]:
         return ("upscale",)
 
-    def frames(self, run: dict[str, Any], prompt: dict[str, Any] | None) -> int:
+    def frames(self, run: RunRecord, prompt: PromptRecord | None) -> int:
         return int(run["params"]["video"]["frames"])
 
     def prepare(self, job: Any) -> list[str]:
@@ -76,7 +77,8 @@ class Upscale(Operation):
         if p.get("prompt"):
             spec["prompt"] = p["prompt"]
         job.write_json("spec.json", spec)
-        argv = torchrun(p["num_gpus"], contract.TRANSFER_SCRIPT) + [
+        argv = [
+            *torchrun(p["num_gpus"], contract.TRANSFER_SCRIPT),
             "--checkpoint_dir", job.model["checkpoint_dir"],
             "--video_save_folder", job.remote("outputs"),
             "--controlnet_specs", job.remote("spec.json"),
@@ -97,11 +99,12 @@ class Upscale(Operation):
                                frames=min(source["frames"], contract.MAX_FRAMES))
         if problem is None:
             return [Outcome(run["id"], True, {"upscaled.mp4": str(video)})]
-        header, segments = split_log(log)
+        _header, segments = split_log(log)
         reason, message, retry = classify(segments[0] if segments else "", log, exit_code)
         return [Outcome(run["id"], False, error=message, reason=reason, retry=retry)]
 
     def progress(self, line: str) -> dict[str, Any] | None:
         from cosmoskit_cosmos.transfer import Transfer
 
-        return Transfer.progress(self, line)  # same model, same log lines
+        # same model, same log lines: Transfer's parser, which reads nothing of its instance
+        return Transfer.progress(self, line)  # type: ignore[arg-type]

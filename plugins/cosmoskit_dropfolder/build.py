@@ -13,7 +13,6 @@ from typing import Any
 
 from cosmoskit import api
 from cosmoskit.api import CosmoskitError
-
 from cosmoskit_dropfolder import prepare, sidecar
 from cosmoskit_dropfolder.contents import Fingerprint
 from cosmoskit_dropfolder.records import RejectWhy

@@ -16,11 +16,19 @@ def _stamp() -> str:
 def register(app: typer.Typer) -> None:
     @app.command("prepare")
     def prepare_cmd(
-        folder: Path = typer.Argument(..., help="Folder of frame sequences (color.0001.png …, rgb_0001.png …, rgb/ depth/ seg/) or videos."),
-        name: Optional[str] = typer.Option(None, "--name", help="The shot to prepare when the folder holds several (shotA_color.0001.png, shotB_color.0001.png …); each shot otherwise goes to its own subfolder."),
-        fps: Optional[float] = typer.Option(None, "--fps", help="Frame rate of the sequences (else fps: in cosmos.yaml, else 24)."),
+        folder: Path = typer.Argument(..., help="Folder of frame sequences (color.0001.png …, rgb_0001.png …, "
+                                                "rgb/ depth/ seg/) or videos."),
+        name: Optional[str] = typer.Option(None, "--name",
+                                           help="The shot to prepare when the folder holds several "
+                                                "(shotA_color.0001.png, shotB_color.0001.png …); "
+                                                "each shot otherwise goes to its own subfolder."),
+        fps: Optional[float] = typer.Option(None, "--fps",
+                                            help="Frame rate of the sequences (else fps: in cosmos.yaml, else 24)."),
         force: bool = typer.Option(False, "--force", help="Encode again even when the videos are up to date."),
-        depth: Optional[str] = typer.Option(None, "--depth", metavar="distance|inverse", help="What EXR and 16-bit PNG depth holds: distance (larger = farther, a Z pass; the default) or inverse (larger = nearer). Else depth: in cosmos.yaml."),
+        depth: Optional[str] = typer.Option(None, "--depth", metavar="distance|inverse",
+                                            help="What EXR and 16-bit PNG depth holds: distance (larger = farther, "
+                                                 "a Z pass; the default) or inverse (larger = nearer). "
+                                                 "Else depth: in cosmos.yaml."),
         json_: bool = typer.Option(False, "--json", help="Output as JSON."),
     ) -> None:
         """Check frame sequences and encode them into color.mp4 / depth.mp4 / seg.mp4 for a prompt."""
@@ -28,7 +36,6 @@ def register(app: typer.Typer) -> None:
 
         from cosmoskit import api
         from cosmoskit.api import CosmoskitError
-
         from cosmoskit_dropfolder import prepare
 
         def log(text: str) -> None:
@@ -40,11 +47,13 @@ def register(app: typer.Typer) -> None:
         except prepare.PrepareError as exc:
             if json_:
                 api.emit_json({"folder": str(exc.folder), "ok": False, "problems": exc.lines(str(exc.folder))})
-                raise typer.Exit(1)
+                raise typer.Exit(1) from None
             for line in exc.lines(str(exc.folder)):
                 sys.stderr.write(f"{line}\n")
             n = len(exc.problems)
-            raise CosmoskitError(f"{exc.folder}: {n} problem{'s' if n != 1 else ''} found; nothing was encoded") from None
+            raise CosmoskitError(
+                f"{exc.folder}: {n} problem{'s' if n != 1 else ''} found; nothing was encoded"
+            ) from None
         if json_:
             api.emit_json({"ok": True, "results": [r.as_dict() for r in results]})
             return
@@ -54,7 +63,8 @@ def register(app: typer.Typer) -> None:
                        f"{r.width}x{r.height}, {r.fps:g} fps ({r.seconds:.1f} s)")
             api.table(None, ("video", "done", "from", "encoding"),
                          ((Path(v["path"]).name, v["action"], api.escape(v["source"]), v.get("encoding", ""))
-                          for _, v in sorted(r.videos.items(), key=lambda kv: ("rgb", "depth", "seg", "edge").index(kv[0])
+                          for _, v in sorted(r.videos.items(),
+                                             key=lambda kv: ("rgb", "depth", "seg", "edge").index(kv[0])
                                              if kv[0] in ("rgb", "depth", "seg", "edge") else 9)))
             for note in r.notes:
                 api.say(f"[yellow]note:[/yellow] {api.escape(note)}")
@@ -64,8 +74,10 @@ def register(app: typer.Typer) -> None:
     @app.command("watch")
     def watch_cmd(
         folder: Optional[Path] = typer.Argument(None, help="Drop folder (default: watch.folder in cosmoskit.yaml)."),
-        work: bool = typer.Option(False, "--work", help="Also run the worker in this process: dropped folders become finished runs."),
-        once: bool = typer.Option(False, "--once", help="Take what is in the drop folder (waiting for it to settle), then exit."),
+        work: bool = typer.Option(False, "--work",
+                                  help="Also run the worker in this process: dropped folders become finished runs."),
+        once: bool = typer.Option(False, "--once",
+                                  help="Take what is in the drop folder (waiting for it to settle), then exit."),
         json_: bool = typer.Option(False, "--json", help="One JSON object per event on stdout instead of log lines."),
     ) -> None:
         """Watch the drop folder: each complete subfolder becomes a prompt and queued runs, exactly once."""
@@ -77,7 +89,6 @@ def register(app: typer.Typer) -> None:
 
         from cosmoskit import api
         from cosmoskit.api import Ledger
-
         from cosmoskit_dropfolder.watcher import DropWatcher
 
         lock = threading.Lock()

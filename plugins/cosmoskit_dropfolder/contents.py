@@ -39,7 +39,7 @@ class Walk:
 
     @property
     def empty(self) -> bool:
-        return not any(not os.path.basename(rel) in layout.MARKER_NAMES for rel, _, _ in self.sig)
+        return not any(os.path.basename(rel) not in layout.MARKER_NAMES for rel, _, _ in self.sig)
 
     def digest(self) -> str:
         h = hashlib.sha256()

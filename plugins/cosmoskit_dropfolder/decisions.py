@@ -5,9 +5,10 @@ alive, what is on disk) and acts on the answer; nothing here reads the disk, the
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Literal, Sequence
+from typing import Literal
 
 from cosmoskit_dropfolder.records import IngestRecord, IngestState
 

@@ -21,8 +21,9 @@ All of it is pure functions of numpy arrays: the tests give tables of values and
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -63,7 +64,7 @@ class DepthRange:
                 f"below -> black, {num(self.near)} and above -> white{sky}")
 
 
-def sky_mask(values: "np.ndarray", mode: str) -> "np.ndarray":
+def sky_mask(values: np.ndarray, mode: str) -> np.ndarray:
     """True where a value holds no depth."""
     import numpy as np
 
@@ -74,7 +75,7 @@ def sky_mask(values: "np.ndarray", mode: str) -> "np.ndarray":
     return bad
 
 
-def sample(values: "np.ndarray", limit: int = SAMPLES_PER_FRAME) -> "np.ndarray":
+def sample(values: np.ndarray, limit: int = SAMPLES_PER_FRAME) -> np.ndarray:
     """A deterministic, evenly spread sample of a frame (every k-th pixel both ways), flattened."""
     import math
 
@@ -83,7 +84,7 @@ def sample(values: "np.ndarray", limit: int = SAMPLES_PER_FRAME) -> "np.ndarray"
     return values[::step, ::step].ravel()
 
 
-def choose_range(samples: Iterable["np.ndarray"], mode: str) -> DepthRange:
+def choose_range(samples: Iterable[np.ndarray], mode: str) -> DepthRange:
     """The sequence's range from the samples of all its frames (see the module's docstring)."""
     import numpy as np
 
@@ -100,7 +101,7 @@ def choose_range(samples: Iterable["np.ndarray"], mode: str) -> DepthRange:
     return DepthRange(mode, near, far, int(valid.size), int(sky.sum()))
 
 
-def to_grey(values: "np.ndarray", rng: DepthRange) -> "np.ndarray":
+def to_grey(values: np.ndarray, rng: DepthRange) -> np.ndarray:
     """One frame's values -> uint8 grey levels (near = 255, far and sky = 0)."""
     import numpy as np
 

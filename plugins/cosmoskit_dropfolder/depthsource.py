@@ -14,8 +14,9 @@ import struct
 import subprocess
 import tempfile
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from cosmoskit_dropfolder import depthmap
 from cosmoskit_dropfolder.layout import BadFrame, ImageInfo, Problem, Sequence
@@ -29,7 +30,7 @@ def is_measured(seq: Sequence, info: ImageInfo) -> bool:
     return seq.ext == ".exr" or (info.bit_depth == 16 and info.channels in ("gray", "gray+alpha"))
 
 
-def frames(folder: Path, seq: Sequence, info: ImageInfo) -> Iterator[tuple[str, "np.ndarray | BadFrame"]]:
+def frames(folder: Path, seq: Sequence, info: ImageInfo) -> Iterator[tuple[str, np.ndarray | BadFrame]]:
     """(relative path, values or the reason it could not be read) for each frame, in order."""
     if seq.ext == ".exr":
         from cosmoskit_dropfolder import exr
@@ -43,8 +44,9 @@ def frames(folder: Path, seq: Sequence, info: ImageInfo) -> Iterator[tuple[str, 
     yield from _png16_frames(folder, seq, info)
 
 
-def _png16_frames(folder: Path, seq: Sequence, info: ImageInfo) -> Iterator[tuple[str, "np.ndarray | BadFrame"]]:
+def _png16_frames(folder: Path, seq: Sequence, info: ImageInfo) -> Iterator[tuple[str, np.ndarray | BadFrame]]:
     import numpy as np
+
     from cosmoskit import api
 
     ordered = seq.ordered()
@@ -79,7 +81,8 @@ def _png16_frames(folder: Path, seq: Sequence, info: ImageInfo) -> Iterator[tupl
         shutil.rmtree(links, ignore_errors=True)
 
 
-def measure(folder: Path, seq: Sequence, info: ImageInfo, mode: str) -> tuple[depthmap.DepthRange | None, list[Problem]]:
+def measure(folder: Path, seq: Sequence, info: ImageInfo,
+            mode: str) -> tuple[depthmap.DepthRange | None, list[Problem]]:
     """Pass one: the sequence's range, or the frames that could not be read (every one of them)."""
     samples = []
     problems: list[Problem] = []
@@ -107,7 +110,7 @@ def render(folder: Path, seq: Sequence, info: ImageInfo, rng: depthmap.DepthRang
     return problems
 
 
-def write_grey_png(path: Path, grey: "np.ndarray") -> None:
+def write_grey_png(path: Path, grey: np.ndarray) -> None:
     """An 8-bit grey PNG (filter 0, zlib level 1: written once, read once, by ffmpeg, a moment later)."""
     import numpy as np
 

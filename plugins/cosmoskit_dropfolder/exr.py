@@ -11,8 +11,9 @@ Which channel holds the depth is :func:`pick_depth_channel`, a pure function.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 from cosmoskit_dropfolder.layout import ALIASES, BadFrame, ImageInfo
 
@@ -208,7 +209,7 @@ def check_chunks(data: bytes, header: Header) -> None:
         raise BadFrame("truncated (the file ends inside its chunk table)")
     offsets = struct.unpack(f"<{total}Q", data[pos:pos + 8 * total])
     first = 0
-    for part_no, (part, count) in enumerate(zip(header.parts, counts)):
+    for part_no, (part, count) in enumerate(zip(header.parts, counts, strict=True)):
         leader = (4 if header.multipart else 0) + (16 if part.tiles else 4)  # part number, tile or line numbers
         for k, offset in enumerate(offsets[first:first + (count or 0)]):
             where = f"chunk {k + 1} of {count}" + (f" of part {part_no}" if header.multipart else "")
@@ -245,7 +246,7 @@ def read_info(data: bytes) -> ImageInfo:
 
 
 # ---------------------------------------------------------------- the pixels, by the OpenEXR package
-def read_depth(path: str) -> "np.ndarray":
+def read_depth(path: str) -> np.ndarray:
     """The depth channel's values as float32 over the display window; pixels outside the data window are NaN.
 
     The file is checked as :func:`read_info` does first, so the library only sees complete files."""
@@ -255,7 +256,8 @@ def read_depth(path: str) -> "np.ndarray":
     import OpenEXR
 
     try:
-        data = open(path, "rb").read()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         raise BadFrame(f"cannot be read ({exc.strerror or exc})") from None
     channel = read_info(data).channel

@@ -7,17 +7,26 @@ all or nothing, and one folder's failure never touches another's.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cosmoskit import api
-
 from cosmoskit_dropfolder import records
 from cosmoskit_dropfolder.build import Built
 from cosmoskit_dropfolder.contents import Fingerprint, ingest_key, printable
-from cosmoskit_dropfolder.decisions import (Action, CommitCheck, Decision, Seen, after_failure, commit_check, decide,
-                                            record_key, unique_name)
+from cosmoskit_dropfolder.decisions import (
+    Action,
+    CommitCheck,
+    Decision,
+    Seen,
+    after_failure,
+    commit_check,
+    decide,
+    record_key,
+    unique_name,
+)
 from cosmoskit_dropfolder.records import IngestRecord
 from cosmoskit_dropfolder.settings import INGESTS
 
@@ -37,7 +46,7 @@ class _NotOurs(Exception):
 
 
 class Ingests:
-    def __init__(self, ledger: Any, engine: Any, me: dict[str, Any]) -> None:
+    def __init__(self, ledger: Any, engine: Any, me: Mapping[str, Any]) -> None:
         self.ledger = ledger
         self.engine = engine   # cosmoskit.api.Engine: its queue() is the submit path of new runs
         self.me = me
@@ -50,7 +59,8 @@ class Ingests:
         stamp = api.now()
         with self.ledger.transaction() as tx:
             table = tx.plugin_table(INGESTS)
-            recs: dict[str, IngestRecord] = table.all()  # type: ignore[assignment]
+            recs: dict[str, IngestRecord] = table.all()
+            rec: IngestRecord | None
             by_path: dict[str | None, list[IngestRecord]] = {}
             by_hash: dict[str | None, list[IngestRecord]] = {}
             for rec in recs.values():
@@ -60,7 +70,7 @@ class Ingests:
                 rec = recs.get(fp.key) if not fp.problems else None
                 decision = decide(Seen(fp.path, fp.hash, tuple(fp.problems)), rec, by_path.get(fp.path, []),
                                   by_hash.get(fp.hash, []), claimant_alive=claimant_alive(rec),
-                                  dest_exists=bool(rec and rec.get("dest")) and Path(rec["dest"]).exists())
+                                  dest_exists=bool(rec and rec.get("dest") and Path(rec["dest"]).exists()))
                 dest = None
                 if decision.action is Action.CLAIM:
                     dest = plan_dest(fp)
@@ -74,7 +84,7 @@ class Ingests:
     def check(self, b: Built) -> tuple[CommitCheck, str | None]:
         """Whether ``b`` may be committed, read without writing (``already``: it was)."""
         with self.ledger.read() as tx:
-            rec: IngestRecord | None = tx.plugin_table(INGESTS).get(b.fp.key)  # type: ignore[assignment]
+            rec: IngestRecord | None = tx.plugin_table(INGESTS).get(b.fp.key)
         return commit_check(rec, b.prompt["id"], claimant_alive=claimant_alive(rec)), (rec or {}).get("state")
 
     def commit(self, b: Built) -> tuple[CommitCheck, str | None]:
@@ -114,14 +124,14 @@ class Ingests:
         record spoils no other); an ingest is never overwritten (``decisions.record_key``)."""
         with self.ledger.transaction() as tx:
             table = tx.plugin_table(INGESTS)
-            key = record_key(printable(key), table.get(printable(key)), changes.get("state", "rejected"),
-                             printable(ingest_key(changes.get("dest") or "", changes.get("hash") or "")))
-            if key is not None:
-                table.put(key, {**(table.get(key) or {}), **changes})
+            target = record_key(printable(key), table.get(printable(key)), changes.get("state", "rejected"),
+                                printable(ingest_key(changes.get("dest") or "", changes.get("hash") or "")))
+            if target is not None:
+                table.put(target, {**(table.get(target) or {}), **changes})
 
     def claims(self) -> list[tuple[str, IngestRecord]]:
         with self.ledger.read() as tx:
-            return [(k, r) for k, r in tx.plugin_table(INGESTS).all().items()  # type: ignore[misc]
+            return [(k, r) for k, r in tx.plugin_table(INGESTS).all().items()
                     if r.get("state") == "claimed"]
 
 

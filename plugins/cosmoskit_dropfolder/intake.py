@@ -12,12 +12,16 @@ import logging
 import os
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cosmoskit_dropfolder import layout
 from cosmoskit_dropfolder.contents import Sig, Walk, printable, walk
+
+if TYPE_CHECKING:
+    from watchdog.observers.api import BaseObserver
 
 PROCESSED = "processed"
 REJECTED = "rejected"
@@ -145,6 +149,7 @@ class Intake:
     def start_observer(self, polling: bool, rescan_every: float) -> Any:
         from watchdog import events as ev
 
+        observer: BaseObserver
         try:
             if polling:
                 from watchdog.observers.polling import PollingObserver

@@ -18,9 +18,10 @@ import os
 import re
 import struct
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import pairwise
 from pathlib import Path
-from typing import Iterable
 
 from cosmoskit.api import CONTROL_NAMES, RGB_NAMES
 
@@ -91,7 +92,7 @@ class Video:
 @dataclass
 class Shot:
     name: str
-    sources: dict[str, "Sequence | Video"] = field(default_factory=dict)
+    sources: dict[str, Sequence | Video] = field(default_factory=dict)
 
 
 @dataclass
@@ -195,18 +196,17 @@ def find_sources(folder: Path, own_outputs: Iterable[str] = ()) -> Found:
     sequences = list(groups.values())
     unknown = [s for s in sequences if s.modality == "?"]
     known = [s for s in sequences if s.modality != "?"]
-    if unknown and not known and not sub_sequences and not any(v.modality == "rgb" for v in videos):
-        if len(unknown) == 1:
-            only = unknown[0]
-            only.modality, only.shot = "rgb", ""
-            notes.append(f"{only.label} taken as the RGB sequence (the only one; name it color.####.png to be explicit)")
-            known, unknown = [only], []
+    if len(unknown) == 1 and not known and not sub_sequences and not any(v.modality == "rgb" for v in videos):
+        only = unknown[0]
+        only.modality, only.shot = "rgb", ""
+        notes.append(f"{only.label} taken as the RGB sequence (the only one; name it color.####.png to be explicit)")
+        known, unknown = [only], []
     for seq in unknown:
         notes.append(f"ignored sequence {seq.label} (not color/rgb, depth or seg; rename it to use it)")
 
     shots: dict[str, Shot] = {}
 
-    def add(shot_name: str, modality: str, source: "Sequence | Video", label: str) -> None:
+    def add(shot_name: str, modality: str, source: Sequence | Video, label: str) -> None:
         key = shot_name.lower()
         shot = shots.setdefault(key, Shot(shot_name))
         if modality in shot.sources:
@@ -490,7 +490,7 @@ def gap_problems(seq: Sequence, label: str) -> list[Problem]:
     """One line per run of missing frame numbers inside the sequence."""
     out: list[Problem] = []
     ordered = seq.ordered()
-    for (a, rel_a), (b, rel_b) in zip(ordered, ordered[1:]):
+    for (a, rel_a), (b, rel_b) in pairwise(ordered):
         if b != a + 1:
             first, last = _frame_name(seq, a + 1, rel_a), _frame_name(seq, b - 1, rel_a)
             what = f"{first}: missing" if b - a == 2 else f"{first} … {last}: {b - a - 1} frames missing"

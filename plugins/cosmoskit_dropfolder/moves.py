@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from cosmoskit import api
-
 from cosmoskit_dropfolder import layout
 from cosmoskit_dropfolder.contents import Fingerprint
 from cosmoskit_dropfolder.intake import PROCESSED, REJECTED

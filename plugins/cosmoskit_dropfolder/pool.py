@@ -6,10 +6,11 @@ finished job wakes it.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cosmoskit_dropfolder.build import Built, Rejected
 from cosmoskit_dropfolder.contents import Fingerprint, Walk, fingerprint
@@ -36,7 +37,8 @@ class Finished:
 
 
 class Pool:
-    def __init__(self, jobs: int, wake: threading.Event, build: Callable[[Fingerprint, Path], Built | Rejected]) -> None:
+    def __init__(self, jobs: int, wake: threading.Event,
+                 build: Callable[[Fingerprint, Path], Built | Rejected]) -> None:
         self._executor = ThreadPoolExecutor(max(1, jobs), thread_name_prefix="cosmoskit-watch")
         self._futures: dict[Future, Hashing | Building] = {}
         self._wake = wake

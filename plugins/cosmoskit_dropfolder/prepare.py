@@ -30,13 +30,13 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from cosmoskit.api import CosmoskitError
-
 from cosmoskit_dropfolder import depthmap, layout
 from cosmoskit_dropfolder.layout import LABEL, OUTPUT_NAME, Checked, Problem, Sequence, Video
 
@@ -85,7 +85,7 @@ class Result:
 def fps_text(fps: float) -> str:
     """ffmpeg's rate for ``fps``: exact for 24/25/30, NTSC rates as 24000/1001 …"""
     if abs(fps - round(fps)) < 1e-6:
-        return str(int(round(fps)))
+        return str(round(fps))
     for base in (24, 30, 60, 120):
         if abs(fps - base * 1000 / 1001) < 0.005:
             return f"{base * 1000}/1001"
@@ -216,26 +216,26 @@ def _encode(folder: Path, out_dir: Path, jobs: list[_Job], fps: str, frames: int
         small = size[0] * size[1] * frames < 640 * 360 * 24
         threads = ["-threads", "1"] if small else []
         stats: dict[str, Path] = {}
-        for k, (job, tmp_out) in enumerate(zip(jobs, tmp_outs)):
+        for k, (job, tmp_out) in enumerate(zip(jobs, tmp_outs, strict=True)):
             cmd += ["-map", f"{k}:v:0", "-frames:v", str(frames), "-vf", ",".join(job.filters), *job.codec, *threads,
                     "-an", "-sn", "-dn", "-movflags", "+faststart", "-f", "mp4", str(tmp_out)]
         for k, job in enumerate(jobs):
             if job.levels:
                 stats[job.modality] = work / f"levels{k}.txt"
                 cmd += ["-map", f"{k}:v:0", "-frames:v", str(frames), "-vf",
-                        ",".join(job.filters[:-1] + ["signalstats", "metadata=mode=print:file="
-                                                     + _filter_path(stats[job.modality])]), "-f", "null", "-"]
+                        ",".join([*job.filters[:-1], "signalstats", "metadata=mode=print:file="
+                                  + _filter_path(stats[job.modality])]), "-f", "null", "-"]
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
         if proc.returncode != 0:
             raise PrepareError(folder, [_ffmpeg_problem(proc.stderr, jobs)])
         if verify:
-            for job, tmp_out in zip(jobs, tmp_outs):
+            for job, tmp_out in zip(jobs, tmp_outs, strict=True):
                 info = api.probe(tmp_out)
                 if info.frames != frames or (info.width, info.height) != size:
                     raise PrepareError(folder, [Problem(job.seq.label, f"ffmpeg wrote {info.frames} frames of "
                                                                        f"{info.width}x{info.height}, expected {frames} "
                                                                        f"of {size[0]}x{size[1]}")])
-        for job, tmp_out in zip(jobs, tmp_outs):
+        for job, tmp_out in zip(jobs, tmp_outs, strict=True):
             os.replace(tmp_out, out_dir / job.out_name)
         levels: dict[str, tuple[int, int] | None] = {}
         for modality, path in stats.items():
@@ -281,7 +281,7 @@ class Plan:
     """What :func:`check` found: every problem of the folder, or the shots ready to encode."""
 
     folder: Path
-    sidecar: "Sidecar"                    # as far as it reads
+    sidecar: Sidecar                      # as far as it reads
     depth_mode: str                       # "distance" or "inverse" (measured depth)
     shots: list[ShotPlan]
     notes: list[str]
@@ -467,10 +467,11 @@ def _encode_shot(plan: Plan, sp: ShotPlan, jobs: list[_Job], planned: dict[str, 
         for job in jobs:
             fingerprint, described, _ = planned[job.modality]
             rng = job.depth_range
+            job_levels = levels.get(job.modality)
             manifest["outputs"][job.out_name] = {
                 "modality": job.modality, "source": job.seq.label, "frames": c.frames, "fps": sp.rate,
                 "fingerprint": fingerprint, "bytes": (sp.out_dir / job.out_name).stat().st_size, "encoding": described,
-                "levels": list(levels[job.modality]) if levels.get(job.modality) else None,
+                "levels": list(job_levels) if job_levels else None,
                 "depth_range": ({"mode": rng.mode, "near": rng.near, "far": rng.far, "valid": rng.valid,
                                  "sky": rng.sky} if rng else None)}
         _write_manifest(sp.out_dir, manifest)

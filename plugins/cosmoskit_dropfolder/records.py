@@ -5,6 +5,7 @@ functions only build records; ``ingests`` writes them.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal, TypedDict
 
 from cosmoskit_dropfolder.contents import Fingerprint, printable
@@ -18,7 +19,7 @@ class IngestRecord(TypedDict, total=False):
     name: str
     hash: str                  # content hash (SHA-256 of every file's name and content)
     state: IngestState
-    owner: dict[str, Any] | None   # the watcher process holding a claim
+    owner: Mapping[str, Any] | None   # the watcher process holding a claim
     dest: str                  # where the folder lives (processed/NAME, rejected/NAME, or the path itself)
     claimed: str
     sig: str
@@ -35,7 +36,7 @@ class IngestRecord(TypedDict, total=False):
     ingested_as: str | None
 
 
-def claim(fp: Fingerprint, owner: dict[str, Any], dest: str, stamp: str) -> IngestRecord:
+def claim(fp: Fingerprint, owner: Mapping[str, Any], dest: str, stamp: str) -> IngestRecord:
     return {"path": fp.path, "name": fp.name, "hash": fp.hash, "state": "claimed", "owner": owner, "dest": dest,
             "claimed": stamp, "sig": fp.sig_digest, "files": fp.files, "bytes": fp.bytes, "attempts": 0}
 

@@ -8,9 +8,11 @@ WATCH = Section("watch", {
     "settle_seconds": Field(float, 10.0, "a folder with no change for this long is complete", check=non_negative),
     "after": Field(str, "move", "after ingest: move to processed/ or mark in place", choices=("move", "mark")),
     "polling": Field(bool, False, "poll instead of inotify (for NFS/SMB drop folders)"),
-    "rescan_seconds": Field(float, 5.0, "full rescan of the drop folder this often (events can be lost)", check=positive),
+    "rescan_seconds": Field(float, 5.0, "full rescan of the drop folder this often (events can be lost)",
+                            check=positive),
     "jobs": Field(int, 4, "folders hashed and encoded at the same time", check=positive),
-    "prompt": Field(str, None, "prompt text for folders without cosmos.yaml/prompt.txt (null: reject them)", nullable=True),
+    "prompt": Field(str, None, "prompt text for folders without cosmos.yaml/prompt.txt (null: reject them)",
+                    nullable=True),
     "priority": Field(int, 0, "queue priority of runs from the drop folder unless the sidecar gives one"),
     "fps": Field(float, 24.0, "frame rate of frame sequences unless the sidecar gives one", check=between(1, 240)),
 }, "the drop folder: a render copied in becomes queued runs (cosmoskit watch)")

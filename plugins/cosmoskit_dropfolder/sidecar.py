@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from cosmoskit_dropfolder.depthmap import MODES as DEPTH_MODES
 from cosmoskit_dropfolder.layout import Problem
@@ -192,17 +193,17 @@ def parse_text(raw: str, where: str = "cosmos.yaml",
             for k, v in n.value:
                 key = k.value if isinstance(k, ScalarNode) else None
                 line = k.start_mark.line + 1
-                if path + (key,) in lines:
+                if (*path, key) in lines:
                     label = ".".join(str(p) for p in (*path, key) if not isinstance(p, int))
-                    dupes.append(Problem(where, f"{label}: given twice (also on line {lines[path + (key,)]}); "
+                    dupes.append(Problem(where, f"{label}: given twice (also on line {lines[(*path, key)]}); "
                                                 f"keep one", line))
                     continue
-                lines[path + (key,)] = line
-                walk(v, path + (key,))
+                lines[(*path, key)] = line
+                walk(v, (*path, key))
         elif isinstance(n, SequenceNode):
             for i, item in enumerate(n.value):
-                lines[path + (i,)] = item.start_mark.line + 1
-                walk(item, path + (i,))
+                lines[(*path, i)] = item.start_mark.line + 1
+                walk(item, (*path, i))
 
     if node is not None:
         lines[()] = node.start_mark.line + 1

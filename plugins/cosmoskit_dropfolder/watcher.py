@@ -20,18 +20,18 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cosmoskit import api
-
 from cosmoskit_dropfolder import records
 from cosmoskit_dropfolder.build import Builder, Built, Defaults, Rejected
 from cosmoskit_dropfolder.contents import Fingerprint, content_hash, ingest_key, printable, walk
 from cosmoskit_dropfolder.decisions import Action, Decision, after_failure, recover
 from cosmoskit_dropfolder.ingests import Backlog, Ingests, claimant_alive
 from cosmoskit_dropfolder.intake import Intake, Tracked
-from cosmoskit_dropfolder.moves import INGESTED_FILE, REJECTED_FILE, Folders
+from cosmoskit_dropfolder.moves import INGESTED_FILE, REJECTED_FILE, After, Folders
 from cosmoskit_dropfolder.pool import Building, Hashing, Pool
 from cosmoskit_dropfolder.records import IngestRecord, RejectWhy
 
@@ -42,7 +42,7 @@ Emit = Callable[[dict[str, Any]], None]
 
 class DropWatcher:
     def __init__(self, settings: Any, ledger: Any, *, folder: Path | None = None, emit: Emit | None = None,
-                 settle: float | None = None, after: str | None = None, polling: bool | None = None,
+                 settle: float | None = None, after: After | None = None, polling: bool | None = None,
                  rescan: float | None = None, jobs: int | None = None) -> None:
         w = settings.section("watch")
         self.settings = settings
@@ -228,7 +228,7 @@ class DropWatcher:
             for t, fp in prints:
                 self._hash_failed(t, fp.name, exc)
             return
-        for (t, fp), (decision, dest) in zip(prints, decided):
+        for (t, fp), (decision, dest) in zip(prints, decided, strict=True):
             try:
                 self._act(t, fp, decision, dest)
             except Exception as exc:
@@ -281,9 +281,8 @@ class DropWatcher:
                                        f"not queued again (copy it to a new folder to queue the new content)",
                       prompt=rec.get("prompt_id"))
             self.intake.finish(t, fp.folder, fp.sig)
-        elif action is Action.BUSY:
-            if t is not None:
-                self.intake.busy_elsewhere(t, time.monotonic())
+        elif action is Action.BUSY and t is not None:
+            self.intake.busy_elsewhere(t, time.monotonic())
 
     # ------------------------------------------------------------ commit (main thread)
     def _flush(self, final: bool = False) -> None:
@@ -409,5 +408,6 @@ class DropWatcher:
                                  rec.get("sig") or "", (), rec.get("files") or 0, rec.get("bytes") or 0)
                 self.emit("resume", fp.name, f"{fp.name}: resuming an ingest a stopped watcher had begun "
                                              f"({self.folders.rel(Path(dest))})")
+                assert self._pool is not None
                 self._pool.build(fp, Path(dest), 0)
             # busy: its watcher runs; rescan: still where it was dropped, the catch-up scan takes it again

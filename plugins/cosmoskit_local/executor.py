@@ -7,11 +7,26 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from cosmoskit.api import (EXIT_CODE, LOG, PID_FILE, STOP_REASON, BatchJob, CosmoskitError, Executor, ExecutorStatus,
-                           Field, HostJob, PollResult, Progress, gpus_problem, model_options, sha256_file,
-                           start_command)
+from cosmoskit.api import (
+    EXIT_CODE,
+    LOG,
+    PID_FILE,
+    STOP_REASON,
+    BatchJob,
+    CosmoskitError,
+    Executor,
+    ExecutorStatus,
+    Field,
+    HostJob,
+    PollResult,
+    Progress,
+    gpus_problem,
+    model_options,
+    sha256_file,
+    start_command,
+)
 
 
 def process_alive(pid: int, marker: str) -> bool:
@@ -33,7 +48,7 @@ def process_alive(pid: int, marker: str) -> bool:
 class LocalExecutor(Executor):
     name = "local"
     description = "this machine: batch folders under <home>/batches, inputs in <home>/store"
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         **model_options(),
         "gpus": Field((str, int, list), "all", "GPUs batches use here, one batch per num_gpus of them: all (as "
                       "nvidia-smi lists them), a count, or indices like 0,1,3", check=gpus_problem),
@@ -51,7 +66,8 @@ class LocalExecutor(Executor):
         return {"host": "localhost"}
 
     def host_facts(self) -> dict[str, str]:
-        return {"gpus": "all", "python": self.config.get("python") or sys.executable}  # pinned batches: the engine names their GPUs
+        # pinned batches: the engine names their GPUs
+        return {"gpus": "all", "python": self.config.get("python") or sys.executable}
 
     def model_settings(self) -> dict[str, Any]:
         m = super().model_settings()

@@ -6,14 +6,12 @@ import re
 import shutil
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from cosmoskit.api import CosmoskitError
-from cosmoskit.api import RUN_STATUSES
-
+from cosmoskit.api import RUN_STATUSES, CosmoskitError
 from cosmoskit_report.media import Job, MediaCache
 
 STATIC = Path(__file__).parent / "static"
@@ -33,10 +31,11 @@ EMULATOR_MARK = "cosmos-emulator"
 
 # ------------------------------------------------------------------ options
 def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """``2026-11-01``, ``2026-11-01T12:00[+02:00]`` (UTC when no zone), or a span ago: ``90m``, ``36h``, ``7d``, ``2w``."""
+    """``2026-11-01``, ``2026-11-01T12:00[+02:00]`` (UTC when no zone),
+    or a span ago: ``90m``, ``36h``, ``7d``, ``2w``."""
     if not text:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*", text)
     if m:
         unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
@@ -44,8 +43,10 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     try:
         when = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
-        raise CosmoskitError(f"--since {text!r}: not a date (2026-11-01, 2026-11-01T12:00) or a span (36h, 7d)")
-    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+        raise CosmoskitError(
+            f"--since {text!r}: not a date (2026-11-01, 2026-11-01T12:00) or a span (36h, 7d)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def parse_statuses(values: list[str]) -> set[str]:
@@ -71,7 +72,7 @@ class RunView:
     log_tail: str | None = None
     batch_size: int = 1
     duration: float | None = None
-    upscales: list["RunView"] = field(default_factory=list)
+    upscales: list[RunView] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -83,7 +84,7 @@ class PromptView:
     prompt: dict[str, Any] | None  # None: runs of loose videos (upscale --video)
     inputs: list[tuple[str, Job | None, dict[str, Any]]] = field(default_factory=list)  # (key, media, record)
     units: list[RunView] = field(default_factory=list)  # transfers with their upscales, enhances, loose upscales
-    children: list["PromptView"] = field(default_factory=list)  # prompts enhanced from this one
+    children: list[PromptView] = field(default_factory=list)  # prompts enhanced from this one
     emulator: bool = False
 
     @property
@@ -148,14 +149,14 @@ def select(prompts: dict[str, dict[str, Any]], runs: list[dict[str, Any]], *, pr
             except (KeyError, ValueError):
                 return False
             if created.tzinfo is None:
-                created = created.replace(tzinfo=timezone.utc)
+                created = created.replace(tzinfo=UTC)
             if created < since:
                 return False
         return True
 
     chosen = [r for r in runs if keep(r)]
     if statuses or since is not None or sweeps:
-        shown = {r.get("prompt_id") for r in chosen if r.get("prompt_id") in prompts}
+        shown: set[str] = {r["prompt_id"] for r in chosen if r.get("prompt_id") in prompts}
     else:
         shown = set(prompts) if wanted is None else wanted & set(prompts)
     return sorted(shown), chosen
@@ -273,7 +274,6 @@ class Builder:
               statuses: set[str] | None = None, since: datetime | None = None,
               filters: dict[str, Any] | None = None, sweeps: set[str] | None = None) -> Report:
         from cosmoskit import api
-
         from cosmoskit_report import render, summary
 
         started = time.monotonic()
@@ -293,7 +293,8 @@ class Builder:
                 path = Path(record.get("path") or "")
                 sha = record.get("sha256") or ""
                 media_key = f"inputs/{sha[:24]}" if sha else f"inputs/{_digest(str(path))}"
-                section.inputs.append((key, self._job(media_key, path, record.get("frames")) if record.get("path") else None,
+                section.inputs.append((key,
+                                       self._job(media_key, path, record.get("frames")) if record.get("path") else None,
                                        record))
             sections[pid] = section
         loose = PromptView(None)
@@ -309,7 +310,7 @@ class Builder:
         for section in [*sections.values(), loose]:
             section.units = by_sweep(section.units)
         top: list[PromptView] = []
-        for pid, section in sections.items():
+        for section in sections.values():
             parent = section.prompt.get("parent_prompt") if section.prompt else None
             if parent in sections:
                 sections[parent].children.append(section)
@@ -399,7 +400,8 @@ def summary_json(report: Report) -> dict[str, Any]:
         "filters": report.filters,
         "summary": report.summary,
         "run_ids": [v.id for v in report.runs],
-        "missing_outputs": [v.id for v in report.runs if v.main_missing or (v.main is not None and v.main.state == "missing")],
+        "missing_outputs": [v.id for v in report.runs
+                            if v.main_missing or (v.main is not None and v.main.state == "missing")],
         "emulator_runs": [v.id for v in report.runs if v.emulator],
     }
 

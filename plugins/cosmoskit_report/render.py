@@ -1,9 +1,10 @@
 """index.html: static markup (readable without JavaScript); report.js adds filters, sort and synced playback."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def url(rel: str) -> str:
 
 
 # ------------------------------------------------------------------ media
-def video(job: "Job | None", *, label: str, cls: str = "") -> str:
+def video(job: Job | None, *, label: str, cls: str = "") -> str:
     """A playable preview (its thumbnail until played), or a plain notice when there is nothing to play."""
     if job is None:
         return f'<div class="frame nofile {cls}"><span>no file</span></div>'
@@ -73,14 +74,14 @@ def video(job: "Job | None", *, label: str, cls: str = "") -> str:
             f'decoding="async"><span class="playmark" aria-hidden="true">▶</span></a></div>')
 
 
-def sheet(job: "Job | None") -> str:
+def sheet(job: Job | None) -> str:
     if job is None or not job.files:
         return ""
     return f'<img class="sheet" src="{url(job.files["sheet"])}" alt="contact sheet" loading="lazy">'
 
 
 # ------------------------------------------------------------------ runs
-def weights_of(view: "RunView", by_id: dict[str, "RunView"]) -> dict[str, float]:
+def weights_of(view: RunView, by_id: dict[str, RunView]) -> dict[str, float]:
     params = view.run.get("params") or {}
     weights = params.get("weights")
     if not weights and view.run.get("operation") == "upscale":
@@ -90,7 +91,7 @@ def weights_of(view: "RunView", by_id: dict[str, "RunView"]) -> dict[str, float]
     return {k: float(v) for k, v in (weights or {}).items() if isinstance(v, (int, float))}
 
 
-def run_card(view: "RunView", by_id: dict[str, "RunView"], *, role: str = "") -> str:
+def run_card(view: RunView, by_id: dict[str, RunView], *, role: str = "") -> str:
     run = view.run
     rid, status, op = run["id"], run["status"], run.get("operation") or "?"
     params = run.get("params") or {}
@@ -116,7 +117,8 @@ def run_card(view: "RunView", by_id: dict[str, "RunView"], *, role: str = "") ->
     tags = [f'<span class="tag st">{e(status)}</span>']
     if view.emulator:
         what = "emulator output" if status == "completed" else "emulator run"
-        tags.append(f'<span class="tag emu" title="made by the CPU emulator (cosmos-emulator), not by the model">{what}</span>')
+        tags.append(f'<span class="tag emu" title="made by the CPU emulator (cosmos-emulator), not by the model">'
+                    f'{what}</span>')
     if role:
         tags.append(f'<span class="tag role">{e(role)}</span>')
     if status == "failed":
@@ -125,7 +127,8 @@ def run_card(view: "RunView", by_id: dict[str, "RunView"], *, role: str = "") ->
                 f'<p class="err">{e(run.get("error") or "no error recorded")}</p></div>')
     elif view.text_output is not None or (missing and (view.main_name or "").endswith(".txt")):
         if missing:
-            body = (f'<div class="frame missing" data-missing="{e(view.main_name)}"><span class="big">output missing</span>'
+            body = (f'<div class="frame missing" data-missing="{e(view.main_name)}">'
+                    '<span class="big">output missing</span>'
                     f'<code>{e(view.main_name)}</code></div>')
         else:
             result = run.get("result_prompt")
@@ -148,10 +151,12 @@ def run_card(view: "RunView", by_id: dict[str, "RunView"], *, role: str = "") ->
         out.append(f'<div class="ctrls" title="control videos the model generated">{minis}</div>')
     # the facts
     out.append('<div class="meta">')
-    out.append(f'<div class="line1"><span class="op">{e(op)}</span><code class="rid">{e(rid)}</code>{stars(run.get("rating"))}</div>')
+    out.append(f'<div class="line1"><span class="op">{e(op)}</span><code class="rid">{e(rid)}</code>'
+               f'{stars(run.get("rating"))}</div>')
     if weights:
         inherited = not (params.get("weights")) and op == "upscale"
-        rows = "".join(f'<div class="w"><span class="wk">{e(k)}</span><span class="bar"><i style="width:{min(1, max(0, v)) * 100:.0f}%"></i></span>'
+        rows = "".join(f'<div class="w"><span class="wk">{e(k)}</span>'
+                       f'<span class="bar"><i style="width:{min(1, max(0, v)) * 100:.0f}%"></i></span>'
                        f'<span class="wv">{v:.2f}</span></div>' for k, v in weights.items())
         extra = ' inherited" title="weights of its source run' if inherited else ""
         out.append(f'<div class="weights{extra}">{rows}</div>')
@@ -177,7 +182,8 @@ def run_card(view: "RunView", by_id: dict[str, "RunView"], *, role: str = "") ->
         out.append(f'<div class="facts">{" · ".join(facts)}</div>')
     links = []
     if view.main_link and not missing:
-        links.append(f'<a href="{e(view.main_link)}">full {"text" if (view.main_name or "").endswith(".txt") else "video"}</a>')
+        links.append(f'<a href="{e(view.main_link)}">'
+                     f'full {"text" if (view.main_name or "").endswith(".txt") else "video"}</a>')
     if view.log_link:
         links.append(f'<a class="log" href="{e(view.log_link)}">log</a>')
     when = (run.get("finished") or run.get("created") or "")[:16].replace("T", " ")
@@ -185,12 +191,13 @@ def run_card(view: "RunView", by_id: dict[str, "RunView"], *, role: str = "") ->
         links.append(f'<span class="dim">{e(when)}</span>')
     out.append(f'<div class="links">{" · ".join(links)}</div>')
     if view.log_tail:
-        out.append(f'<details class="logtail"><summary>last lines of the log</summary><pre>{e(view.log_tail)}</pre></details>')
+        out.append('<details class="logtail"><summary>last lines of the log</summary>'
+                   f'<pre>{e(view.log_tail)}</pre></details>')
     out.append("</div></article>")
     return "".join(out)
 
 
-def unit(view: "RunView", by_id: dict[str, "RunView"]) -> str:
+def unit(view: RunView, by_id: dict[str, RunView]) -> str:
     """A run with its upscales beside it; sorting and filtering move it as one."""
     cards = [run_card(view, by_id)]
     cards += [run_card(up, by_id, role=f"upscale of {view.id}") for up in reversed(view.upscales)]
@@ -199,7 +206,7 @@ def unit(view: "RunView", by_id: dict[str, "RunView"]) -> str:
 
 
 # ------------------------------------------------------------------ prompts
-def input_tile(key: str, job: "Job | None", record: dict[str, Any]) -> str:
+def input_tile(key: str, job: Job | None, record: dict[str, Any]) -> str:
     path = record.get("path") or ""
     size = f'{record.get("width")}×{record.get("height")}' if record.get("width") else ""
     info = " · ".join(filter(None, [size, f'{record.get("frames")} frames' if record.get("frames") else "",
@@ -210,7 +217,7 @@ def input_tile(key: str, job: "Job | None", record: dict[str, Any]) -> str:
             f'<br><code title="{e(path)}">{e(Path(path).name)}</code></figcaption></figure>')
 
 
-def section(s: "PromptView", by_id: dict[str, "RunView"], prompts: dict[str, dict[str, Any]], depth: int = 0) -> str:
+def section(s: PromptView, by_id: dict[str, RunView], prompts: dict[str, dict[str, Any]], depth: int = 0) -> str:
     p = s.prompt
     out = []
     if p is None:
@@ -224,11 +231,13 @@ def section(s: "PromptView", by_id: dict[str, "RunView"], prompts: dict[str, dic
         search = " ".join([pid, p.get("name") or "", text]).lower()
         cls = "prompt child" if depth else "prompt"
         out.append(f'<section class="{cls}" id="p-{e(pid)}" data-prompt="{e(pid)}" data-text="{e(search)}">')
-        size = f'{p.get("width")}×{p.get("height")} · {p.get("frames")} frames @ {fmt_num(p.get("fps"))} fps' if p.get("width") else ""
+        size = (f'{p.get("width")}×{p.get("height")} · {p.get("frames")} frames @ {fmt_num(p.get("fps"))} fps'
+                if p.get("width") else "")
         emu = '<span class="tag emu">emulator output</span>' if s.emulator else ""
         out.append(f'<header class="phead"><div><h2>{e(p.get("name") or pid)}</h2> <code>{e(pid)}</code> '
                    f'<span class="dim">{e(size)}</span> {emu}</div>'
-                   f'<button type="button" class="play" data-play title="play the inputs and every output together, in sync">▶ play side by side</button></header>')
+                   '<button type="button" class="play" data-play '
+                   'title="play the inputs and every output together, in sync">▶ play side by side</button></header>')
         parent = prompts.get(p.get("parent_prompt") or "")
         if parent is not None:
             out.append(f'<div class="lineage"><div class="was"><span class="label">original · '
@@ -241,27 +250,30 @@ def section(s: "PromptView", by_id: dict[str, "RunView"], prompts: dict[str, dic
                 out.append(f'<p class="neg"><span class="label">negative</span> {e(p["negative_prompt"])}</p>')
     inputs = sorted(s.inputs, key=lambda t: (INPUT_ORDER.index(t[0]) if t[0] in INPUT_ORDER else 99, t[0]))
     if inputs:
-        out.append('<div class="pbody"><div class="inputs">' + "".join(input_tile(k, j, r) for k, j, r in inputs) + "</div>")
+        out.append('<div class="pbody"><div class="inputs">'
+                   + "".join(input_tile(k, j, r) for k, j, r in inputs) + "</div>")
     else:
         out.append('<div class="pbody noinputs">')
     units = "".join(unit(v, by_id) for v in s.units)
     empty = '<p class="empty">no runs</p>' if not s.units else ""
     out.append(f'<div class="runs">{units}{empty}</div></div>')
     if s.children:
-        out.append('<div class="children">' + "".join(section(c, by_id, prompts, depth + 1) for c in s.children) + "</div>")
+        out.append('<div class="children">'
+                   + "".join(section(c, by_id, prompts, depth + 1) for c in s.children) + "</div>")
     out.append("</section>")
     return "".join(out)
 
 
 # ------------------------------------------------------------------ summary and filters
-def summary_block(report: "Report") -> str:
+def summary_block(report: Report) -> str:
     sm = report.summary
     chips = "".join(f'<a class="chip st-{e(k)}" href="#status={e(k)}"><b>{v}</b> {e(k)}</a>'
                     for k, v in sorted(sm["by_status"].items(), key=lambda kv: _order(kv[0], STATUS_ORDER)))
     rows = "".join(f'<tr><td>{e(op)}</td><td>{fmt_num(row["batches"])}</td><td>{row["runs"]}</td>'
                    f'<td>{fmt_gpu(row["gpu_seconds"])}</td></tr>' for op, row in sm["gpu"].items())
-    gpu = (f'<table class="gpu"><thead><tr><th>operation</th><th>batches</th><th>runs</th><th>GPU time</th></tr></thead>'
-           f'<tbody>{rows}</tbody><tfoot><tr><td>total</td><td></td><td></td><td>{fmt_gpu(sm["gpu_seconds"])}</td></tr></tfoot></table>'
+    gpu = ('<table class="gpu"><thead><tr><th>operation</th><th>batches</th><th>runs</th><th>GPU time</th></tr></thead>'
+           f'<tbody>{rows}</tbody><tfoot><tr><td>total</td><td></td><td></td>'
+           f'<td>{fmt_gpu(sm["gpu_seconds"])}</td></tr></tfoot></table>'
            if sm["gpu"] else '<p class="dim">no finished batch yet</p>')
     if sm["running_batches"]:
         gpu += f'<p class="dim">{sm["running_batches"]} batch(es) still running, not counted</p>'
@@ -270,7 +282,8 @@ def summary_block(report: "Report") -> str:
         speed = (f'<div class="big">{sm["speedup"]:.2f}×</div>'
                  f'<p class="dim">{per}one run at a time ≈ {fmt_gpu(sm["one_at_a_time_seconds"])}, '
                  f'spent {fmt_gpu(sm["gpu_seconds"])}</p>'
-                 '<p class="dim small">measured batch times, scaled by the cost model\'s load savings (docs/report.md)</p>')
+                 '<p class="dim small">measured batch times, scaled by the cost model\'s load savings '
+                 '(docs/report.md)</p>')
     else:
         speed = '<div class="big">—</div><p class="dim">no finished batch yet</p>'
     emu = ""
@@ -288,7 +301,7 @@ def _order(value: str, order: Iterable[str]) -> tuple[int, str]:
     return (order.index(value) if value in order else len(order), value)
 
 
-def filters_block(report: "Report") -> str:
+def filters_block(report: Report) -> str:
     runs = [v.run for v in report.runs]
     statuses = sorted({r["status"] for r in runs}, key=lambda s: _order(s, STATUS_ORDER))
     ops = sorted({r.get("operation") or "?" for r in runs}, key=lambda s: _order(s, OPERATIONS))
@@ -298,14 +311,17 @@ def filters_block(report: "Report") -> str:
     op_boxes = "".join(f'<label><input type="checkbox" name="op" value="{e(o)}" checked> {e(o)} '
                        f'<b>{count("operation", o)}</b></label>' for o in ops)
     weights = "".join(f'<label class="wr"><span>{e(c)}</span>'
-                      f'<input type="number" name="w.{e(c)}.min" min="0" max="1" step="0.05" placeholder="0" aria-label="{e(c)} from">'
-                      f'–<input type="number" name="w.{e(c)}.max" min="0" max="1" step="0.05" placeholder="1" aria-label="{e(c)} to"></label>'
+                      f'<input type="number" name="w.{e(c)}.min" min="0" max="1" step="0.05" placeholder="0" '
+                      f'aria-label="{e(c)} from">'
+                      f'–<input type="number" name="w.{e(c)}.max" min="0" max="1" step="0.05" placeholder="1" '
+                      f'aria-label="{e(c)} to"></label>'
                       for c in report.controls)
     sort_opts = [("newest", "newest first"), ("oldest", "oldest first"), ("rating", "best rated"),
                  ("duration", "longest"), ("status", "status")]
     sort_opts += [(f"w.{c}", f"{c} weight") for c in report.controls]
     sorts = "".join(f'<option value="{e(v)}">{e(t)}</option>' for v, t in sort_opts)
-    ratings = '<option value="">any</option>' + "".join(f'<option value="{n}">{"★" * n}{"+" if n < 5 else ""}</option>' for n in range(1, 6))
+    ratings = '<option value="">any</option>' + "".join(f'<option value="{n}">{"★" * n}{"+" if n < 5 else ""}</option>'
+                                                        for n in range(1, 6))
     ratings += '<option value="unrated">unrated</option>'
     return (
         '<form class="filters" id="filters" autocomplete="off" onsubmit="return false">'
@@ -314,7 +330,8 @@ def filters_block(report: "Report") -> str:
         + (f'<fieldset class="wf"><legend>Control weight</legend>{weights}</fieldset>' if weights else "")
         + f'<fieldset><legend>Rating</legend><select name="rating">{ratings}</select></fieldset>'
         f'<fieldset><legend>Sort</legend><select name="sort">{sorts}</select></fieldset>'
-        '<fieldset class="grow"><legend>Search</legend><input type="search" name="q" placeholder="prompt text, run id, error…"></fieldset>'
+        '<fieldset class="grow"><legend>Search</legend>'
+        '<input type="search" name="q" placeholder="prompt text, run id, error…"></fieldset>'
         '<fieldset><legend>View</legend><label><input type="checkbox" name="sheets" checked> contact sheets</label>'
         '<label><input type="checkbox" name="autoplay"> play in view</label></fieldset>'
         f'<div class="fend"><output id="shown" aria-live="polite">{len(runs)} of {len(runs)} runs</output>'
@@ -323,11 +340,11 @@ def filters_block(report: "Report") -> str:
     )
 
 
-def page(report: "Report") -> str:
+def page(report: Report) -> str:
     by_id = {v.id: v for v in report.runs}
     prompts: dict[str, dict[str, Any]] = {}
 
-    def collect(sections: list["PromptView"]) -> None:
+    def collect(sections: list[PromptView]) -> None:
         for s in sections:
             if s.prompt is not None:
                 prompts[s.prompt["id"]] = s.prompt
@@ -354,6 +371,7 @@ def page(report: "Report") -> str:
         f"{summary_block(report)}{filters_block(report)}"
         f'<main id="gallery">{body}</main>'
         '<footer class="foot">Made by <code>cosmoskit report</code>. Previews are short, small re-encodes; '
-        '“full video” opens the original file. Click a video (or ▶) to play a prompt\'s videos together, in sync.</footer>'
+        '“full video” opens the original file. '
+        'Click a video (or ▶) to play a prompt\'s videos together, in sync.</footer>'
         '<script src="report.js"></script></body></html>\n'
     )

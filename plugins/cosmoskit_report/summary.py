@@ -21,14 +21,14 @@ lowers the figure.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from cosmoskit.api import RUN_STATUSES
-from cosmoskit.api import seconds_between
+from cosmoskit.api import RUN_STATUSES, seconds_between
 
 
 def status_counts(runs: list[dict[str, Any]]) -> dict[str, int]:
-    counts = {s: 0 for s in RUN_STATUSES}
+    counts = dict.fromkeys(RUN_STATUSES, 0)
     for run in runs:
         counts[run["status"]] = counts.get(run["status"], 0) + 1
     return {k: v for k, v in counts.items() if v}
@@ -103,8 +103,7 @@ def cost_ratio_from_settings(settings: Any, prompts: dict[str, dict[str, Any]]) 
     (its control networks, chunks, steps and work) under its model's own cost model."""
     try:
         from cosmoskit import api
-        from cosmoskit.api import CostModel
-        from cosmoskit.api import Item
+        from cosmoskit.api import CostModel, Item
 
         model = CostModel.from_settings(settings)
     except Exception:

@@ -7,11 +7,19 @@ The batch folder and the content-addressed store live on the cluster's shared fi
 from __future__ import annotations
 
 import shlex
-from typing import Any
+from typing import Any, ClassVar
 
-from cosmoskit.api import (BatchJob, CosmoskitError, ExecutorStatus, Field, HostJob, PollResult, env_names, non_negative,
-                           positive)
-
+from cosmoskit.api import (
+    BatchJob,
+    CosmoskitError,
+    ExecutorStatus,
+    Field,
+    HostJob,
+    PollResult,
+    env_names,
+    non_negative,
+    positive,
+)
 from cosmoskit_ssh import remote
 from cosmoskit_ssh.executor import SSHExecutor
 
@@ -26,9 +34,10 @@ LOST = {"NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY"}  # u
 class SlurmExecutor(SSHExecutor):
     name = "slurm"
     description = "a Slurm cluster: one sbatch job per batch, shared-filesystem staging, squeue/scancel"
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         **SSHExecutor.options,
-        "host": Field(str, None, "login node to reach over SSH; null = run the Slurm commands on this machine", nullable=True),
+        "host": Field(str, None, "login node to reach over SSH; null = run the Slurm commands on this machine",
+                      nullable=True),
         "remote_dir": Field(str, "~/cosmoskit", "cosmoskit's folder on the cluster's shared filesystem"),
         "partition": Field(str, None, "sbatch --partition", nullable=True),
         "account": Field(str, None, "sbatch --account", nullable=True),
@@ -200,13 +209,15 @@ class SlurmExecutor(SSHExecutor):
             out.error = str(exc)
             return out
         sections = remote.sections(text)
-        partitions = [dict(zip(("partition", "available", "nodes", "state", "gres", "nodelist"), line.split("|")))
+        partitions = [dict(zip(("partition", "available", "nodes", "state", "gres", "nodelist"), line.split("|"),
+                               strict=False))
                       for line in sections.get("sinfo", []) if "|" in line]
         out.reachable = bool(partitions)
         if not partitions:
             out.error = " ".join(sections.get("sinfo", []))[:300] or "sinfo printed nothing"
         out.extra["partitions"] = partitions
-        out.lines = [f"partition {p['partition']} ({p['available']}): {p['nodes']} node(s) {p['state']}, GRES {p['gres']}"
+        out.lines = [f"partition {p['partition']} ({p['available']}): {p['nodes']} node(s) {p['state']}, "
+                     f"GRES {p['gres']}"
                      for p in partitions]
         for line in sections.get("squeue", []):
             fields = line.split("|")

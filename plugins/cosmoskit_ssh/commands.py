@@ -22,7 +22,8 @@ def register(app: typer.Typer) -> None:
     @host_app.command("trust")
     def trust(
         name: str = typer.Argument(..., help="Executor name from cosmoskit.yaml."),
-        replace: bool = typer.Option(False, "--replace", help="Replace a different key already recorded (a changed host key)."),
+        replace: bool = typer.Option(False, "--replace",
+                                     help="Replace a different key already recorded (a changed host key)."),
         yes: bool = typer.Option(False, "--yes", "-y", help="Record without asking."),
         json_: bool = typer.Option(False, "--json", help="Output as JSON."),
     ) -> None:
@@ -31,9 +32,7 @@ def register(app: typer.Typer) -> None:
         from pathlib import Path
 
         from cosmoskit import api
-        from cosmoskit.api import confirm
-        from cosmoskit.api import CosmoskitError
-
+        from cosmoskit.api import CosmoskitError, confirm
         from cosmoskit_ssh import hostkeys
 
         ex = _ssh_executor(name)

@@ -6,12 +6,12 @@ import shlex
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from cosmoskit.api import CosmoskitError
-
 from cosmoskit_ssh.hostkeys import fingerprint, host_entry
 
 T = TypeVar("T")
@@ -41,7 +41,9 @@ class Result:
         """This result, or one line naming the host, the command, its exit code and its last stderr line."""
         if self.code != 0:
             message = self.err.decode("utf-8", "replace").strip().splitlines()
-            raise CosmoskitError(f"{host}: {what} failed (exit {self.code}): {message[-1] if message else 'no message'}")
+            raise CosmoskitError(
+                f"{host}: {what} failed (exit {self.code}): {message[-1] if message else 'no message'}"
+            )
         return self
 
 
@@ -49,7 +51,8 @@ def _transport_factory(sock: Any, **kw: Any) -> Any:
     import paramiko
 
     class FastTransport(paramiko.Transport):
-        _preferred_ciphers = PREFERRED_CIPHERS + tuple(c for c in paramiko.Transport._preferred_ciphers
+        # a private attribute of paramiko's, not in its type stubs
+        _preferred_ciphers = PREFERRED_CIPHERS + tuple(c for c in paramiko.Transport._preferred_ciphers  # type: ignore[attr-defined]
                                                        if c not in PREFERRED_CIPHERS)
 
     return FastTransport(sock, **kw)
@@ -59,7 +62,8 @@ class Connection:
     """A lazily opened, shared paramiko client.  Safe to use from several threads."""
 
     def __init__(self, name: str, host: str, port: int, user: str | None, key_file: str | None,
-                 known_hosts: Path, connect_timeout: float, keepalive: float = 15.0, retry_seconds: float = 60.0) -> None:
+                 known_hosts: Path, connect_timeout: float, keepalive: float = 15.0,
+                 retry_seconds: float = 60.0) -> None:
         self.name, self.host, self.port, self.user = name, host, port, user
         self.key_file = key_file
         self.known_hosts = known_hosts
@@ -111,6 +115,7 @@ class Connection:
                 ) from exc
             raise
         transport = client.get_transport()
+        assert transport is not None  # connected just above
         transport.set_keepalive(int(self.keepalive))
         return client
 
@@ -147,13 +152,14 @@ class Connection:
                 return fn()
             except CosmoskitError:
                 raise
-            except (paramiko.SSHException, EOFError, OSError, socket.timeout) as exc:
+            except (TimeoutError, paramiko.SSHException, EOFError, OSError) as exc:
                 with self._lock:
                     if self._client is not None:
                         self._drop()
                 if time.monotonic() + delay > deadline:
                     raise CosmoskitError(
-                        f"{self.name}: {what} failed: cannot reach {self.host}:{self.port} ({exc.__class__.__name__}: {exc})",
+                        f"{self.name}: {what} failed: cannot reach {self.host}:{self.port} "
+                        f"({exc.__class__.__name__}: {exc})",
                         hint="the batch keeps running on the host; `cosmoskit attach` reattaches later",
                     ) from exc
                 time.sleep(delay)

@@ -9,11 +9,23 @@ import tarfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from cosmoskit.api import (BatchJob, CosmoskitError, Executor, ExecutorStatus, Field, HostJob, PollResult, Progress,
-                           gpus_problem, model_options, parse_nvidia_smi, positive, start_command)
-
+from cosmoskit.api import (
+    BatchJob,
+    CosmoskitError,
+    Executor,
+    ExecutorStatus,
+    Field,
+    HostJob,
+    PollResult,
+    Progress,
+    gpus_problem,
+    model_options,
+    parse_nvidia_smi,
+    positive,
+    start_command,
+)
 from cosmoskit_ssh import remote
 
 CHUNK = 1 << 20
@@ -31,12 +43,13 @@ def _sha256(path: Path) -> str:
 class SSHExecutor(Executor):
     name = "ssh"
     description = "a GPU host over SSH: content-addressed staging, detached launcher, Docker/direct/emulator"
-    options = {
+    options: ClassVar[dict[str, Any]] = {
         "host": Field(str, None, "host name or address", required=True),
         "port": Field(int, 22, "SSH port", check=positive),
         "user": Field(str, None, "login user (default: yours)", nullable=True),
         "key_file": Field(str, None, "private key; null = the SSH agent and ~/.ssh/id_*", nullable=True),
-        "known_hosts": Field(str, "~/.ssh/known_hosts", "host keys are checked here; `cosmoskit host trust` records one"),
+        "known_hosts": Field(str, "~/.ssh/known_hosts",
+                             "host keys are checked here; `cosmoskit host trust` records one"),
         "remote_dir": Field(str, "~/cosmoskit", "cosmoskit's folder on the host: store/, batches/, bin/"),
         "python": Field(str, "python3", "Python on the host that runs the emulator"),
         "gpus": Field((str, int, list), "all", "GPUs batches use here, one batch per num_gpus of them: all (as "
@@ -112,11 +125,13 @@ class SSHExecutor(Executor):
     # -- staging ----------------------------------------------------------------------------------
     def stage(self, job: BatchJob, progress: Progress | None = None) -> dict[str, Any]:
         figures = {"bytes_sent": 0, "inputs_sent": 0, "inputs_reused": 0, "bytes_resumed": 0}
-        entries = {sha: f"{sha[:2]}/{sha}{Path(item['path']).suffix.lower() or '.mp4'}" for sha, item in job.inputs.items()}
+        entries = {sha: f"{sha[:2]}/{sha}{Path(item['path']).suffix.lower() or '.mp4'}"
+                   for sha, item in job.inputs.items()}
         # one round trip: make the folders, report on the store, and look for the tools the batch needs
         dirs = sorted({f"{self.store}/{n.split('/')[0]}" for n in entries.values()} | {f"{self.root}/bin"})
         tools = sorted(job.tools.items())
-        script = (f"mkdir -p {' '.join(remote.q(d) for d in dirs)} && {{ {remote.store_report(self.store, list(entries.values()))}; }}"
+        script = (f"mkdir -p {' '.join(remote.q(d) for d in dirs)} && "
+                  f"{{ {remote.store_report(self.store, list(entries.values()))}; }}"
                   + "".join(f"; [ -f {remote.q(there)} ] && echo @@tool {remote.q(there)}" for _, there in tools)
                   + "; true")
         text = self.conn.run(script, what="look at the store").text
@@ -125,7 +140,7 @@ class SSHExecutor(Executor):
         missing_tools = [(Path(here), there) for here, there in tools if there not in present]
         to_send: list[tuple[str, dict[str, Any], str]] = []
         for sha, name in entries.items():
-            size, mtime, marker, part = report.get(name, ("-", "-", "-", "-"))
+            size, mtime, marker, _part = report.get(name, ("-", "-", "-", "-"))
             item = job.inputs[sha]
             local = Path(item["path"])
             if size != "-":
@@ -133,7 +148,8 @@ class SSHExecutor(Executor):
                     figures["inputs_reused"] += 1
                     continue
                 # changed since verified (or never verified): hash it there, replace it if corrupt
-                verdict = self.conn.run(remote.verify_existing(self.store, name, sha), what="verify a stored input").text
+                verdict = self.conn.run(remote.verify_existing(self.store, name, sha),
+                                        what="verify a stored input").text
                 if verdict.startswith("ok"):
                     figures["inputs_reused"] += 1
                     continue
@@ -201,7 +217,7 @@ class SSHExecutor(Executor):
         that fails is sent again from the start, once.
         """
         size = local.stat().st_size
-        for attempt in (1, 2):
+        for _attempt in (1, 2):
             offset = part_size if 0 < part_size <= size else 0
             if offset:
                 tick(offset)
@@ -299,12 +315,13 @@ class SSHExecutor(Executor):
         else:
             out.gpus = parse_nvidia_smi("\n".join(gpus))
         containers = sections.get("containers", [])
-        if containers and ("docker-failed" in containers[-1] or "not found" in containers[0] or "Cannot connect" in containers[0]):
+        if containers and ("docker-failed" in containers[-1] or "not found" in containers[0]
+                           or "Cannot connect" in containers[0]):
             out.lines.append(f"docker: {containers[0][:200]}")
         else:
             for c in containers:
                 if c.strip():
-                    name, image, age = (c.split("\t") + ["", ""])[:3]
+                    name, image, age = [*c.split("\t"), "", ""][:3]
                     out.jobs.append(HostJob("container", name, detail=f"{image}, {age}", handle_key="container",
                                             handle_value=name))
         disk = (sections.get("disk") or [""])[0].split()

@@ -38,7 +38,8 @@ def store_report(store: str, names: list[str]) -> str:
     for name in names:
         n = q(name)
         script.append(
-            f"s=$(stat -c '%s %Y' {n} 2>/dev/null || echo '- -'); m=$(cat {q(name + '.ok')} 2>/dev/null | tr -d '\\n'); "
+            f"s=$(stat -c '%s %Y' {n} 2>/dev/null || echo '- -'); "
+            f"m=$(cat {q(name + '.ok')} 2>/dev/null | tr -d '\\n'); "
             f"p=$(stat -c '%s' {q(name + '.part')} 2>/dev/null || echo -); echo {n} $s \"${{m:--}}\" \"$p\""
         )
     return "; ".join(script)
@@ -78,7 +79,8 @@ def unpack(batch_dir: str) -> str:
 def pack_results(batch_dir: str) -> str:
     members = ("outputs batch.log exit_code stop_reason started_at model_started_at model_exited_at finished_at "
                "launcher.pid job.sbatch slurm-*.out")
-    return (f"cd {q(batch_dir)} && tar --ignore-failed-read -cf - $(for f in {members}; do [ -e \"$f\" ] && echo \"$f\"; done) "
+    return (f"cd {q(batch_dir)} && tar --ignore-failed-read -cf - "
+            f"$(for f in {members}; do [ -e \"$f\" ] && echo \"$f\"; done) "
             "2>/dev/null")
 
 
@@ -99,12 +101,14 @@ def status(remote_dir: str, docker: str) -> str:
         "if command -v nvidia-smi >/dev/null; then nvidia-smi --query-gpu=name,memory.used,memory.total,"
         "utilization.gpu,temperature.gpu --format=csv,noheader,nounits 2>&1; else echo 'no-nvidia-smi'; fi",
         "echo '@@containers'",
-        f"{docker} ps --filter name=cosmos_ --format '{{{{.Names}}}}\\t{{{{.Image}}}}\\t{{{{.RunningFor}}}}' 2>&1 || echo 'docker-failed'",
+        f"{docker} ps --filter name=cosmos_ --format '{{{{.Names}}}}\\t{{{{.Image}}}}\\t{{{{.RunningFor}}}}' 2>&1 "
+        "|| echo 'docker-failed'",
         "echo '@@disk'",
         f"mkdir -p {q(remote_dir)} && df -Pk {q(remote_dir)} | tail -1",
         "echo '@@launchers'",
         f"for f in {q(remote_dir)}/batches/*/launcher.pid; do [ -f \"$f\" ] || continue; d=$(dirname \"$f\"); "
-        "[ -f \"$d/exit_code\" ] && continue; p=$(cat \"$f\"); kill -0 \"$p\" 2>/dev/null && echo \"$p $d\"; done; true",
+        "[ -f \"$d/exit_code\" ] && continue; p=$(cat \"$f\"); kill -0 \"$p\" 2>/dev/null && echo \"$p $d\"; "
+        "done; true",
     ])
 
 

@@ -73,7 +73,7 @@ def _knob_float(name, default):
     try:
         value = float(raw)
     except ValueError:
-        raise EmulatorConfigError(f"{name} must be a number, got {raw!r}")
+        raise EmulatorConfigError(f"{name} must be a number, got {raw!r}") from None
     if value < 0 or math.isnan(value):
         raise EmulatorConfigError(f"{name} must be >= 0, got {raw!r}")
     return value
@@ -93,7 +93,9 @@ class Knobs:
             try:
                 self.oom_above = int(raw)
             except ValueError:
-                raise EmulatorConfigError(f"COSMOS_EMULATOR_OOM_ABOVE_CONTROLS must be an integer, got {raw!r}")
+                raise EmulatorConfigError(
+                    f"COSMOS_EMULATOR_OOM_ABOVE_CONTROLS must be an integer, got {raw!r}"
+                ) from None
         self.block_word = os.environ.get("COSMOS_EMULATOR_BLOCK_WORD", "EMULATOR_GUARDRAIL_BLOCK")
         self.guardrail_lines = set()
         for part in os.environ.get("COSMOS_EMULATOR_GUARDRAIL_LINES", "").split(","):
@@ -103,7 +105,9 @@ class Knobs:
             try:
                 self.guardrail_lines.add(int(part))
             except ValueError:
-                raise EmulatorConfigError(f"COSMOS_EMULATOR_GUARDRAIL_LINES must be a comma list of integers, got {part!r}")
+                raise EmulatorConfigError(
+                    f"COSMOS_EMULATOR_GUARDRAIL_LINES must be a comma list of integers, got {part!r}"
+                ) from None
         raw = os.environ.get("COSMOS_EMULATOR_VARIATION", "1").strip()
         if raw not in ("0", "1", ""):
             raise EmulatorConfigError(f"COSMOS_EMULATOR_VARIATION must be 0 or 1, got {raw!r}")
@@ -163,7 +167,7 @@ class Media:
         return self._tmp
 
     def _run(self, args, what, capture_stdout=False):
-        cmd = [self.ffmpeg, "-hide_banner", "-nostdin"] + args
+        cmd = [self.ffmpeg, "-hide_banner", "-nostdin", *args]
         proc = subprocess.run(
             cmd,
             stdin=subprocess.DEVNULL,
@@ -197,7 +201,7 @@ class Media:
         for line in text.splitlines():
             if line.startswith("Input #0"):
                 in_input = True
-            elif line.startswith("Output #") or line.startswith("Stream mapping"):
+            elif line.startswith(("Output #", "Stream mapping")):
                 in_input = False
             if not in_input:
                 continue
@@ -319,7 +323,7 @@ class Media:
     def encode_cached(self, src, width, height, frames, fps, filters, label=True, pre=()):
         """One ffmpeg call: src -> H.264 mp4 (width x height, `frames` frames at `fps`) in the
         process cache; identical requests (same source file and filter chain) reuse the file."""
-        chain = list(pre) + [f"scale={width}:{height}:flags=bicubic", "setsar=1"]
+        chain = [*pre, f"scale={width}:{height}:flags=bicubic", "setsar=1"]
         chain += [f for f in filters if f]
         if label:
             chain.append(self.label_filter(height))

@@ -1,7 +1,9 @@
 """Cosmos 3 transfer (NVIDIA/cosmos-framework at 5eee9ed): ``python -m cosmos_framework.scripts.inference``.
 
-    python -m cosmos_framework.scripts.inference --parallelism-preset=latency -i SPEC… -o OUT --checkpoint-path Cosmos3-Nano
-    torchrun --nproc-per-node=4 --master-port=P -m cosmos_framework.scripts.inference --parallelism-preset=latency … Cosmos3-Super
+    python -m cosmos_framework.scripts.inference --parallelism-preset=latency -i SPEC… -o OUT \\
+        --checkpoint-path Cosmos3-Nano
+    torchrun --nproc-per-node=4 --master-port=P -m cosmos_framework.scripts.inference \\
+        --parallelism-preset=latency … Cosmos3-Super
 
 Transfer is one mode of the omni Generator: a sample with a hint block (edge, blur, depth, seg,
 wsm) is a transfer sample.  Upstream's order (docs/models/cosmos3.md has the facts and sources):
@@ -32,12 +34,21 @@ import os
 import random
 import time
 
-from . import timing, validation as v
+from . import timing
+from . import validation as v
+from .cli import tyro_error
 from .common import (
-    EmulatorConfigError, Knobs, Media, OOM_MESSAGE, OutOfMemoryError, SIDECAR_NAME, _out, banner, find_ffmpeg,
+    OOM_MESSAGE,
+    SIDECAR_NAME,
+    EmulatorConfigError,
+    Knobs,
+    Media,
+    OutOfMemoryError,
+    _out,
+    banner,
+    find_ffmpeg,
     write_sidecar,
 )
-from .cli import tyro_error
 from .controls import STRENGTHS, control_filters, look
 from .modellog import ModelLog
 
@@ -143,7 +154,8 @@ def _hint(extra=None):
 
 
 HINT_SCHEMAS = {
-    "edge": ("EdgeTransferOverrides", _hint({"preset_edge_threshold": v.Field(v.literal(*STRENGTHS), None, nullable=True)})),
+    "edge": ("EdgeTransferOverrides",
+             _hint({"preset_edge_threshold": v.Field(v.literal(*STRENGTHS), None, nullable=True)})),
     "blur": ("BlurTransferOverrides",
              _hint({"preset_blur_strength": v.Field(v.literal("none", *STRENGTHS), None, nullable=True)})),
     "depth": ("TransferOverrides", _hint()),
@@ -235,7 +247,9 @@ def _read_spec(path):
         try:
             import yaml  # type: ignore
         except ImportError:
-            raise EmulatorConfigError(f"{path}: YAML specs need PyYAML on this host (the emulator is stdlib-only)")
+            raise EmulatorConfigError(
+                f"{path}: YAML specs need PyYAML on this host (the emulator is stdlib-only)"
+            ) from None
         return [yaml.safe_load(text)]
     raise ValueError(f"Unsupported file extension: {path}")
 
@@ -390,7 +404,8 @@ _BOOL = {"guardrails": True, "offload-guardrail-models": False, "keep-going": Fa
          "use-separate-pipeline-vision-decode-gpu": False}
 _VALUE = {"output-dir": "str", "checkpoint-path": "str", "config-file": "str", "experiment": "str",
           "parallelism-preset": ("latency", "throughput"), "dp-shard-size": "int", "dp-replicate-size": "int",
-          "cp-size": "int", "cfgp-size": "int", "device-memory-utilization": "float", "compiled-region": ("all", "language"),
+          "cp-size": "int", "cfgp-size": "int", "device-memory-utilization": "float",
+          "compiled-region": ("all", "language"),
           "quantization-method": ("mxfp8", "nvfp4"), "warmup": "int", "num-iterations": "int", "max-num-seqs": "int",
           "max-model-len": "int", "diffusion-cache-thresh": "float", "diffusion-cache-residual-order": "int",
           "sampler": ("unipc", "edm"), "model-size": ("0.6B", "2B", "8B", "30B-A3B", "32B", "235B-A22B"),
@@ -407,7 +422,9 @@ _SAMPLE = {"seed": "int", "num-steps": "int", "guidance": "float", "shift": "flo
 
 
 def parse_cli(args, prog="inference.py"):
-    """tyro's view of cosmos_framework.scripts.inference -> (setup dict, sample overrides); SystemExit(2) on a bad line."""
+    """tyro's view of cosmos_framework.scripts.inference -> (setup dict, sample overrides).
+
+    SystemExit(2) on a bad line."""
     setup = {k.replace("-", "_"): d for k, d in _BOOL.items()}
     setup.update({"output_dir": None, "checkpoint_path": DEFAULT_CHECKPOINT, "parallelism_preset": "latency",
                   "input_files": []})
@@ -431,7 +448,7 @@ def parse_cli(args, prog="inference.py"):
         if name is None:
             fail(f"Unrecognized options: {arg}")
 
-        def take():
+        def take(value=value, arg=arg):
             nonlocal i
             if value is not None:
                 return value
@@ -517,7 +534,7 @@ class Run:
                 raise EmulatorConfigError(
                     f"sample {sample['name']!r} has no hint block ({', '.join(HINTS)}): Cosmos 3 {mode} is not "
                     "emulated, only transfer")
-            for key in ("vision_path",) + tuple(HINTS):
+            for key in ("vision_path", *HINTS):
                 value = sample.get(key)
                 url = value if isinstance(value, str) else (value or {}).get("control_path") if key in HINTS else None
                 if isinstance(url, str) and url.startswith(("http://", "https://", "s3://")):
@@ -573,7 +590,8 @@ class Run:
         for index, s in enumerate(samples):
             outputs = s["num_outputs"]
             for j in range(outputs):
-                folder = os.path.join(self.out, s["name"]) if outputs == 1 else os.path.join(self.out, s["name"], str(j))
+                folder = (os.path.join(self.out, s["name"]) if outputs == 1
+                          else os.path.join(self.out, s["name"], str(j)))
                 one = dict(s, output_dir=folder, seed=s["seed"] + j)
                 self.sample(index, total, one)
 
@@ -624,7 +642,7 @@ class Run:
         width, height = RES_SIZE[s["resolution"]][aspect]
         chunks, chunk = timing.cosmos3_chunks(total_frames, s["num_video_frames_per_chunk"],
                                               s["num_conditional_frames"])
-        prompt = final_prompt(s, hints, chunk, int(round(fps)), width, height, s["aspect_ratio"])
+        prompt = final_prompt(s, hints, chunk, round(fps), width, height, s["aspect_ratio"])
         self.log.info(W_PROMPT, f"[transfer] final user prompt: {prompt}")
         weights = [s[h]["weight"] for h in hints]
         extra = 1.5 if s["control_guidance"] != 1.0 else 1.0  # control-CFG adds a third forward to the two of CFG
@@ -718,4 +736,4 @@ def run(script, script_args, ctx):
     return 0
 
 
-__all__ = ["run", "parse_cli", "load_samples", "build_sample", "final_prompt", "expand_inputs"]
+__all__ = ["build_sample", "expand_inputs", "final_prompt", "load_samples", "parse_cli", "run"]

@@ -131,4 +131,4 @@ def main(argv=None):
     return code or 0
 
 
-__all__ = ["identify", "split_launch", "main", "LaunchContext"]
+__all__ = ["LaunchContext", "identify", "main", "split_launch"]

@@ -43,7 +43,8 @@ class ModelLog:
     def open_files(self, out_dir, first_lines=()):
         self.close()
         for name, level, filtered in (("console.log", "INFO", True), ("debug.log", "DEBUG", False)):
-            f = open(os.path.join(out_dir, name), "w", encoding="utf-8")  # mode "w", as upstream
+            # kept open for the whole run (close() closes it); mode "w", as upstream
+            f = open(os.path.join(out_dir, name), "w", encoding="utf-8")  # noqa: SIM115
             for line in first_lines:
                 f.write(line + "\n")
             f.flush()

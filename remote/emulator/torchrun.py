@@ -9,7 +9,6 @@ import time
 
 from .common import EmulatorConfigError, _out
 
-
 _TORCHRUN_FLAGS = {"standalone", "no_python", "module", "m", "run_path", "local_addr_none"}
 
 
@@ -25,7 +24,8 @@ class LaunchContext:
 def parse_launch(argv):
     """argv after the emulator's own path -> (LaunchContext, script_path, script_args)."""
     if not argv:
-        raise EmulatorConfigError("usage: cosmos_emulator.py [torchrun <torchrun options>] <transfer.py|upsampler_pipeline.py> <args>")
+        raise EmulatorConfigError("usage: cosmos_emulator.py [torchrun <torchrun options>] "
+                                  "<transfer.py|upsampler_pipeline.py> <args>")
     if os.path.basename(argv[0]) != "torchrun":
         nproc = 1
         try:
@@ -63,7 +63,7 @@ def parse_launch(argv):
         except (TypeError, ValueError):
             if name == "nnodes" and isinstance(value, str) and ":" in value:
                 return int(value.split(":")[-1])
-            raise EmulatorConfigError(f"torchrun --{name} must be an integer, got {value!r}")
+            raise EmulatorConfigError(f"torchrun --{name} must be an integer, got {value!r}") from None
 
     nproc = as_int("nproc_per_node", 1)
     nnodes = as_int("nnodes", 1)

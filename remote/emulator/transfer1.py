@@ -18,9 +18,18 @@ import sys
 import time
 
 from .common import (
-    TAG, SIDECAR_NAME, Knobs, Media, OutOfMemoryError, OOM_MESSAGE, _out, banner, emu,
-    find_ffmpeg, write_sidecar as _write_sidecar,
+    OOM_MESSAGE,
+    SIDECAR_NAME,
+    TAG,
+    Knobs,
+    Media,
+    OutOfMemoryError,
+    _out,
+    banner,
+    emu,
+    find_ffmpeg,
 )
+from .common import write_sidecar as _write_sidecar
 
 BANNER = banner("Cosmos Transfer 1")
 
@@ -131,13 +140,18 @@ def build_transfer_parser(prog):
     parser.add_argument(
         "--prompt",
         type=str,
-        default="The video captures a stunning, photorealistic scene with remarkable attention to detail, giving it a lifelike appearance that is almost indistinguishable from reality. It appears to be from a high-budget 4K movie, showcasing ultra-high-definition quality with impeccable resolution.",
+        default="The video captures a stunning, photorealistic scene with remarkable attention to detail, giving it a "
+        "lifelike appearance that is almost indistinguishable from reality. It appears to be from a high-budget 4K "
+        "movie, showcasing ultra-high-definition quality with impeccable resolution.",
         help="prompt which the sampled video condition on",
     )
     parser.add_argument(
         "--negative_prompt",
         type=str,
-        default="The video captures a game playing, with bad crappy graphics and cartoonish frames. It represents a recording of old outdated games. The lighting looks very fake. The textures are very raw and basic. The geometries are very primitive. The images are very pixelated and of poor CG quality. There are many subtitles in the footage. Overall, the video is unrealistic at all.",
+        default="The video captures a game playing, with bad crappy graphics and cartoonish frames. It represents a "
+        "recording of old outdated games. The lighting looks very fake. The textures are very raw and basic. The "
+        "geometries are very primitive. The images are very pixelated and of poor CG quality. There are many "
+        "subtitles in the footage. Overall, the video is unrealistic at all.",
         help="negative prompt which the sampled video condition on",
     )
     parser.add_argument("--input_video_path", type=str, default="", help="Optional input RGB video path")
@@ -150,21 +164,27 @@ def build_transfer_parser(prog):
     parser.add_argument("--blur_strength", type=str, default="medium", choices=strengths, help="blur strength.")
     parser.add_argument(
         "--canny_threshold", type=str, default="medium", choices=strengths,
-        help="blur strength of canny threshold applied to input. Lower means less blur or more detected edges, which means higher fidelity to input.",
+        help="blur strength of canny threshold applied to input. Lower means less blur or more detected edges, "
+        "which means higher fidelity to input.",
     )
     parser.add_argument(
         "--controlnet_specs", type=str, required=True,
         help="Path to JSON file specifying multicontrolnet configurations",
     )
-    parser.add_argument("--is_av_sample", action="store_true", help="Whether the model is an driving post-training model")
-    parser.add_argument("--checkpoint_dir", type=str, default="checkpoints", help="Base directory containing model checkpoints")
+    parser.add_argument("--is_av_sample", action="store_true",
+                        help="Whether the model is an driving post-training model")
+    parser.add_argument("--checkpoint_dir", type=str, default="checkpoints",
+                        help="Base directory containing model checkpoints")
     parser.add_argument(
         "--tokenizer_dir", type=str, default="Cosmos-Tokenize1-CV8x8x8-720p",
         help="Tokenizer weights directory relative to checkpoint_dir",
     )
-    parser.add_argument("--video_save_name", type=str, default="output", help="Output filename for generating a single video")
-    parser.add_argument("--video_save_folder", type=str, default="outputs/", help="Output folder for generating a batch of videos")
-    parser.add_argument("--batch_input_path", type=str, help="Path to a JSONL file of input prompts for generating a batch of videos")
+    parser.add_argument("--video_save_name", type=str, default="output",
+                        help="Output filename for generating a single video")
+    parser.add_argument("--video_save_folder", type=str, default="outputs/",
+                        help="Output folder for generating a batch of videos")
+    parser.add_argument("--batch_input_path", type=str,
+                        help="Path to a JSONL file of input prompts for generating a batch of videos")
     parser.add_argument("--batch_size", type=int, default=1, help="Batch size")
     parser.add_argument("--num_steps", type=int, default=35, help="Number of diffusion sampling steps")
     parser.add_argument("--guidance", type=float, default=5, help="Classifier-free guidance scale value")
@@ -172,18 +192,22 @@ def build_transfer_parser(prog):
     parser.add_argument("--seed", type=int, default=1, help="Random seed")
     parser.add_argument("--num_gpus", type=int, default=1, help="Number of GPUs used to run inference in parallel.")
     parser.add_argument("--offload_diffusion_transformer", action="store_true", help="Offload DiT after inference")
-    parser.add_argument("--offload_text_encoder_model", action="store_true", help="Offload text encoder model after inference")
-    parser.add_argument("--offload_guardrail_models", action="store_true", help="Offload guardrail models after inference")
+    parser.add_argument("--offload_text_encoder_model", action="store_true",
+                        help="Offload text encoder model after inference")
+    parser.add_argument("--offload_guardrail_models", action="store_true",
+                        help="Offload guardrail models after inference")
     parser.add_argument("--upsample_prompt", action="store_true", help="Upsample prompt using Pixtral upsampler model")
-    parser.add_argument("--offload_prompt_upsampler", action="store_true", help="Offload prompt upsampler model after inference")
+    parser.add_argument("--offload_prompt_upsampler", action="store_true",
+                        help="Offload prompt upsampler model after inference")
     parser.add_argument("--use_distilled", action="store_true", help="Use distilled ControlNet model variant")
     parser.add_argument("--save_input_noise", action="store_true", help="Save the input noise (used for distillation)")
-    parser.add_argument("--benchmark", action="store_true", help="Run generation several times and report the average time")
+    parser.add_argument("--benchmark", action="store_true",
+                        help="Run generation several times and report the average time")
     return parser
 
 
 def load_controlnet_specs(cfg):
-    with open(cfg.controlnet_specs, "r") as f:
+    with open(cfg.controlnet_specs) as f:
         controlnet_specs_in = json.load(f)
     controlnet_specs = {}
     args = {}
@@ -243,7 +267,7 @@ def validate_controlnet_specs(cfg, controlnet_specs):
                     if scalar_value < 0:
                         raise ValueError(f"Control weight for {hint_key} must be non-negative.")
                 except ValueError:
-                    raise ValueError(
+                    raise ValueError(  # noqa: B904  (as the real code: its traceback shows both errors)
                         f"Control weight for {hint_key} must be a valid non-negative float or a path to a .pt file."
                     )
     return controlnet_specs
@@ -251,7 +275,7 @@ def validate_controlnet_specs(cfg, controlnet_specs):
 
 def read_prompts_from_file(path):
     prompts = []
-    with open(path, "r") as f:
+    with open(path) as f:
         for line in f:
             prompts.append(json.loads(line.strip()))
     return prompts
@@ -267,7 +291,7 @@ def _scalar_weight(weight):
         return float(weight)
     except (TypeError, ValueError):
         if isinstance(weight, str) and not os.path.exists(weight):
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), weight)
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), weight)  # noqa: B904  (a traceback as the model's)
         return None
 
 
@@ -306,9 +330,8 @@ class EmulatedPipeline:
         self.hint_details = None
         self.total_lines = 1
         self._load()
-        if cfg.upsample_prompt:
-            if int(os.environ["RANK"]) == 0:
-                self._init_prompt_upsampler()
+        if cfg.upsample_prompt and int(os.environ["RANK"]) == 0:
+            self._init_prompt_upsampler()
 
     # -- loading
     def _load(self):
@@ -317,16 +340,18 @@ class EmulatedPipeline:
         # wall-clock marks around the simulated work: what a test subtracts as the emulator's own start-up and
         # output writing when it checks a calibration against the knobs
         emu(f"timing: simulated load begins at {time.time():.3f}")
-        emu(f"loading (simulated): base={os.path.join(cfg.checkpoint_dir, base)} controls={','.join(self.control_inputs)}")
+        emu(f"loading (simulated): base={os.path.join(cfg.checkpoint_dir, base)} "
+            f"controls={','.join(self.control_inputs)}")
         if knobs.load_seconds:
             time.sleep(knobs.load_seconds)
         n = len(self.control_inputs)
-        for idx, (hint, spec) in enumerate(self.control_inputs.items()):
+        for idx, (_hint, spec) in enumerate(self.control_inputs.items()):
             log.info(f"Loading ctrl model from ckpt_path: {spec['ckpt_path']}", W_LOADNET)
             if knobs.load_per_control:
                 time.sleep(knobs.load_per_control)
             if knobs.oom_above is not None and idx >= knobs.oom_above:
-                emu(f"simulated OOM: spec has {n} control networks > COSMOS_EMULATOR_OOM_ABOVE_CONTROLS={knobs.oom_above}")
+                emu(f"simulated OOM: spec has {n} control networks > "
+                    f"COSMOS_EMULATOR_OOM_ABOVE_CONTROLS={knobs.oom_above}")
                 raise OutOfMemoryError(OOM_MESSAGE)
         if self.cfg.num_gpus > 1:
             log.info("Enabling CP in base model", W_LOADNET)
@@ -339,13 +364,14 @@ class EmulatedPipeline:
             self.upsampler_hint_key = "vis"
             self.hint_details = "vis" if "vis" in self.control_inputs else "edge"
         elif any(k in ("seg", "depth") for k in self.control_inputs):
-            self.upsampler_hint_key = [k for k in self.control_inputs if k in ("seg", "depth")][0]
+            self.upsampler_hint_key = next(k for k in self.control_inputs if k in ("seg", "depth"))
         else:
             self.upsampler_hint_key = None
         if self.upsampler_hint_key:
             self.prompt_upsampler = "emulated-pixtral"
         log.info(
-            f"Prompt upsampler initialized with hint key: {self.upsampler_hint_key} and hint details: {self.hint_details}",
+            f"Prompt upsampler initialized with hint key: {self.upsampler_hint_key} "
+            f"and hint details: {self.hint_details}",
             W_UPS_INIT,
         )
 
@@ -562,12 +588,13 @@ class Preprocessors:
         frames = input_info["frames"] if input_info else NUM_MAX_FRAMES
         frames = min(frames, NUM_MAX_FRAMES)
         size = bucket_size(input_info["width"], input_info["height"]) if input_info else None
-        for hint, spec in controls.items():
+        for _hint, spec in controls.items():
             given = spec.get("input_control", None)
             if given is not None:
                 info = media.probe(given)
                 frames = min(frames, info["frames"])
-                size = bucket_size(info["width"], info["height"])  # the real code takes H, W from the last given control
+                # the real code takes H, W from the last given control
+                size = bucket_size(info["width"], info["height"])
         if size is None:
             size = VIDEO_RES_SIZE_INFO["16,9"]
         sample.frames = max(1, frames)
@@ -631,7 +658,8 @@ class Preprocessors:
             paths.append(out_video)
         spec["input_control"] = paths[0]
         sample.generated.append(hint_key)
-        emu(f"generated {hint_key} control: {paths[0]}" + (f" (+{len(paths) - 1} rank copies)" if len(paths) > 1 else ""))
+        emu(f"generated {hint_key} control: {paths[0]}"
+            + (f" (+{len(paths) - 1} rank copies)" if len(paths) > 1 else ""))
 
 
 def demo(cfg, control_inputs, ctx, knobs, media, script):
@@ -780,7 +808,7 @@ def demo(cfg, control_inputs, ctx, knobs, media, script):
 def run_transfer(script, script_args, ctx):
     _out(BANNER)
     knobs = Knobs()
-    script_argv = [script] + list(script_args)
+    script_argv = [script, *script_args]
     cfg, control_inputs = parse_arguments(os.path.basename(script), script_argv)
     media = Media(find_ffmpeg(), knobs)
     demo(cfg, control_inputs, ctx, knobs, media, script)
@@ -794,8 +822,10 @@ def run_upsampler(script, script_args, ctx):
     parser = argparse.ArgumentParser(prog=os.path.basename(script), description="Prompt upsampler pipeline")
     parser.add_argument("--prompt", type=str, default=None, help="Prompt to upsample")
     parser.add_argument("--input_video", type=str, required=True, help="Path to input video")
-    parser.add_argument("--checkpoint_dir", type=str, default="checkpoints", help="Base directory containing model checkpoints")
-    parser.add_argument("--offload_prompt_upsampler", action="store_true", help="Offload prompt upsampler model after inference")
+    parser.add_argument("--checkpoint_dir", type=str, default="checkpoints",
+                        help="Base directory containing model checkpoints")
+    parser.add_argument("--offload_prompt_upsampler", action="store_true",
+                        help="Offload prompt upsampler model after inference")
     args = parser.parse_args(script_args)
     rank = int(os.environ["RANK"])  # the real __main__ does this: plain `python` without RANK raises KeyError
     knobs = Knobs()

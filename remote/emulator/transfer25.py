@@ -28,11 +28,21 @@ import os
 import sys
 import time
 
-from . import timing, validation as v
-from .common import (
-    _out, EmulatorConfigError, Knobs, Media, OOM_MESSAGE, OutOfMemoryError, SIDECAR_NAME, banner, find_ffmpeg, write_sidecar,
-)
+from . import timing
+from . import validation as v
 from .cli import stderr, tyro_error
+from .common import (
+    OOM_MESSAGE,
+    SIDECAR_NAME,
+    EmulatorConfigError,
+    Knobs,
+    Media,
+    OutOfMemoryError,
+    _out,
+    banner,
+    find_ffmpeg,
+    write_sidecar,
+)
 from .controls import STRENGTHS, control_filters, look
 from .modellog import ModelLog
 
@@ -217,7 +227,7 @@ def load_file(path, override, smoke=False):
             out.append(v.validate(sample_schema(smoke), merged, "InferenceArguments", PYDANTIC, after=post_init))
         except v.ValidationError as e:
             stderr(f"Error validating parameters from '{path}' at line {i}\n{e}")
-            raise SpecExit(1)
+            raise SpecExit(1) from None
     os.chdir(cwd)
     return out
 
@@ -285,7 +295,8 @@ def parse_cli(args, prog="inference.py"):
             arg = args[i]
             if arg in ("-h", "--help"):
                 sys.stdout.write(f"usage: {prog} [-h] -i PATH [PATH ...] -o PATH [OPTIONS]\n\n"
-                                 f"{BANNER}\nThe emulator takes Transfer 2.5's flags; see docs/models/transfer2.5.md.\n")
+                                 f"{BANNER}\n"
+                                 "The emulator takes Transfer 2.5's flags; see docs/models/transfer2.5.md.\n")
                 raise SystemExit(0)
             value = None
             if arg.startswith("--") and "=" in arg:
@@ -295,7 +306,7 @@ def parse_cli(args, prog="inference.py"):
                 raise CliError(f"Unrecognized options: {arg}")
             name = name.replace("_", "-")
 
-            def take():
+            def take(value=value, arg=arg):
                 nonlocal i
                 if value is not None:
                     return value
@@ -324,13 +335,14 @@ def parse_cli(args, prog="inference.py"):
                         raise CliError(f"Invalid value '{raw}' for --context-parallel-size (a positive integer)")
                     raw = int(raw)
                 if name == "compile-tokenizer" and raw not in ("NONE", "MODERATE", "AGGRESSIVE"):
-                    raise CliError(f"Invalid choice: '{raw}' for --compile-tokenizer (choose from NONE, MODERATE, AGGRESSIVE)")
+                    raise CliError(f"Invalid choice: '{raw}' for --compile-tokenizer "
+                                   "(choose from NONE, MODERATE, AGGRESSIVE)")
                 if name == "parallel-tokenizer-grid":
                     second = args[i + 1] if i + 1 < len(args) else ""
                     try:
                         raw = (int(raw), int(second))
                     except ValueError:
-                        raise CliError("--parallel-tokenizer-grid takes two integers")
+                        raise CliError("--parallel-tokenizer-grid takes two integers") from None
                     i += 1
                 setup[key] = raw
             elif name in _OVERRIDES:
@@ -344,14 +356,14 @@ def parse_cli(args, prog="inference.py"):
                     try:
                         override[key] = [int(x) for x in got]
                     except ValueError:
-                        raise CliError(f"Invalid value for --{name}: integers expected")
+                        raise CliError(f"Invalid value for --{name}: integers expected") from None
                 else:
                     raw = take()
                     if kind == "int":
                         try:
                             raw = int(raw)
                         except ValueError:
-                            raise CliError(f"Invalid value '{raw}' for --{name} (an integer)")
+                            raise CliError(f"Invalid value '{raw}' for --{name} (an integer)") from None
                     elif kind == "bool":
                         if raw not in ("True", "False"):
                             raise CliError(f"Invalid choice: '{raw}' for --{name} (choose from True, False)")
@@ -362,7 +374,7 @@ def parse_cli(args, prog="inference.py"):
             i += 1
     except CliError as e:
         tyro_error(prog, "Parsing error", [str(e)])
-        raise SystemExit(2)
+        raise SystemExit(2) from None
     missing = [flag for flag, ok in (("-i/--input-files", inputs), ("-o/--output-dir", setup["output_dir"])) if not ok]
     if missing:
         tyro_error(prog, "Required options", [f"Required options: {', '.join(missing)}"])
@@ -491,7 +503,7 @@ class Run:
             self.log.info(W_GUARD, "Running guardrail check on prompt...")
             word = self.knobs.block_word
             checks = ((prompt, W_BLOCKED, W_PASSED, "Prompt",
-                       bool(word) and word in prompt or index in self.knobs.guardrail_lines),
+                       (bool(word) and word in prompt) or index in self.knobs.guardrail_lines),
                       (negative, W_BLOCKED_NEG, W_PASSED_NEG, "Negative prompt",
                        negative is not None and bool(word) and word in negative))
             for text, where_blocked, where_passed, what, blocked in checks:
@@ -554,7 +566,7 @@ class Run:
         seed = sample["seed"]
         for c in range(chunks):
             start = 0 if c == 0 else c * (chunk - overlap)
-            for key, available in control_frames.items():
+            for available in control_frames.values():
                 if available <= start:
                     raise ValueError("No input frames; cannot pad. Verify that video frame counts match.")
             self.log.info(W_CHUNK, f"Generating chunk {c + 1}/{chunks}")
@@ -642,4 +654,4 @@ def run(script, script_args, ctx):
     return 0
 
 
-__all__ = ["run", "parse_cli", "load_samples", "sample_schema", "EmulatorConfigError"]
+__all__ = ["EmulatorConfigError", "load_samples", "parse_cli", "run", "sample_schema"]

@@ -172,7 +172,7 @@ def list_of(item):
         if not isinstance(v, (list, tuple)):
             errors.append(Err(loc, "Input should be a valid list", "list_type", v))
             return _BAD
-        out = [item(x, loc + (i,), errors) for i, x in enumerate(v)]
+        out = [item(x, (*loc, i), errors) for i, x in enumerate(v)]
         return _BAD if _BAD in out else out
     return check
 
@@ -182,9 +182,9 @@ def pair(item):
         if not isinstance(v, (list, tuple)):
             errors.append(Err(loc, "Input should be a valid tuple", "tuple_type", v))
             return _BAD
-        out = [item(x, loc + (i,), errors) for i, x in enumerate(v[:2])]
+        out = [item(x, (*loc, i), errors) for i, x in enumerate(v[:2])]
         for i in range(len(v), 2):
-            errors.append(Err(loc + (i,), "Field required", "missing", v))
+            errors.append(Err((*loc, i), "Field required", "missing", v))
             out.append(_BAD)
         if len(v) > 2:
             errors.append(Err(loc, "Tuple should have at most 2 items after validation, not "
@@ -228,7 +228,7 @@ def _validate_into(schema, data, loc, errors, forbid_extra, after):
     for name, f in schema.items():
         if name not in data:
             if f.required:
-                errors.append(Err(loc + (name,), "Field required", "missing", data))
+                errors.append(Err((*loc, name), "Field required", "missing", data))
             else:
                 out[name] = f.default
             continue
@@ -236,17 +236,17 @@ def _validate_into(schema, data, loc, errors, forbid_extra, after):
         if value is None and f.nullable:
             out[name] = None
             continue
-        cleaned = f.check(value, loc + (name,), errors)
+        cleaned = f.check(value, (*loc, name), errors)
         if cleaned is not _BAD and f.custom is not None:
             message = f.custom(cleaned)
             if message:
-                errors.append(Err(loc + (name,), f"Value error, {message}", "value_error", value))
+                errors.append(Err((*loc, name), f"Value error, {message}", "value_error", value))
                 cleaned = _BAD
         out[name] = cleaned
     if forbid_extra:
         for name, value in data.items():
             if name not in schema:
-                errors.append(Err(loc + (name,), "Extra inputs are not permitted", "extra_forbidden", value))
+                errors.append(Err((*loc, name), "Extra inputs are not permitted", "extra_forbidden", value))
     if len(errors) > start:
         return _BAD
     if after is not None:

@@ -77,7 +77,8 @@ def run(args: list[str]) -> int:
     name = name or f"double_{os.getpid()}"
     state = containers() / f"{name}.json"
     if state.exists() and alive(json.loads(state.read_text())["pid"]):
-        sys.stderr.write(f'docker: Error response from daemon: Conflict. The container name "/{name}" is already in use.\n')
+        sys.stderr.write(f'docker: Error response from daemon: Conflict. The container name "/{name}" '
+                         'is already in use.\n')
         return 125
     # the Cosmos command runs in the emulator; anything else (`sleep 60` …) runs as it is
     is_model = argv and (argv[0] in ("torchrun", "python", "python3") or argv[0].endswith(".py"))
@@ -124,7 +125,8 @@ def main(argv: list[str]) -> int:
                 os.killpg(json.loads(f.read_text())["pid"], signal.SIGKILL)
                 print(name)
             else:
-                sys.stderr.write(f"Error response from daemon: Cannot kill container: {name}: No such container: {name}\n")
+                sys.stderr.write(f"Error response from daemon: Cannot kill container: {name}: "
+                                 f"No such container: {name}\n")
                 code = 1
         return code
     if cmd == "ps":

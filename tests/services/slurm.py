@@ -100,7 +100,8 @@ SchedulerParameters=sched_interval=1
 NodeName={host} CPUs={cpus} RealMemory=2000 Gres=gpu:2 State=UNKNOWN
 PartitionName=debug Nodes={host} Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:8
 """)
-    (folder / "gres.conf").write_text(f"AutoDetect=off\nNodeName={host} Name=gpu File=/dev/null\nNodeName={host} Name=gpu File=/dev/zero\n")
+    (folder / "gres.conf").write_text(f"AutoDetect=off\nNodeName={host} Name=gpu File=/dev/null\n"
+                                      f"NodeName={host} Name=gpu File=/dev/zero\n")
     env = {**os.environ, "SLURM_CONF": str(conf)}
     subprocess.run(["slurmctld", "-f", str(conf)], env=env, check=True, capture_output=True)
     subprocess.run(["slurmd", "-f", str(conf)], env=env, check=True, capture_output=True)

@@ -43,12 +43,13 @@ class Sshd:
         kind, blob = self.host_public_key.split()[:2]
         return f"[127.0.0.1]:{self.port} {kind} {blob}\n"
 
-    def start(self) -> "Sshd":
+    def start(self) -> Sshd:
         Path("/run/sshd").mkdir(parents=True, exist_ok=True)
         log = self.folder / "sshd.log"
         # -D: stay in the foreground so the fixture owns the process; -e: log to stderr (our file)
-        self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
-                                        stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+        with open(log, "ab") as log_file:  # the child has its own copy of the descriptor
+            self.process = subprocess.Popen([SSHD, "-D", "-e", "-f", str(self.folder / "sshd_config")],
+                                            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
@@ -57,7 +58,7 @@ class Sshd:
                         return self
             except OSError:
                 if self.process.poll() is not None:
-                    raise RuntimeError(f"sshd exited: {log.read_text()[-500:]}")
+                    raise RuntimeError(f"sshd exited: {log.read_text()[-500:]}") from None
                 time.sleep(0.05)
         raise RuntimeError("sshd did not start")
 
