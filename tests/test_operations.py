@@ -43,6 +43,9 @@ def test_batch_of_five_maps_each_line_to_its_run(project, cli, videos):
     from cosmoskit._core.engine import Engine
     from cosmoskit._core.foreground import run_now
 
+    # the mixed strategy puts the five control sets in one load (the subject here is the line-to-run mapping;
+    # whether one load is cheaper is the configured strategy's call, tested in test_sweep and test_batching)
+    configure(project, batching={"strategy": "mixed"})
     pids = [prompt(cli, f"variation number {i}", videos["scene"]) for i in range(5)]
     engine = Engine(context.settings(), context.ledger())
     weights = ["vis=1", "edge=0.5,depth=0.5", "seg=0.3,vis=0.7", "depth=1", "vis=0.2,edge=0.2,depth=0.3,seg=0.3"]

@@ -111,7 +111,11 @@ def test_mixed_control_sets_and_the_multi_control_model(project, cli, videos):
     assert out["batches"] == 3, "edge alone, depth alone, and the two multi-control runs together"
     multi = [b for b in out["plan"] if len(b["controls"]) > 1]
     assert len(multi) == 1 and len(multi[0]["runs"]) == 2
-    configure(project, **{"transfer2.5": {"mix_control_sets": True}})
+    # the mixed strategy merges whatever the rules let share a load: without mix_control_sets, still 3
+    configure(project, batching={"strategy": "mixed"})
+    out = dry(cli, pid, "-w", "edge=1", "-w", "depth=1", "-w", "edge=0.5,depth=0.5")
+    assert out["batches"] == 3, "each control set picks its own checkpoint"
+    configure(project, batching={"strategy": "mixed"}, **{"transfer2.5": {"mix_control_sets": True}})
     out = dry(cli, pid, "-w", "edge=1", "-w", "depth=1", "-w", "edge=0.5,depth=0.5")
     assert out["batches"] == 1
     (batch,) = out["plan"]

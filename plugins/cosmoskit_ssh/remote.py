@@ -38,7 +38,7 @@ def store_report(store: str, names: list[str]) -> str:
     for name in names:
         n = q(name)
         script.append(
-            f"s=$(stat -c '%s %Y' {n} 2>/dev/null || echo '- -'); "
+            f"s=$(stat -c '%s %.9Y' {n} 2>/dev/null || echo '- -'); "
             f"m=$(cat {q(name + '.ok')} 2>/dev/null | tr -d '\\n'); "
             f"p=$(stat -c '%s' {q(name + '.part')} 2>/dev/null || echo -); echo {n} $s \"${{m:--}}\" \"$p\""
         )
@@ -49,19 +49,19 @@ def verify_and_install(store: str, name: str, sha: str) -> str:
     """Hash the uploaded part; on a match move it into place and record size+mtime as verified."""
     part, final, ok = q(f"{store}/{name}.part"), q(f"{store}/{name}"), q(f"{store}/{name}.ok")
     return (f"h=$(sha256sum {part} | cut -d' ' -f1); if [ \"$h\" = {q(sha)} ]; then mv -f {part} {final} && "
-            f"stat -c '%s %Y' {final} > {ok} && echo ok; else rm -f {part}; echo \"bad $h\"; fi")
+            f"stat -c '%s %.9Y' {final} > {ok} && echo ok; else rm -f {part}; echo \"bad $h\"; fi")
 
 
 def install(store: str, name: str) -> str:
     """Move a verified part into place and record size+mtime as verified."""
     part, final, ok = q(f"{store}/{name}.part"), q(f"{store}/{name}"), q(f"{store}/{name}.ok")
-    return f"mv -f {part} {final} && stat -c '%s %Y' {final} > {ok} && echo ok"
+    return f"mv -f {part} {final} && stat -c '%s %.9Y' {final} > {ok} && echo ok"
 
 
 def verify_existing(store: str, name: str, sha: str) -> str:
     """Re-hash an entry whose size or time changed since it was verified; delete it if corrupt."""
     final, ok = q(f"{store}/{name}"), q(f"{store}/{name}.ok")
-    return (f"h=$(sha256sum {final} | cut -d' ' -f1); if [ \"$h\" = {q(sha)} ]; then stat -c '%s %Y' {final} > {ok}; "
+    return (f"h=$(sha256sum {final} | cut -d' ' -f1); if [ \"$h\" = {q(sha)} ]; then stat -c '%s %.9Y' {final} > {ok}; "
             f"echo ok; else rm -f {final} {ok}; echo \"bad $h\"; fi")
 
 

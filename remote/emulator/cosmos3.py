@@ -34,7 +34,7 @@ import os
 import random
 import time
 
-from . import timing
+from . import clock, timing
 from . import validation as v
 from .cli import tyro_error
 from .common import (
@@ -563,7 +563,7 @@ class Run:
         self.emu(f"loading (simulated): checkpoint={ckpt} (one omni model for every control)")
         k = self.knobs
         if k.load_seconds:
-            time.sleep(k.load_seconds)
+            clock.wait(k.load_seconds)
         self.load_seconds = timing.load_seconds(k.load_seconds, 0.0, 0)
         self.emu(f"model loaded: checkpoint={ckpt} load_seconds={self.load_seconds:.2f}")
 
@@ -663,7 +663,7 @@ class Run:
                     raise OutOfMemoryError(OOM_MESSAGE)
             self.emu(f"{tag} chunk {c + 1}/{chunks}" + (f" (simulated {per_chunk:.2f} s)" if per_chunk else ""))
             if per_chunk:
-                time.sleep(per_chunk)
+                clock.wait(per_chunk)
         ext = ".jpg" if s["num_frames"] == 1 else ".mp4"
 
         def write(src, path, filters, pre=()):

@@ -17,6 +17,7 @@ import shutil
 import sys
 import time
 
+from . import clock
 from .common import (
     OOM_MESSAGE,
     SIDECAR_NAME,
@@ -343,12 +344,12 @@ class EmulatedPipeline:
         emu(f"loading (simulated): base={os.path.join(cfg.checkpoint_dir, base)} "
             f"controls={','.join(self.control_inputs)}")
         if knobs.load_seconds:
-            time.sleep(knobs.load_seconds)
+            clock.wait(knobs.load_seconds)
         n = len(self.control_inputs)
         for idx, (_hint, spec) in enumerate(self.control_inputs.items()):
             log.info(f"Loading ctrl model from ckpt_path: {spec['ckpt_path']}", W_LOADNET)
             if knobs.load_per_control:
-                time.sleep(knobs.load_per_control)
+                clock.wait(knobs.load_per_control)
             if knobs.oom_above is not None and idx >= knobs.oom_above:
                 emu(f"simulated OOM: spec has {n} control networks > "
                     f"COSMOS_EMULATOR_OOM_ABOVE_CONTROLS={knobs.oom_above}")
@@ -494,7 +495,7 @@ class EmulatedPipeline:
                 emu(f"line {s.line_index}/{self.total_lines} chunk {c + 1}/{n_chunks}"
                     + (f" (simulated {per_chunk:.2f} s)" if per_chunk else ""))
                 if per_chunk:
-                    time.sleep(per_chunk)
+                    clock.wait(per_chunk)
             log.info("Completed diffusion sampling", W_RUN)
             log.info("Starting VAE decode", W_RUN)
             log.info("Completed VAE decode", W_RUN)

@@ -28,7 +28,7 @@ import os
 import sys
 import time
 
-from . import timing
+from . import clock, timing
 from . import validation as v
 from .cli import stderr, tyro_error
 from .common import (
@@ -449,10 +449,10 @@ class Run:
                  + (f" experiment={MULTICONTROL_EXPERIMENT}" if networks > 1 else ""))
         k = self.knobs
         if k.load_seconds:
-            time.sleep(k.load_seconds)
+            clock.wait(k.load_seconds)
         for idx in range(networks):
             if k.load_per_control:
-                time.sleep(k.load_per_control)
+                clock.wait(k.load_per_control)
             if k.oom_above is not None and idx >= k.oom_above:
                 self.emu(f"simulated OOM: the model has {networks} control branches > "
                          f"COSMOS_EMULATOR_OOM_ABOVE_CONTROLS={k.oom_above}")
@@ -574,7 +574,7 @@ class Run:
             self.emu(f"sample {index + 1}/{n} {name} chunk {c + 1}/{chunks}"
                      + (f" (simulated {per_chunk:.2f} s)" if per_chunk else ""))
             if per_chunk:
-                time.sleep(per_chunk)
+                clock.wait(per_chunk)
         if self.distilled and frames > 93:
             self.log.warning(W_DISTILLED_LONG, f"Generated output has {frames} frames (> 93). The distilled Transfer "
                                                "2.5 model is not trained to support auto-regressive generation")
