@@ -297,3 +297,12 @@ def spawn(project: Path, *args: str) -> subprocess.Popen[str]:
     """The real ``cosmoskit`` in the background, in the project folder."""
     return subprocess.Popen([cosmoskit_exe(), *args], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``-n 2 --dist loadgroup``, the README's command) every test that may start the
+    session's single-node Slurm runs in one worker: one cluster per run, as a second slurmd for the same
+    node name on this host would be a different cluster from the one the tests describe."""
+    for item in items:
+        if "slurm_cluster" in getattr(item, "fixturenames", ()) or "slurm" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("slurm"))
